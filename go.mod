@@ -1,0 +1,15 @@
+module github.com/berthmedia/berth
+
+go 1.26
+
+require (
+	github.com/bluenviron/gortsplib/v5 v5.6.4
+	golang.org/x/sys v0.47.0
+)
+
+require (
+	github.com/bluenviron/mediacommon/v2 v2.9.3 // indirect
+	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/rtp v1.10.6 // indirect
+	github.com/pion/sdp/v3 v3.0.20 // indirect
+)

@@ -1,0 +1,340 @@
+// Package hub is Berth's core: a registry of live streams, each a publisher
+// slot, its tracks and a ring of immutable frames that every reader follows
+// with its own cursor. It imports no protocol package; protocols publish into
+// it and read from it, and conversions between frame kinds are injected.
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+)
+
+// Errors returned by the hub; protocol servers map them to status codes.
+var (
+	ErrNotFound     = errors.New("stream not found")
+	ErrPathBusy     = errors.New("stream is already being published")
+	ErrEnded        = errors.New("stream ended")
+	ErrReaderClosed = errors.New("reader closed")
+	ErrSlowReader   = errors.New("reader fell behind the stream")
+	ErrNoConversion = errors.New("no conversion to the requested format")
+	ErrHubClosed    = errors.New("server is shutting down")
+)
+
+// BusyError tells who already publishes a path.
+type BusyError struct {
+	Path   string
+	Holder Origin
+	Since  time.Time
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("stream %s is already published by %s since %s", e.Path, e.Holder, e.Since.Format(time.TimeOnly))
+}
+
+func (e *BusyError) Unwrap() error { return ErrPathBusy }
+
+// Origin says who a publisher or reader is, for logs and the API.
+type Origin struct {
+	Proto  string // "rtsp", "rtmp", "rtp", ...
+	Remote string // remote address
+	ID     string // session id, where the protocol has one
+}
+
+func (o Origin) String() string {
+	if o.ID != "" {
+		return o.Proto + " " + o.Remote + " (session " + o.ID + ")"
+	}
+	return o.Proto + " " + o.Remote
+}
+
+// Track is one media of a stream with its codec parameters.
+type Track struct {
+	Format format.Format // codec, clock rate, payload type, parameter sets
+	Media  *description.Media
+	Video  bool
+}
+
+// SlowPolicy is what happens to a reader that falls off the ring.
+type SlowPolicy uint8
+
+const (
+	SkipToKeyframe SlowPolicy = iota // jump to the newest keyframe
+	CloseSlow                        // end the reader with ErrSlowReader
+)
+
+// Converter fills a view of one kind from a reader of another. It runs in
+// its own goroutine and returns when src.Read fails (the stream ended or the
+// view lost its last reader).
+type Converter func(s *Stream, src *Reader, dst *Writer)
+
+// Options configure a Hub. The zero value works.
+type Options struct {
+	RingSize      int // frames per ring; default 4096
+	SlowReader    SlowPolicy
+	AllowTakeover bool
+	Log           *slog.Logger
+	// Converters makes frames of kind [1] from a stream published in kind [0].
+	Converters map[[2]Kind]Converter
+}
+
+// Hub is the registry of live streams.
+type Hub struct {
+	opts    Options
+	log     *slog.Logger
+	mu      sync.Mutex
+	streams map[string]*Stream
+	closed  bool
+}
+
+// New returns an empty hub.
+func New(opts Options) *Hub {
+	if opts.RingSize <= 0 {
+		opts.RingSize = 4096
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{opts: opts, log: opts.Log, streams: map[string]*Stream{}}
+}
+
+// Publish claims path for a publisher. A live path is refused with a
+// *BusyError unless takeover is allowed, in which case the old stream ends.
+func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, sdp []byte) (*Publisher, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrHubClosed
+	}
+	if old := h.streams[path]; old != nil {
+		if !h.opts.AllowTakeover {
+			h.mu.Unlock()
+			h.log.Warn("publish refused: path is busy", "path", path, "publisher", origin.String(), "holder", old.Origin.String())
+			return nil, &BusyError{Path: path, Holder: old.Origin, Since: old.Since}
+		}
+		delete(h.streams, path)
+		h.mu.Unlock()
+		h.log.Warn("publisher taken over", "path", path, "new", origin.String(), "old", old.Origin.String())
+		old.end()
+		h.mu.Lock()
+	}
+	s := &Stream{
+		Path: path, Tracks: tracks, SDP: sdp, Native: native, Origin: origin, Since: time.Now(),
+		h: h, done: make(chan struct{}),
+	}
+	for _, t := range tracks {
+		if t.Video {
+			s.hasVideo = true
+		}
+	}
+	s.views[native] = &view{ring: newRing(h.opts.RingSize)}
+	h.streams[path] = s
+	h.mu.Unlock()
+	return &Publisher{Writer: Writer{s: s, r: s.views[native].ring}}, nil
+}
+
+// Get returns the live stream at path, or nil.
+func (h *Hub) Get(path string) *Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams[path]
+}
+
+// Streams returns the live streams sorted by path.
+func (h *Hub) Streams() []*Stream {
+	h.mu.Lock()
+	out := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		out = append(out, s)
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// Subscribe attaches a reader of kind to the stream at path.
+func (h *Hub) Subscribe(path string, kind Kind, who Origin) (*Reader, error) {
+	s := h.Get(path)
+	if s == nil {
+		return nil, ErrNotFound
+	}
+	return s.Subscribe(kind, who)
+}
+
+// Close ends every stream; publishers and readers see ErrEnded.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	all := h.streams
+	h.streams = map[string]*Stream{}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.end()
+	}
+}
+
+func (h *Hub) remove(s *Stream) {
+	h.mu.Lock()
+	if h.streams[s.Path] == s {
+		delete(h.streams, s.Path)
+	}
+	h.mu.Unlock()
+}
+
+// Stream is one live path. Its exported fields are set at publish and never change.
+type Stream struct {
+	Path   string
+	Tracks []*Track
+	SDP    []byte // the publisher's SDP for RTP passthrough; nil when the stream did not come as RTP
+	Native Kind
+	Origin Origin
+	Since  time.Time
+
+	h        *Hub
+	hasVideo bool
+	done     chan struct{}
+	ended    atomic.Bool
+
+	mu      sync.Mutex
+	views   [numKinds]*view
+	readers int
+
+	BytesIn  atomic.Uint64
+	FramesIn atomic.Uint64
+	Skips    atomic.Uint64 // reader skips to a newer keyframe, over the stream's life
+
+	lastSlowLog atomic.Int64
+}
+
+type view struct {
+	ring    *ring
+	readers int
+	src     *Reader // the converter's reader of the native view; nil for the native view
+}
+
+// Done is closed when the stream ends.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Readers counts the stream's readers (converters not included).
+func (s *Stream) Readers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readers
+}
+
+// HasVideo reports whether a track is video.
+func (s *Stream) HasVideo() bool { return s.hasVideo }
+
+// Subscribe attaches a reader of kind. A kind other than the native one
+// starts the injected converter if none runs yet.
+func (s *Stream) Subscribe(kind Kind, who Origin) (*Reader, error) {
+	return s.subscribe(kind, who, true)
+}
+
+func (s *Stream) subscribe(kind Kind, who Origin, counted bool) (*Reader, error) {
+	s.mu.Lock()
+	if s.ended.Load() {
+		s.mu.Unlock()
+		return nil, ErrEnded
+	}
+	v := s.views[kind]
+	if v == nil {
+		conv := s.h.opts.Converters[[2]Kind{s.Native, kind}]
+		if conv == nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s to %s", ErrNoConversion, s.Native, kind)
+		}
+		v = &view{ring: newRing(s.h.opts.RingSize)}
+		src := s.newReader(s.views[s.Native], Origin{Proto: "convert", ID: kind.String()})
+		s.views[s.Native].readers++
+		v.src = src
+		s.views[kind] = v
+		go conv(s, src, &Writer{s: s, r: v.ring})
+	}
+	r := s.newReader(v, who)
+	v.readers++
+	if counted {
+		s.readers++
+	}
+	r.counted = counted
+	r.kind = kind
+	s.mu.Unlock()
+	return r, nil
+}
+
+func (s *Stream) newReader(v *view, who Origin) *Reader {
+	r := &Reader{s: s, v: v, r: v.ring, who: who, closed: make(chan struct{})}
+	r.pos, r.started = v.ring.startPos()
+	if !s.hasVideo {
+		r.started = true
+	}
+	return r
+}
+
+func (s *Stream) end() {
+	if !s.ended.CompareAndSwap(false, true) {
+		return
+	}
+	close(s.done)
+	s.mu.Lock()
+	for _, v := range s.views {
+		if v != nil {
+			v.ring.wake()
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Writer appends frames to one ring of a stream.
+type Writer struct {
+	s *Stream
+	r *ring
+}
+
+// Write appends f; it never blocks. A frame of an audio-only stream is
+// always a keyframe.
+func (w *Writer) Write(f *Frame) {
+	if !w.s.hasVideo {
+		f.Key = true
+	}
+	w.r.write(f)
+}
+
+// Publisher is the writing side of a stream.
+type Publisher struct {
+	Writer
+}
+
+// Stream returns the published stream.
+func (p *Publisher) Stream() *Stream { return p.s }
+
+// Write appends f to the stream and counts it.
+func (p *Publisher) Write(f *Frame) {
+	p.s.FramesIn.Add(1)
+	if f.Data != nil {
+		p.s.BytesIn.Add(uint64(len(f.Data) - RTPPrefix))
+	} else {
+		for _, b := range f.AU {
+			p.s.BytesIn.Add(uint64(len(b)))
+		}
+	}
+	p.Writer.Write(f)
+}
+
+// Done is closed when the stream ends for a reason other than Close (a
+// takeover, server shutdown): the publisher should disconnect.
+func (p *Publisher) Done() <-chan struct{} { return p.s.done }
+
+// Close unpublishes: readers drain what is in the ring and get ErrEnded, and
+// the path is free again.
+func (p *Publisher) Close() {
+	p.s.h.remove(p.s)
+	p.s.end()
+}
