@@ -16,6 +16,7 @@ import (
 type Spec struct {
 	Name    string // what it serves, as users know it: "rtsp", "rtmp", "http", "rtp_proxy"
 	Section string // config section holding its port key, for the fix: "rtsp" -> [rtsp] port
+	Flag    string // the flag that sets the port, for the fix: "--rtsp-port"
 	Network string // "tcp" or "udp"
 	Host    string // from [general] listen_ip; "::" or "0.0.0.0" mean every interface
 	Port    int    // 0 asks the kernel for a free port

@@ -1,0 +1,196 @@
+// Package server is the composition root: config -> ports -> hub -> protocol
+// servers. It owns start-up order (bind everything, report every port problem
+// at once, serve, prove the listeners answer) and shutdown order (listeners
+// first, then sessions).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/rtsp"
+)
+
+// Version is Berth's version, shown in the banner, the Server header and probes.
+var Version = "0.1.0-dev"
+
+// Server runs one Berth instance.
+type Server struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Ephemeral binds every enabled listener on port 0 (the kernel picks),
+	// so tests can run in parallel; Addr tells the real ports.
+	Ephemeral bool
+	// Banner receives the startup banner; nil = none.
+	Banner io.Writer
+
+	Hub      *hub.Hub
+	Instance string
+
+	bound *ports.Bound
+	rtsp  *rtsp.Server
+	http  *http.Server
+	wg    sync.WaitGroup
+}
+
+// New returns a server for cfg; Start runs it.
+func New(cfg *config.Config, log *slog.Logger) *Server {
+	return &Server{Config: cfg, Log: log, Instance: newInstance()}
+}
+
+func newInstance() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Specs lists the listeners a config asks for; a port of 0 disables one.
+func Specs(cfg *config.Config) []ports.Spec {
+	host := cfg.General.ListenIP
+	var specs []ports.Spec
+	add := func(name, section, flag, network string, port int) {
+		if port > 0 {
+			specs = append(specs, ports.Spec{Name: name, Section: section, Flag: flag, Network: network, Host: host, Port: port})
+		}
+	}
+	add("rtsp", "rtsp", "--rtsp-port", "tcp", cfg.RTSP.Port)
+	add("rtmp", "rtmp", "--rtmp-port", "tcp", cfg.RTMP.Port)
+	add("http", "http", "--http-port", "tcp", cfg.HTTP.Port)
+	add("rtp_proxy", "rtp_proxy", "--rtp-port", "tcp", cfg.RTPProxy.Port)
+	add("rtp_proxy", "rtp_proxy", "--rtp-port", "udp", cfg.RTPProxy.Port)
+	return specs
+}
+
+// Start binds every listener, reporting all port problems together as a
+// *ports.StartError, then serves. It returns once everything listens.
+func (s *Server) Start() error {
+	cfg := s.Config
+	level := slog.LevelInfo
+	if s.Log == nil {
+		s.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	specs := Specs(cfg)
+	if s.Ephemeral {
+		for i := range specs {
+			specs[i].Port = 0
+		}
+	}
+	bound, err := ports.BindAll(specs, cfg.General.PortFallback)
+	if err != nil {
+		return err
+	}
+	s.bound = bound
+	for _, line := range ports.Shadows(bound) {
+		s.Log.Warn(line)
+	}
+
+	policy := hub.SkipToKeyframe
+	if cfg.Hub.SlowReader == "close" {
+		policy = hub.CloseSlow
+	}
+	s.Hub = hub.New(hub.Options{
+		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
+		Log: s.Log, Converters: converters(),
+	})
+	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
+
+	if l := bound.TCP["rtsp"]; l != nil {
+		s.rtsp = &rtsp.Server{
+			Hub: s.Hub, Log: s.Log.With("proto", "rtsp"), Auth: checker, AuthBasic: cfg.RTSP.AuthBasic,
+			KeepAlive: time.Duration(cfg.RTSP.KeepAliveSecond) * time.Second,
+			UDPRange:  cfg.RTSP.RTPPortRange, Instance: s.Instance, Version: Version,
+		}
+		s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
+	}
+	if l := bound.TCP["http"]; l != nil {
+		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
+		s.serve("http", func() error { return s.http.Serve(l) })
+	}
+
+	for _, line := range ports.SelfProbe(bound, s.Instance, 2*time.Second) {
+		s.Log.Error(line)
+	}
+	if s.Banner != nil {
+		ports.Banner(s.Banner, bound, s.Log)
+	}
+	return nil
+}
+
+func (s *Server) serve(name string, fn func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+			s.Log.Error(name+": server stopped", "err", err)
+		}
+	}()
+}
+
+// converters are the hub's frame-kind conversions (RTP <-> access units).
+func converters() map[[2]hub.Kind]hub.Converter { return nil }
+
+func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Berth-Instance", s.Instance)
+		fmt.Fprintf(w, `{"server":"berth","version":%q,"instance":%q,"pid":%d}`+"\n", Version, s.Instance, os.Getpid())
+	})
+	return mux
+}
+
+// Addr returns 127.0.0.1:PORT (or the configured host) of a bound listener
+// by name ("rtsp", "rtmp", "http", "rtp_proxy"), "" when it is off.
+func (s *Server) Addr(name string) string {
+	if s.bound == nil {
+		return ""
+	}
+	sp, ok := s.bound.Spec(name)
+	if !ok {
+		return ""
+	}
+	host := sp.Host
+	if sp.Wildcard() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(sp.Port))
+}
+
+// Shutdown closes every listener first, then ends sessions and streams.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.bound != nil {
+		s.bound.Close()
+	}
+	if s.rtsp != nil {
+		s.rtsp.Shutdown(ctx)
+	}
+	if s.http != nil {
+		s.http.Shutdown(ctx)
+	}
+	if s.Hub != nil {
+		s.Hub.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
