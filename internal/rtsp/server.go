@@ -1,12 +1,21 @@
 // Package rtsp is Berth's RTSP server (RFC 2326, with what RFC 7826 clients
-// send): publish with ANNOUNCE/RECORD and play with DESCRIBE/PLAY, over TCP
-// interleaved and UDP, on top of the hub.
+// send): publish with ANNOUNCE/SETUP/RECORD and play with
+// DESCRIBE/SETUP/PLAY, over TCP interleaved and UDP, on top of the hub.
+//
+// One goroutine per connection reads requests and, for publishers,
+// interleaved RTP; a player gets one more goroutine that follows a hub
+// reader and writes batches of packets with one writev.
 package rtsp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
@@ -14,20 +23,138 @@ import (
 	"github.com/berthmedia/berth/internal/hub"
 )
 
-// Server serves RTSP on listeners it is given.
+// Server serves RTSP on listeners it is given. Set the fields, then Serve.
 type Server struct {
 	Hub       *hub.Hub
 	Log       *slog.Logger
 	Auth      *auth.Checker
-	AuthBasic bool
-	KeepAlive time.Duration
+	AuthBasic bool             // offer Basic besides Digest
+	KeepAlive time.Duration    // session timeout; default 15 s
 	UDPRange  config.PortRange // server RTP/RTCP pairs for the UDP transport
 	Instance  string           // per-process token sent as X-Berth-Instance
 	Version   string
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+	nextID    uint64
 }
 
-// Serve accepts connections on l until Shutdown.
-func (s *Server) Serve(l net.Listener) error { return nil }
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = fmt.Errorf("rtsp: server closed: %w", net.ErrClosed)
 
-// Shutdown closes listeners, then ends every session.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+func (s *Server) init() {
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+		s.listeners = map[net.Listener]struct{}{}
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.KeepAlive <= 0 {
+		s.KeepAlive = 15 * time.Second
+	}
+	if s.UDPRange.Lo == 0 {
+		s.UDPRange = config.PortRange{Lo: 30000, Hi: 30999}
+	}
+	if s.Version == "" {
+		s.Version = "dev"
+	}
+}
+
+// Serve accepts connections on l until Shutdown or a permanent error.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.init()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return ErrServerClosed
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+			} else if backoff *= 2; backoff > time.Second {
+				backoff = time.Second
+			}
+			s.Log.Error("accept failed; retrying", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.nextID++
+		c := newConn(s, nc, s.nextID)
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handle(c)
+	}
+}
+
+func (s *Server) handle(c *conn) {
+	defer s.wg.Done()
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("connection crashed; closed it, others are unaffected", "panic", p, "stack", string(debug.Stack()))
+			c.close("internal error")
+		}
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	c.run()
+}
+
+// Shutdown closes the listeners first, then ends every session, and waits
+// for connection goroutines until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.init()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close("server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func portOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return strconv.Itoa(t.Port)
+	}
+	return a.String()
+}

@@ -1,0 +1,231 @@
+package rtsp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+
+	"github.com/berthmedia/berth/internal/logging"
+)
+
+const (
+	readBufferSize = 64 * 1024
+	writeTimeout   = 10 * time.Second // a reader whose socket takes longer is dropped
+)
+
+// conn is one RTSP control connection and the session it carries.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	log    *slog.Logger
+	remote string
+	nonce  string
+
+	wmu sync.Mutex // serialises responses and interleaved media on nc
+
+	sess *session
+
+	closeOnce sync.Once
+	reason    atomic.Pointer[string]
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64
+	lastSeen  atomic.Int64 // unix nanos of the last request or packet from the client
+	started   time.Time
+
+	frame []byte // reusable buffer for one interleaved frame
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	c := &conn{
+		s: s, nc: nc, br: bufio.NewReaderSize(nc, readBufferSize),
+		remote: nc.RemoteAddr().String(), started: time.Now(),
+		frame: make([]byte, 65536),
+	}
+	c.log = s.Log.With("conn", id, "remote", c.remote)
+	c.sess = &session{}
+	c.touch()
+	return c
+}
+
+func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
+
+// close ends the connection once, with a reason for the log line.
+func (c *conn) close(reason string) {
+	c.closeOnce.Do(func() {
+		c.reason.Store(&reason)
+		c.nc.Close()
+	})
+}
+
+// run logs the accept, serves requests until the connection ends, and
+// cleans up the session.
+func (c *conn) run() {
+	c.log.Info("connection accepted", "local_port", portOf(c.nc.LocalAddr()))
+	stopWatch := make(chan struct{})
+	go c.watchdog(stopWatch)
+	err := c.readLoop()
+	close(stopWatch)
+	c.sess.teardown(c)
+	reason := "client closed the connection"
+	if r := c.reason.Load(); r != nil {
+		reason = *r
+	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		reason = err.Error()
+	}
+	c.close(reason)
+	c.log.Info("connection closed", "reason", reason, "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load(),
+		"duration", time.Since(c.started).Round(time.Millisecond).String())
+}
+
+// watchdog closes a connection whose session has been silent past the
+// keep-alive (RFC 2326 12.37): UDP sessions must send RTCP or requests,
+// publishers must send media, and a connection without a session must not
+// idle forever. A TCP player's liveness is its socket.
+func (c *conn) watchdog(stop <-chan struct{}) {
+	period := c.s.KeepAlive / 3
+	if period < 100*time.Millisecond {
+		period = 100 * time.Millisecond
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		idle := time.Since(time.Unix(0, c.lastSeen.Load()))
+		if idle < c.s.KeepAlive {
+			continue
+		}
+		sess := c.sess.snapshot()
+		if sess.playing && !sess.udp {
+			continue
+		}
+		msg := fmt.Sprintf("session timed out: nothing received for %s ([rtsp] keepAliveSecond=%d)", idle.Round(time.Second), int(c.s.KeepAlive/time.Second))
+		if sess.recording && sess.udp && sess.packetsIn == 0 {
+			msg = "no UDP packets received from the publisher; a firewall or NAT is likely; try TCP (ffmpeg: -rtsp_transport tcp)"
+		}
+		c.log.Warn(msg, "path", sess.path)
+		c.close(msg)
+		return
+	}
+}
+
+// readLoop reads requests and interleaved frames until the connection ends.
+func (c *conn) readLoop() error {
+	for {
+		b, err := c.br.Peek(1)
+		if err != nil {
+			return err
+		}
+		if b[0] == '$' {
+			if err := c.readInterleaved(); err != nil {
+				return err
+			}
+			continue
+		}
+		var req base.Request
+		if err := req.Unmarshal(c.br); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return err
+			}
+			// The stream position is lost after a malformed request, so
+			// answer 400 and close, as HTTP servers do.
+			c.log.Warn("malformed request; answered 400 and closed the connection", "err", err)
+			c.writeResponse(&base.Response{StatusCode: base.StatusBadRequest, Header: base.Header{}}, nil)
+			c.close("malformed request: " + err.Error())
+			return nil
+		}
+		c.touch()
+		c.bytesIn.Add(uint64(requestSize(&req)))
+		if logging.TraceEnabled(c.log) {
+			logging.Trace(c.log, "request", "head", headString(req.String()))
+		}
+		res := c.handle(&req)
+		after := res.after
+		c.writeResponse(res.Response, &req)
+		if after != nil {
+			after()
+		}
+		if res.closeConn {
+			c.close(res.closeReason)
+			return nil
+		}
+	}
+}
+
+// readInterleaved reads one '$' frame (RFC 2326 10.12).
+func (c *conn) readInterleaved() error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		return err
+	}
+	n := int(binary.BigEndian.Uint16(hdr[2:]))
+	buf := c.frame[:n]
+	if _, err := io.ReadFull(c.br, buf); err != nil {
+		return err
+	}
+	c.touch()
+	c.bytesIn.Add(uint64(4 + n))
+	c.sess.onInterleaved(c, int(hdr[1]), buf)
+	return nil
+}
+
+type response struct {
+	*base.Response
+	after       func() // runs after the response is written (start of media)
+	closeConn   bool
+	closeReason string
+}
+
+func (c *conn) writeResponse(res *base.Response, req *base.Request) {
+	if res.Header == nil {
+		res.Header = base.Header{}
+	}
+	if req != nil {
+		if cseq, ok := req.Header["CSeq"]; ok && len(cseq) == 1 {
+			res.Header["CSeq"] = cseq
+		}
+	}
+	res.Header["Server"] = base.HeaderValue{"Berth/" + c.s.Version}
+	res.Header["X-Berth-Instance"] = base.HeaderValue{c.s.Instance}
+	if id := c.sess.snapshot().id; id != "" && res.Header["Session"] == nil && res.StatusCode < 300 {
+		res.Header["Session"] = base.HeaderValue{id + ";timeout=" + strconv.Itoa(int(c.s.KeepAlive/time.Second))}
+	}
+	buf, err := res.Marshal()
+	if err != nil {
+		c.log.Error("cannot marshal response", "err", err)
+		return
+	}
+	if logging.TraceEnabled(c.log) {
+		logging.Trace(c.log, "response", "head", headString(res.String()))
+	}
+	c.wmu.Lock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, _ := c.nc.Write(buf)
+	c.wmu.Unlock()
+	c.bytesOut.Add(uint64(n))
+}
+
+// headString keeps the head of a request or response dump, not its body.
+func headString(s string) string {
+	if i := strings.Index(s, "\r\n\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.ReplaceAll(s, "\r\n", " | ")
+}
+
+func requestSize(req *base.Request) int { return req.MarshalSize() }

@@ -1,0 +1,170 @@
+package rtsp
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/hub"
+)
+
+const (
+	batchFrames      = 64              // frames taken from the ring per wake-up, written with one writev
+	senderReportTime = 5 * time.Second // RTCP SR interval per track (RFC 3550 6.2 allows this order)
+)
+
+// playLoop follows the hub reader and writes to the client until the reader
+// ends (publisher left, PAUSE, TEARDOWN) or the client stops taking data.
+func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
+	defer close(done)
+	sess := c.sess
+	frames := make([]*hub.Frame, batchFrames)
+	backing := make(net.Buffers, 0, 2*batchFrames)
+	hdrs := make([]byte, 4*batchFrames)
+	udp := sess.udp
+	tracks := sess.tracks
+	var sent, bytes uint64
+	lastSR := time.Now()
+	firstSR := true
+	if udp {
+		for _, t := range tracks {
+			if t != nil {
+				go c.readUDP(t, false)
+			}
+		}
+	}
+	var err error
+	for {
+		var n int
+		n, err = rd.Read(frames)
+		if err != nil {
+			break
+		}
+		bufs := backing[:0]
+		for i := 0; i < n; i++ {
+			f := frames[i]
+			frames[i] = nil
+			t := trackAt(tracks, f.Track)
+			if t == nil {
+				continue
+			}
+			pkt := f.RTP()
+			t.observe(f, pkt)
+			sent++
+			bytes += uint64(len(pkt))
+			if udp {
+				t.rtp.WriteToUDP(pkt, t.clientRTP)
+				continue
+			}
+			if t.channel == 2*f.Track {
+				bufs = append(bufs, f.Data) // the shared header already names our channel
+			} else {
+				h := hdrs[4*i : 4*i+4]
+				h[0], h[1], h[2], h[3] = '$', byte(t.channel), byte(len(pkt)>>8), byte(len(pkt))
+				bufs = append(bufs, h, pkt)
+			}
+		}
+		if !udp && len(bufs) > 0 {
+			c.wmu.Lock()
+			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			var w int64
+			w, err = bufs.WriteTo(c.nc)
+			c.wmu.Unlock()
+			c.bytesOut.Add(uint64(w))
+			if err != nil {
+				break
+			}
+		}
+		if now := time.Now(); firstSR || now.Sub(lastSR) >= senderReportTime {
+			firstSR = false
+			lastSR = now
+			c.sendReports(tracks, now, false)
+		}
+	}
+	c.log.Info("play ended", "path", sess.path, "packets_out", sent, "bytes_out", bytes, "reason", playEndReason(err))
+	switch {
+	case errors.Is(err, hub.ErrEnded):
+		// RFC 3550 BYE is the closest thing RTSP 1.0 has to a server-sent
+		// TEARDOWN; then close, so the player ends at once.
+		c.sendReports(tracks, time.Now(), true)
+		c.close("stream ended: the publisher left")
+	case errors.Is(err, hub.ErrSlowReader):
+		c.close("dropped: the client did not keep up with the stream")
+	case errors.Is(err, hub.ErrReaderClosed):
+	default:
+		c.close("write to the client failed: " + err.Error())
+	}
+}
+
+func playEndReason(err error) string {
+	switch {
+	case errors.Is(err, hub.ErrEnded):
+		return "publisher left"
+	case errors.Is(err, hub.ErrReaderClosed):
+		return "stopped by the client"
+	case errors.Is(err, hub.ErrSlowReader):
+		return "client too slow"
+	}
+	return err.Error()
+}
+
+func trackAt(ts []*trackSetup, i int) *trackSetup {
+	if i < len(ts) {
+		return ts[i]
+	}
+	return nil
+}
+
+// observe keeps what a sender report needs from the last packet sent.
+func (t *trackSetup) observe(f *hub.Frame, pkt []byte) {
+	if h, ok := codec.ParseRTP(pkt); ok {
+		t.ssrc, t.lastTS, t.lastRecv, t.seen = h.SSRC, h.Timestamp, f.Recv, true
+	}
+	t.packets++
+	t.octets += uint32(len(pkt))
+}
+
+// sendReports sends an RTCP sender report (and a BYE when bye) per track
+// that has sent media, mapping wall clock to the RTP clock by the last
+// packet's arrival, so players can align audio and video.
+func (c *conn) sendReports(tracks []*trackSetup, now time.Time, bye bool) {
+	for _, t := range tracks {
+		if t == nil || !t.seen || t.clockRate <= 0 {
+			continue
+		}
+		rtpTime := t.lastTS + uint32(now.Sub(t.lastRecv).Seconds()*float64(t.clockRate))
+		pkts := []rtcp.Packet{&rtcp.SenderReport{
+			SSRC: t.ssrc, NTPTime: ntpTime(now), RTPTime: rtpTime, PacketCount: t.packets, OctetCount: t.octets,
+		}}
+		if bye {
+			pkts = append(pkts, &rtcp.Goodbye{Sources: []uint32{t.ssrc}, Reason: "stream ended"})
+		}
+		buf, err := rtcp.Marshal(pkts)
+		if err != nil {
+			continue
+		}
+		if t.rtcp != nil {
+			t.rtcp.WriteToUDP(buf, t.clientRTCP)
+			continue
+		}
+		frame := make([]byte, 4+len(buf))
+		frame[0], frame[1], frame[2], frame[3] = '$', byte(t.channel+1), byte(len(buf)>>8), byte(len(buf))
+		copy(frame[4:], buf)
+		c.wmu.Lock()
+		c.nc.SetWriteDeadline(now.Add(writeTimeout))
+		n, _ := c.nc.Write(frame)
+		c.wmu.Unlock()
+		c.bytesOut.Add(uint64(n))
+	}
+}
+
+// ntpTime is RFC 3550's 64-bit NTP timestamp.
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800
+	s := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return s<<32 | frac
+}

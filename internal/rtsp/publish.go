@@ -1,0 +1,63 @@
+package rtsp
+
+import (
+	"time"
+
+	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/hub"
+)
+
+// onInterleaved takes one '$' frame from the client: media of a publisher,
+// or RTCP of a player (its receiver reports only keep the session alive).
+func (s *session) onInterleaved(c *conn, channel int, pkt []byte) {
+	if s.getState() != stateRecord {
+		return
+	}
+	t := int(s.byChan[channel]) - 1
+	if t < 0 {
+		return // an RTCP channel (odd) or one never set up
+	}
+	s.publishPacket(c, t, pkt, time.Now())
+}
+
+// publishPacket turns one RTP packet into a frame: one copy, into the buffer
+// every reader will share.
+func (s *session) publishPacket(c *conn, track int, pkt []byte, recv time.Time) {
+	h, ok := codec.ParseRTP(pkt)
+	if !ok {
+		if n := s.garbageIn.Add(1); n == 1 || n%1000 == 0 {
+			c.log.Warn("dropped a packet that is not RTP", "path", s.path, "track", track, "count", n)
+		}
+		return
+	}
+	s.pubMu.Lock()
+	key := s.keys[track].Key(h)
+	s.pub.Write(hub.NewRTPFrame(track, pkt, key, recv))
+	s.pubMu.Unlock()
+	s.packetsIn.Add(1)
+	s.mediaBytes.Add(uint64(len(pkt)))
+}
+
+// readUDP reads one server socket of a UDP publisher (RTP) or player (RTCP)
+// until it is closed. Datagrams from other hosts than the client are dropped.
+func (c *conn) readUDP(t *trackSetup, rtp bool) {
+	pc := t.rtcp
+	if rtp {
+		pc = t.rtp
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := pc.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if !from.IP.Equal(t.clientRTP.IP) {
+			continue
+		}
+		c.touch()
+		c.bytesIn.Add(uint64(n))
+		if rtp {
+			c.sess.publishPacket(c, t.index, buf[:n], time.Now())
+		}
+	}
+}

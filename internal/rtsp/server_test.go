@@ -1,0 +1,426 @@
+package rtsp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/rtsp"
+	"github.com/berthmedia/berth/internal/testmedia"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testmedia.Cleanup()
+	os.Exit(code)
+}
+
+// logBuffer collects log lines for assertions, safely across goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitLog waits until the log holds every part on one line.
+func (l *logBuffer) waitLog(t *testing.T, parts ...string) string {
+	t.Helper()
+	var line string
+	waitFor(t, 5*time.Second, "a log line with "+strings.Join(parts, ", "), func() bool {
+		for _, ln := range strings.Split(l.String(), "\n") {
+			ok := true
+			for _, p := range parts {
+				if !strings.Contains(ln, p) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				line = ln
+				return true
+			}
+		}
+		return false
+	})
+	return line
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type testServer struct {
+	addr string
+	hub  *hub.Hub
+	srv  *rtsp.Server
+	log  *logBuffer
+}
+
+func (ts *testServer) url(path string) string { return "rtsp://" + ts.addr + "/" + path }
+
+type serverOpt func(*rtsp.Server, *hub.Options)
+
+func startServer(t *testing.T, opts ...serverOpt) *testServer {
+	t.Helper()
+	lb := &logBuffer{}
+	log := logging.New(lb, logging.LevelTrace)
+	hopts := hub.Options{Log: log}
+	srv := &rtsp.Server{Log: log, Instance: "test-instance", Version: "test", KeepAlive: 5 * time.Second,
+		UDPRange: config.PortRange{Lo: 40000, Hi: 49999}}
+	for _, o := range opts {
+		o(srv, &hopts)
+	}
+	h := hub.New(hopts)
+	srv.Hub = h
+	l, err := ports.Listen(ports.Spec{Name: "rtsp", Section: "rtsp", Network: "tcp", Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		h.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", lb.String())
+		}
+	})
+	return &testServer{addr: l.Addr().String(), hub: h, srv: srv, log: lb}
+}
+
+// push starts ffmpeg publishing file to url at real-time speed, looping.
+func push(t *testing.T, file, url, transport string, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy"}
+	args = append(args, extra...)
+	args = append(args, "-f", "rtsp", "-rtsp_transport", transport, url)
+	cmd := exec.Command("ffmpeg", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+func waitPublished(t *testing.T, ts *testServer, path string) *hub.Stream {
+	t.Helper()
+	var st *hub.Stream
+	waitFor(t, 10*time.Second, "stream "+path+" to be published with frames", func() bool {
+		st = ts.hub.Get(path)
+		return st != nil && st.FramesIn.Load() > 0
+	})
+	return st
+}
+
+type probeStream struct {
+	CodecType  string `json:"codec_type"`
+	CodecName  string `json:"codec_name"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	SampleRate string `json:"sample_rate"`
+	Channels   int    `json:"channels"`
+}
+
+func ffprobe(t *testing.T, url, transport string) []probeStream {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_streams", "-of", "json", url).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s over %s: %v", url, transport, err)
+	}
+	var res struct {
+		Streams []probeStream `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("ffprobe output: %v\n%s", err, out)
+	}
+	return res.Streams
+}
+
+func summary(ss []probeStream) string {
+	var parts []string
+	for _, s := range ss {
+		if s.CodecType == "video" {
+			parts = append(parts, fmt.Sprintf("%s %dx%d", s.CodecName, s.Width, s.Height))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %sHz %dch", s.CodecName, s.SampleRate, s.Channels))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TestFFmpegPushIsReadableOverTCPAndUDP is the story Berth exists for: the
+// classic ffmpeg RTSP push, over TCP and UDP, read back over both.
+func TestFFmpegPushIsReadableOverTCPAndUDP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	file := testmedia.File(t, testmedia.H264AAC)
+	for _, pushT := range []string{"tcp", "udp"} {
+		t.Run("push-"+pushT, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t)
+			push(t, file, ts.url("live/stream"), pushT)
+			waitPublished(t, ts, "live/stream")
+			ts.log.waitLog(t, "publish started", "path=live/stream", "transport="+pushT)
+			want := "h264 320x240, aac 48000Hz 1ch"
+			for _, readT := range []string{"tcp", "udp"} {
+				if got := summary(ffprobe(t, ts.url("live/stream"), readT)); got != want {
+					t.Errorf("ffprobe over %s: got %q, want %q", readT, got, want)
+				}
+			}
+			ts.log.waitLog(t, "connection accepted", "local_port=")
+		})
+	}
+}
+
+// TestReaderDecodesWithoutErrorsFromAKeyframe: ffmpeg decodes 3 s with no
+// error, and the first video packet a new reader gets is a keyframe.
+func TestReaderDecodesWithoutErrorsFromAKeyframe(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t)
+	push(t, testmedia.File(t, testmedia.H264AAC), ts.url("live/stream"), "tcp")
+	waitPublished(t, ts, "live/stream")
+	for _, tr := range []string{"tcp", "udp"} {
+		out, err := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-rtsp_transport", tr,
+			"-i", ts.url("live/stream"), "-t", "3", "-f", "null", "-").CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("decoding over %s: err=%v, errors:\n%s", tr, err, out)
+		}
+		out, err = exec.Command("ffprobe", "-v", "error", "-rtsp_transport", tr, "-select_streams", "v",
+			"-show_entries", "packet=flags", "-read_intervals", "%+#1", "-of", "csv=p=0", ts.url("live/stream")).Output()
+		if err != nil {
+			t.Fatalf("ffprobe packets: %v", err)
+		}
+		if first := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]); !strings.HasPrefix(first, "K") {
+			t.Errorf("over %s the first video packet has flags %q, want a keyframe (K)", tr, first)
+		}
+	}
+}
+
+// TestCodecsPassThrough: H.265, Opus and G.711 pushes read back with the same codecs.
+func TestCodecsPassThrough(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	cases := []struct {
+		kind testmedia.Kind
+		want string
+	}{
+		{testmedia.H265AAC, "hevc 320x240, aac 48000Hz 1ch"},
+		{testmedia.H264Opus, "h264 320x240, opus 48000Hz 2ch"}, // RTP Opus is always opus/48000/2 (RFC 7587),
+		{testmedia.H264PCMA, "h264 320x240, pcm_alaw 8000Hz 1ch"},
+		{testmedia.AACOnly, "aac 48000Hz 1ch"},
+	}
+	for _, c := range cases {
+		t.Run(string(c.kind), func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t)
+			push(t, testmedia.File(t, c.kind), ts.url("live/c"), "tcp")
+			waitPublished(t, ts, "live/c")
+			if got := summary(ffprobe(t, ts.url("live/c"), "tcp")); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestTwoStreamsAtOnce: two paths publish and play independently.
+func TestTwoStreamsAtOnce(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t)
+	push(t, testmedia.File(t, testmedia.H264AAC), ts.url("live/a"), "tcp")
+	push(t, testmedia.File(t, testmedia.H264PCMA), ts.url("live/b"), "udp")
+	waitPublished(t, ts, "live/a")
+	waitPublished(t, ts, "live/b")
+	if got := summary(ffprobe(t, ts.url("live/a"), "tcp")); got != "h264 320x240, aac 48000Hz 1ch" {
+		t.Errorf("live/a: %s", got)
+	}
+	if got := summary(ffprobe(t, ts.url("live/b"), "udp")); got != "h264 320x240, pcm_alaw 8000Hz 1ch" {
+		t.Errorf("live/b: %s", got)
+	}
+}
+
+// TestPublisherLeavingEndsReaders: every reader ends within 1 s.
+func TestPublisherLeavingEndsReaders(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t)
+	pub := push(t, testmedia.File(t, testmedia.H264AAC), ts.url("live/s"), "tcp")
+	st := waitPublished(t, ts, "live/s")
+	var readers []*exec.Cmd
+	for _, tr := range []string{"tcp", "udp", "tcp"} {
+		cmd := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-rtsp_transport", tr, "-i", ts.url("live/s"), "-f", "null", "-")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, cmd)
+		defer cmd.Process.Kill()
+	}
+	waitFor(t, 10*time.Second, "3 readers", func() bool { return st.Readers() == 3 })
+	pub.Process.Kill()
+	left := time.Now()
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Wait() }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		t.Logf("all readers ended %s after the publisher left", time.Since(left).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Fatalf("readers still running 3 s after the publisher left")
+	}
+	if d := time.Since(left); d > time.Second {
+		t.Errorf("readers took %s to end, want within 1 s", d)
+	}
+	waitFor(t, time.Second, "the stream to leave the registry", func() bool { return ts.hub.Get("live/s") == nil })
+	ts.log.waitLog(t, "publish ended", "path=live/s", "bytes_in=")
+	ts.log.waitLog(t, "play ended", "reason=\"publisher left\"")
+}
+
+// rawRequest sends raw bytes on a new connection and returns the reply head.
+func rawRequest(t *testing.T, addr string, raw []byte) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	go c.Write(raw)
+	br := bufio.NewReader(c)
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		head.WriteString(line)
+		if err != nil || line == "\r\n" {
+			break
+		}
+	}
+	return head.String()
+}
+
+func announce(path, sdp string, cseq int) []byte {
+	return []byte(fmt.Sprintf("ANNOUNCE %s RTSP/1.0\r\nCSeq: %d\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", path, cseq, len(sdp), sdp))
+}
+
+const simpleSDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:streamid=0\r\n"
+
+// TestSecondPublisherIsRefused: 406 and a log line naming both publishers.
+func TestSecondPublisherIsRefused(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t)
+	push(t, testmedia.File(t, testmedia.H264AAC), ts.url("live/s"), "tcp")
+	waitPublished(t, ts, "live/s")
+	reply := rawRequest(t, ts.addr, announce(ts.url("live/s"), simpleSDP, 1))
+	if !strings.HasPrefix(reply, "RTSP/1.0 406") {
+		t.Errorf("second ANNOUNCE got %q, want 406", reply)
+	}
+	ts.log.waitLog(t, "publish refused", "path=live/s", "holder=\"rtsp 127.0.0.1:", "fix=")
+	// ffmpeg as the second publisher fails.
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-i", testmedia.File(t, testmedia.H264AAC),
+		"-t", "1", "-c", "copy", "-f", "rtsp", ts.url("live/s")).CombinedOutput()
+	if err == nil {
+		t.Errorf("second ffmpeg publisher succeeded; output: %s", out)
+	}
+}
+
+// TestMalformedRequests get 400 and a log line, and the server serves others.
+func TestMalformedRequests(t *testing.T) {
+	ts := startServer(t)
+	cases := []struct {
+		name string
+		raw  []byte
+		want string
+		log  string
+	}{
+		{"garbage bytes", []byte("\x00\x01garbage\xff\xfe NOT RTSP\r\n\r\n"), "RTSP/1.0 400", "malformed request"},
+		{"1 MB header", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: 1\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n"), "RTSP/1.0 400", "malformed request"},
+		{"bad CSeq", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: abc\r\n\r\n"), "RTSP/1.0 400", "CSeq that is not a number"},
+		{"no CSeq", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\n\r\n"), "RTSP/1.0 400", "without a CSeq"},
+		{"SDP that does not parse", announce("rtsp://h/live/bad", "this is not sdp", 2), "RTSP/1.0 400", "SDP that does not parse"},
+		{"unknown stream", []byte("DESCRIBE rtsp://h/live/none RTSP/1.0\r\nCSeq: 3\r\n\r\n"), "RTSP/1.0 404", "not published"},
+		{"unknown session", []byte("PLAY rtsp://h/live/none RTSP/1.0\r\nCSeq: 4\r\nSession: nope\r\n\r\n"), "RTSP/1.0 454", "unknown session"},
+		{"unknown method", []byte("FOO rtsp://h/ RTSP/1.0\r\nCSeq: 5\r\n\r\n"), "RTSP/1.0 501", "unsupported method"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := rawRequest(t, ts.addr, c.raw); !strings.HasPrefix(got, c.want) {
+				t.Errorf("got %q, want %s", firstLine(got), c.want)
+			}
+			ts.log.waitLog(t, c.log)
+			// The server still answers.
+			if got := rawRequest(t, ts.addr, []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: 9\r\n\r\n")); !strings.HasPrefix(got, "RTSP/1.0 200") ||
+				!strings.Contains(got, "X-Berth-Instance: test-instance") {
+				t.Errorf("after %s, OPTIONS got %q", c.name, got)
+			}
+		})
+	}
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\r\n", 2)[0] }
+
+// TestAuth: publish and play with Digest (ffmpeg's choice); wrong
+// passwords get 401 and a log line.
+func TestAuth(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t, func(s *rtsp.Server, _ *hub.Options) {
+		s.Auth = &auth.Checker{
+			Publish: []config.User{{Name: "pub", Password: "secret"}},
+			Play:    []config.User{{Name: "viewer", Password: "pw"}},
+			Realm:   "berth",
+		}
+	})
+	// Without credentials: 401 with a Digest challenge.
+	got := rawRequest(t, ts.addr, announce(ts.url("live/s"), simpleSDP, 1))
+	if !strings.HasPrefix(got, "RTSP/1.0 401") || !strings.Contains(got, "Digest") {
+		t.Fatalf("ANNOUNCE without credentials: %q", got)
+	}
+	push(t, testmedia.File(t, testmedia.H264AAC), "rtsp://pub:secret@"+ts.addr+"/live/s", "tcp")
+	waitPublished(t, ts, "live/s")
+	if got := summary(ffprobe(t, "rtsp://viewer:pw@"+ts.addr+"/live/s", "tcp")); !strings.HasPrefix(got, "h264") {
+		t.Errorf("authorised play: %s", got)
+	}
+	if err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "rtsp://viewer:wrong@"+ts.addr+"/live/s").Run(); err == nil {
+		t.Errorf("play with a wrong password succeeded")
+	}
+	ts.log.waitLog(t, "authentication failed", "user=viewer", "action=play")
+}
+
+var _ = slog.LevelInfo

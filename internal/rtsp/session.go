@@ -1,0 +1,170 @@
+package rtsp
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+
+	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/hub"
+)
+
+// sessionState is where a session is in RFC 2326's state machine (appendix A.2).
+type sessionState uint8
+
+const (
+	stateInitial   sessionState = iota // no SETUP yet
+	statePrePlay                       // SETUP for play done
+	statePlay                          // PLAY: media flows to the client
+	statePreRecord                     // ANNOUNCE (and SETUPs) done
+	stateRecord                        // RECORD: media flows from the client
+)
+
+func (s sessionState) String() string {
+	return [...]string{"initial", "ready-to-play", "playing", "ready-to-record", "recording"}[s]
+}
+
+// session is the one RTSP session a connection carries. The connection's
+// read goroutine changes it; the watchdog reads a snapshot under mu.
+type session struct {
+	mu     sync.Mutex
+	id     string
+	state  sessionState
+	path   string
+	udp    bool // transport chosen by the first SETUP; all tracks use it
+	tracks []*trackSetup
+
+	// publishing
+	desc   *description.Session
+	pub    *hub.Publisher
+	keys   []codec.KeyDetector
+	pubMu  sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
+	byChan [256]int16 // interleaved channel -> track+1 (0 = none)
+
+	// playing
+	stream   *hub.Stream
+	reader   *hub.Reader
+	playDone chan struct{}
+
+	packetsIn  atomic.Uint64
+	garbageIn  atomic.Uint64
+	mediaBytes atomic.Uint64
+	since      time.Time
+}
+
+// trackSetup is one SETUP: how a track's packets travel.
+type trackSetup struct {
+	index   int
+	channel int // TCP: the RTP interleaved channel; RTCP is channel+1
+
+	clientRTP, clientRTCP *net.UDPAddr // UDP: where the client listens
+	rtp, rtcp             *net.UDPConn // UDP: the server pair
+
+	// play-side state for RTCP sender reports (RFC 3550 6.4.1)
+	clockRate int
+	ssrc      uint32
+	lastTS    uint32
+	lastRecv  time.Time
+	packets   uint32
+	octets    uint32
+	seen      bool
+}
+
+type sessionView struct {
+	id                 string
+	path               string
+	playing, recording bool
+	udp                bool
+	packetsIn          uint64
+}
+
+func (s *session) snapshot() sessionView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sessionView{id: s.id, path: s.path, playing: s.state == statePlay, recording: s.state == stateRecord,
+		udp: s.udp, packetsIn: s.packetsIn.Load()}
+}
+
+func (s *session) setState(st sessionState) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+}
+
+func (s *session) getState() sessionState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+func (s *session) ensureID() {
+	s.mu.Lock()
+	if s.id == "" {
+		b := make([]byte, 8)
+		rand.Read(b)
+		s.id = hex.EncodeToString(b)
+		s.since = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) track(i int) *trackSetup {
+	if i >= 0 && i < len(s.tracks) {
+		return s.tracks[i]
+	}
+	return nil
+}
+
+func (s *session) setTrack(t *trackSetup, n int) {
+	for len(s.tracks) < n {
+		s.tracks = append(s.tracks, nil)
+	}
+	if old := s.tracks[t.index]; old != nil {
+		old.closeUDP()
+	}
+	s.tracks[t.index] = t
+}
+
+func (t *trackSetup) closeUDP() {
+	if t.rtp != nil {
+		t.rtp.Close()
+		t.rtcp.Close()
+	}
+}
+
+// teardown ends whatever the session does and returns it to the initial
+// state, logging the end of a publish or play.
+func (s *session) teardown(c *conn) {
+	s.stopPlay()
+	if s.pub != nil {
+		st := s.pub.Stream()
+		s.pub.Close()
+		c.log.Info("publish ended", "path", s.path, "bytes_in", s.mediaBytes.Load(), "packets_in", s.packetsIn.Load(),
+			"duration", time.Since(st.Since).Round(time.Millisecond).String())
+		s.pub = nil
+	}
+	for _, t := range s.tracks {
+		if t != nil {
+			t.closeUDP()
+		}
+	}
+	s.mu.Lock()
+	s.id, s.state, s.path, s.udp, s.tracks = "", stateInitial, "", false, nil
+	s.desc, s.keys, s.stream = nil, nil, nil
+	s.byChan = [256]int16{}
+	s.mu.Unlock()
+}
+
+// stopPlay stops the media goroutine of a player and waits for it.
+func (s *session) stopPlay() {
+	if s.reader != nil {
+		s.reader.Close()
+		<-s.playDone
+		s.reader = nil
+	}
+}
