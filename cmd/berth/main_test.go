@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthmedia/berth/internal/testmedia"
+)
+
+func TestCLIExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := write("bad.ini", "[rtsp]\nport=70000\n")
+	abc := write("abc.ini", "[http]\nport=abc\n")
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		output string // substring of stdout+stderr
+	}{
+		{"print config", []string{"--print-config"}, 0, "[rtsp]\n"},
+		{"help", []string{"--help"}, 0, "Exit codes"},
+		{"version", []string{"version"}, 0, "berth "},
+		{"port out of range in file", []string{"-c", bad}, 2, "bad.ini:2: [rtsp] port: 70000 is out of range"},
+		{"port not a number in file", []string{"-c", abc}, 2, "abc.ini:2: [http] port: \"abc\" is not a number"},
+		{"missing file", []string{"-c", filepath.Join(dir, "none.ini")}, 2, "cannot read config"},
+		{"bad flag value", []string{"--rtsp-port", "abc"}, 2, "--rtsp-port"},
+		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
+		{"stray argument", []string{"stray"}, 2, "unexpected argument"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(c.args, &out, &errb)
+			all := out.String() + errb.String()
+			if code != c.code || !strings.Contains(all, c.output) {
+				t.Errorf("exit %d, want %d; output should contain %q:\n%s", code, c.code, c.output, all)
+			}
+		})
+	}
+}
+
+var (
+	lifecycleOnce sync.Once
+	lifecycleBin  string
+	lifecycleErr  error
+)
+
+// berthBinary builds cmd/berth once per test process.
+func berthBinary(t *testing.T) string {
+	t.Helper()
+	lifecycleOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-bin-")
+		if err != nil {
+			lifecycleErr = err
+			return
+		}
+		lifecycleBin = filepath.Join(dir, "berth")
+		out, err := exec.Command("go", "build", "-o", lifecycleBin, ".").CombinedOutput()
+		if err != nil {
+			lifecycleErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if lifecycleErr != nil {
+		t.Fatal(lifecycleErr)
+	}
+	return lifecycleBin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestBinaryServesThePushAndStopsOnSIGTERM runs berth as users do, pushes
+// with the README's ffmpeg command, plays it back, then stops it with
+// SIGTERM: exit 0, and the port is free again.
+func TestBinaryServesThePushAndStopsOnSIGTERM(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	bin := berthBinary(t)
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "--listen-ip", "127.0.0.1", "--rtsp-port", strconv.Itoa(port),
+		"--rtmp-port", "0", "--http-port", "0", "--rtp-port", "0")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	cmd.Stdout = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berth did not listen on %s:\n%s", addr, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	url := "rtsp://" + addr + "/live/stream"
+	pub := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC),
+		"-vcodec", "copy", "-acodec", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Process.Kill()
+	var out []byte
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		out, err = exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url).Output()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ffprobe never read the stream: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := strings.Fields(string(out)); strings.Join(got, ",") != "h264,aac" {
+		t.Errorf("ffprobe saw %v, want h264,aac", got)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("berth exited with %v after SIGTERM, want 0\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("berth still running 10 s after SIGTERM")
+	}
+	for _, want := range []string{"connection accepted", "publish started", "path=live/stream", "shutting down", "stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if l, err := net.Listen("tcp", addr); err != nil {
+		t.Errorf("port still held after exit: %v", err)
+	} else {
+		l.Close()
+	}
+}
