@@ -1,0 +1,413 @@
+package rtmp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/flv/amf0"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
+)
+
+// Chunk stream ids Berth sends on. They are the same for every connection,
+// so one frame's chunks serve every reader.
+const (
+	csidControl = 2
+	csidCommand = 3
+	csidAudio   = 4
+	csidData    = 5
+	csidVideo   = 6
+
+	// streamID is the only message stream Berth creates: createStream always
+	// answers 1, so media chunks carry it for every reader.
+	streamID = 1
+
+	// outChunkSize is Berth's send chunk size, announced at connect. Large
+	// chunks mean few headers; 60000 is what ZLMediaKit and SRS use.
+	outChunkSize = 60000
+	windowAck    = 2500000
+)
+
+var connIDs atomic.Uint64
+
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	log    *slog.Logger
+	remote string
+	id     string
+
+	br *bufio.Reader
+	cr *ChunkReader
+
+	wmu      sync.Mutex
+	wbuf     []byte
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+
+	peerWindow uint32
+	ackedAt    uint64
+
+	app   string
+	query url.Values
+
+	pub  *publishSession
+	play *playSession
+
+	closeOnce sync.Once
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), id: strconv.FormatUint(connIDs.Add(1), 10)}
+	c.log = s.log().With("remote", c.remote, "conn", c.id)
+	c.br = bufio.NewReaderSize(countingReader{nc, &c.bytesIn}, 64<<10)
+	c.cr = NewChunkReader(c.br)
+	return c
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() { c.nc.Close() })
+}
+
+func (c *conn) origin() hub.Origin { return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id} }
+
+func localPort(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
+}
+
+func (c *conn) serve() {
+	c.log.Info("rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()), "proto", "rtmp")
+	err := c.loop()
+	c.close()
+	if c.pub != nil {
+		c.pub.end()
+	}
+	if c.play != nil {
+		c.play.stop()
+	}
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+		c.log.Info("rtmp connection closed", "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+	default:
+		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+	}
+}
+
+func (c *conn) loop() error {
+	c.nc.SetDeadline(time.Now().Add(c.s.readTimeout()))
+	complexHS, err := serverHandshake(struct {
+		io.Reader
+		io.Writer
+	}{c.br, c.nc})
+	if err != nil {
+		return fmt.Errorf("handshake failed: %w", err)
+	}
+	c.nc.SetWriteDeadline(time.Time{})
+	logging.Trace(c.log, "rtmp handshake done", "digest", complexHS)
+	for {
+		if c.play == nil {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.readTimeout()))
+		} else {
+			// A player may send nothing for long; its writes time out instead.
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		m, err := c.cr.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("nothing received for %s; closing an idle connection", c.s.readTimeout())
+			}
+			return err
+		}
+		if err := c.handle(m); err != nil {
+			return err
+		}
+		if c.peerWindow > 0 {
+			if in := c.bytesIn.Load(); in-c.ackedAt >= uint64(c.peerWindow) {
+				c.ackedAt = in
+				c.writeMessage(csidControl, msgAck, 0, 0, binary.BigEndian.AppendUint32(nil, uint32(in)))
+			}
+		}
+	}
+}
+
+func (c *conn) handle(m *Message) error {
+	switch m.Type {
+	case msgSetChunkSize, msgAbort, msgAck, msgSetPeerBandwidth:
+		if m.Type == msgAbort && len(m.Body) >= 4 {
+			// Dropping a half-received message needs no action: the
+			// next header on that chunk stream starts a new one.
+		}
+		return nil
+	case msgWindowAckSize:
+		if len(m.Body) >= 4 {
+			c.peerWindow = binary.BigEndian.Uint32(m.Body)
+		}
+		return nil
+	case msgUserControl:
+		if len(m.Body) >= 6 && binary.BigEndian.Uint16(m.Body) == ucPingRequest {
+			body := append([]byte{0, ucPingResponse}, m.Body[2:6]...)
+			return c.writeMessage(csidControl, msgUserControl, 0, 0, body)
+		}
+		return nil
+	case msgCommandAMF3:
+		if len(m.Body) < 1 {
+			return nil
+		}
+		return c.command(m, m.Body[1:])
+	case msgCommandAMF0:
+		return c.command(m, m.Body)
+	case msgDataAMF0, msgDataAMF3:
+		body := m.Body
+		if m.Type == msgDataAMF3 && len(body) > 0 {
+			body = body[1:]
+		}
+		if c.pub != nil {
+			return c.pub.onData(body)
+		}
+		return nil
+	case msgAudio:
+		if c.pub != nil {
+			return c.pub.onAudio(m)
+		}
+		return nil
+	case msgVideo:
+		if c.pub != nil {
+			return c.pub.onVideo(m)
+		}
+		return nil
+	}
+	return nil
+}
+
+// writeMessage sends one message; callers on several goroutines share the
+// socket under wmu.
+func (c *conn) writeMessage(csid uint32, typ uint8, msid, ts uint32, body []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = AppendMessage(c.wbuf[:0], csid, typ, msid, ts, body, outChunkSize)
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
+	n, err := c.nc.Write(c.wbuf)
+	c.bytesOut.Add(uint64(n))
+	if cap(c.wbuf) > 64<<10 {
+		c.wbuf = nil
+	}
+	return err
+}
+
+func (c *conn) writeCommand(msid uint32, values ...any) error {
+	return c.writeMessage(csidCommand, msgCommandAMF0, msid, 0, amf0.Encode(values...))
+}
+
+func (c *conn) onStatus(msid uint32, level, code, desc string) error {
+	return c.writeMessage(csidData, msgCommandAMF0, msid, 0, amf0.Encode("onStatus", 0.0, amf0.Null{},
+		amf0.Object{{Key: "level", Value: level}, {Key: "code", Value: code}, {Key: "description", Value: desc}}))
+}
+
+func (c *conn) userControl(event uint16, arg uint32) error {
+	b := binary.BigEndian.AppendUint16(nil, event)
+	return c.writeMessage(csidControl, msgUserControl, 0, 0, binary.BigEndian.AppendUint32(b, arg))
+}
+
+// ErrBadCommand is a command Berth cannot make sense of.
+var ErrBadCommand = errors.New("rtmp: malformed command")
+
+func (c *conn) command(m *Message, body []byte) error {
+	vals, err := amf0.Decode(body)
+	if err != nil {
+		return fmt.Errorf("%w: AMF0: %w", ErrBadCommand, err)
+	}
+	if len(vals) < 1 {
+		return fmt.Errorf("%w: empty", ErrBadCommand)
+	}
+	name, ok := vals[0].(string)
+	if !ok {
+		return fmt.Errorf("%w: the first value is not a command name", ErrBadCommand)
+	}
+	var txid float64
+	if len(vals) > 1 {
+		txid, _ = vals[1].(float64)
+	}
+	var args []any
+	if len(vals) > 3 {
+		args = vals[3:]
+	}
+	if logging.TraceEnabled(c.log) {
+		logging.Trace(c.log, "rtmp command", "name", name, "txid", txid, "values", fmt.Sprint(vals[min(2, len(vals)):]))
+	}
+	switch name {
+	case "connect":
+		var obj amf0.Object
+		if len(vals) > 2 {
+			obj, _ = vals[2].(amf0.Object)
+		}
+		return c.onConnect(txid, obj)
+	case "createStream":
+		return c.writeCommand(0, "_result", txid, amf0.Null{}, float64(streamID))
+	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength", "FCSubscribe":
+		if name == "FCUnpublish" && c.pub != nil {
+			c.pub.end()
+		}
+		if txid != 0 {
+			return c.writeCommand(0, "_result", txid, amf0.Null{}, amf0.Undefined{})
+		}
+		return nil
+	case "publish":
+		return c.onPublish(m.StreamID, args)
+	case "play":
+		return c.onPlay(m.StreamID, args)
+	case "deleteStream", "closeStream":
+		if c.pub != nil {
+			c.pub.end()
+		}
+		if c.play != nil {
+			c.play.stop()
+		}
+		return nil
+	}
+	return nil
+}
+
+func (c *conn) onConnect(txid float64, obj amf0.Object) error {
+	app := obj.String("app")
+	app, q, _ := strings.Cut(app, "?")
+	c.app = strings.Trim(app, "/")
+	c.query, _ = url.ParseQuery(q)
+	if tc := obj.String("tcUrl"); tc != "" {
+		if u, err := url.Parse(tc); err == nil {
+			for k, v := range u.Query() {
+				if _, ok := c.query[k]; !ok {
+					c.query[k] = v
+				}
+			}
+		}
+	}
+	if err := c.writeMessage(csidControl, msgWindowAckSize, 0, 0, binary.BigEndian.AppendUint32(nil, windowAck)); err != nil {
+		return err
+	}
+	if err := c.writeMessage(csidControl, msgSetPeerBandwidth, 0, 0, append(binary.BigEndian.AppendUint32(nil, windowAck), 2)); err != nil {
+		return err
+	}
+	if err := c.writeMessage(csidControl, msgSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, outChunkSize)); err != nil {
+		return err
+	}
+	props := amf0.Object{
+		{Key: "fmsVer", Value: "Berth/" + c.s.Version},
+		{Key: "capabilities", Value: 31.0},
+		{Key: "mode", Value: 1.0},
+	}
+	info := amf0.Object{
+		{Key: "level", Value: "status"},
+		{Key: "code", Value: "NetConnection.Connect.Success"},
+		{Key: "description", Value: "Connection succeeded."},
+		{Key: "objectEncoding", Value: 0.0},
+		{Key: "berth_instance", Value: c.s.Instance},
+	}
+	// Enhanced RTMP: a client that lists FourCCs learns which ones we take.
+	if _, ok := obj.Get("fourCcList").([]any); ok {
+		info = append(info, amf0.Property{Key: "fourCcList", Value: []any{"avc1", "hvc1", "Opus"}})
+	}
+	return c.writeCommand(0, "_result", txid, props, info)
+}
+
+// streamPath maps a publish/play name to the hub path app/name, and merges
+// its query (credentials) with the connect URL's.
+func (c *conn) streamPath(args []any) (path string, q url.Values, err error) {
+	if len(args) < 1 {
+		return "", nil, errors.New("no stream name")
+	}
+	name, _ := args[0].(string)
+	name, rawq, _ := strings.Cut(name, "?")
+	name = strings.Trim(name, "/")
+	if name == "" {
+		return "", nil, errors.New("empty stream name; use rtmp://host/app/stream")
+	}
+	q, _ = url.ParseQuery(rawq)
+	for k, v := range c.query {
+		if _, ok := q[k]; !ok {
+			q[k] = v
+		}
+	}
+	if c.app == "" {
+		return name, q, nil
+	}
+	return c.app + "/" + name, q, nil
+}
+
+func (c *conn) allowed(a auth.Action, q url.Values) bool {
+	return c.s.Auth.Allow(a, q.Get("user"), q.Get("pass"))
+}
+
+func (c *conn) onPublish(msid uint32, args []any) error {
+	if c.pub != nil || c.play != nil {
+		return c.onStatus(msid, "error", "NetStream.Publish.BadName", "this connection already publishes or plays")
+	}
+	path, q, err := c.streamPath(args)
+	if err != nil {
+		c.onStatus(msid, "error", "NetStream.Publish.BadName", err.Error())
+		return fmt.Errorf("publish refused: %w", err)
+	}
+	if !c.allowed(auth.Publish, q) {
+		c.log.Warn("rtmp publish refused: bad or missing credentials", "path", path, "user", q.Get("user"),
+			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] publish user to the stream URL")
+		c.onStatus(msid, "error", "NetStream.Publish.Unauthorized", "publish needs ?user=NAME&pass=PASSWORD of a publish user")
+		return nil
+	}
+	c.pub = newPublishSession(c, path, msid)
+	c.log.Info("rtmp publish started", "path", path)
+	return c.onStatus(msid, "status", "NetStream.Publish.Start", path+" is now published.")
+}
+
+func (c *conn) onPlay(msid uint32, args []any) error {
+	if c.pub != nil || c.play != nil {
+		return c.onStatus(msid, "error", "NetStream.Play.Failed", "this connection already publishes or plays")
+	}
+	path, q, err := c.streamPath(args)
+	if err != nil {
+		c.onStatus(msid, "error", "NetStream.Play.StreamNotFound", err.Error())
+		return fmt.Errorf("play refused: %w", err)
+	}
+	if !c.allowed(auth.Play, q) {
+		c.log.Warn("rtmp play refused: bad or missing credentials", "path", path, "user", q.Get("user"),
+			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] play user to the stream URL")
+		return c.onStatus(msid, "error", "NetStream.Play.Unauthorized", "play needs ?user=NAME&pass=PASSWORD of a play user")
+	}
+	p, err := startPlay(c, path, msid)
+	if err != nil {
+		c.log.Info("rtmp play refused", "path", path, "err", err)
+		code := "NetStream.Play.Failed"
+		if errors.Is(err, hub.ErrNotFound) {
+			code = "NetStream.Play.StreamNotFound"
+		}
+		c.onStatus(msid, "error", code, err.Error())
+		return nil
+	}
+	c.play = p
+	return nil
+}

@@ -1,0 +1,146 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown; it wraps net.ErrClosed.
+var ErrServerClosed = fmt.Errorf("rtmp: server closed: %w", net.ErrClosed)
+
+// Server serves RTMP on listeners it is given. The zero value plus a Hub works.
+type Server struct {
+	Hub      *hub.Hub
+	Log      *slog.Logger
+	Auth     *auth.Checker
+	Instance string // sent as berth_instance in the connect reply
+	Version  string // sent as fmsVer "Berth/<Version>"
+
+	// WriteTimeout drops a reader whose socket accepts nothing for this long;
+	// ReadTimeout drops a publisher that sends nothing. Defaults 10 s and 30 s.
+	WriteTimeout time.Duration
+	ReadTimeout  time.Duration
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return logging.Discard()
+	}
+	return s.Log
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+func (s *Server) readTimeout() time.Duration {
+	if s.ReadTimeout > 0 {
+		return s.ReadTimeout
+	}
+	return 30 * time.Second
+}
+
+// Serve accepts connections on l until Shutdown; it returns an error that
+// wraps net.ErrClosed after Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]struct{}{}
+		s.conns = map[*conn]struct{}{}
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return ErrServerClosed
+			}
+			// EMFILE and friends: keep serving after a pause instead of dying.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log().Warn("rtmp accept failed; retrying", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.run(c)
+	}
+}
+
+func (s *Server) run(c *conn) {
+	defer s.wg.Done()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log().Error("rtmp connection panicked; closed it", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
+			c.close()
+		}
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	c.serve()
+}
+
+// Shutdown closes the listeners, then every connection (publishers' streams
+// end, readers stop), and waits for them until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
