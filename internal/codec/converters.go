@@ -40,9 +40,9 @@ func Converters(log *slog.Logger) map[[2]hub.Kind]hub.Converter {
 	}
 }
 
-// run feeds src's frames through push into dst until src ends.
+// run feeds src's frames through push into dst until src ends. The hub
+// closes src when the converter returns.
 func run(src *hub.Reader, dst *hub.Writer, push func(*hub.Frame, []*hub.Frame) []*hub.Frame) {
-	defer src.Close()
 	in := make([]*hub.Frame, 64)
 	var out []*hub.Frame
 	for {
