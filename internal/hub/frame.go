@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -54,7 +55,15 @@ type Frame struct {
 	Recv time.Time
 
 	seq uint64 // position in the ring, set by Write
-	enc [maxEncodings]atomic.Pointer[[]byte]
+	enc [maxEncodings]encSlot
+}
+
+// encSlot caches one encoding of a frame. mu makes the build run once even
+// when a thousand readers reach a new frame together; it is per encoding so
+// a build may itself use another encoding of the same frame.
+type encSlot struct {
+	p  atomic.Pointer[[]byte]
+	mu sync.Mutex
 }
 
 // RTP returns the RTP packet of a KindRTP frame.
@@ -91,16 +100,22 @@ func RegisterEncoding() Encoding {
 }
 
 // Encoded returns the bytes of f in encoding e, building them with build the
-// first time any reader asks. Several readers may race to build; one result
-// wins and all share it. build must be a plain function value (not a closure
-// made per call) to keep the fan-out path free of allocations.
+// first time any reader asks; build runs once per frame and encoding, and
+// readers that arrive during the build wait for it and share the result.
+// build must be a plain function value (not a closure made per call) to keep
+// the fan-out path free of allocations, and must not ask for encoding e of
+// the same frame.
 func (f *Frame) Encoded(e Encoding, build func(*Frame) []byte) []byte {
-	if p := f.enc[e].Load(); p != nil {
+	slot := &f.enc[e]
+	if p := slot.p.Load(); p != nil {
+		return *p
+	}
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if p := slot.p.Load(); p != nil {
 		return *p
 	}
 	b := build(f)
-	if f.enc[e].CompareAndSwap(nil, &b) {
-		return b
-	}
-	return *f.enc[e].Load()
+	slot.p.Store(&b)
+	return b
 }

@@ -113,17 +113,22 @@ func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, 
 		h.mu.Unlock()
 		return nil, ErrHubClosed
 	}
+	if native >= numKinds {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("hub: publish %s: unknown frame kind %d", path, native)
+	}
 	if old := h.streams[path]; old != nil {
 		if !h.opts.AllowTakeover {
 			h.mu.Unlock()
-			h.log.Warn("publish refused: path is busy", "path", path, "publisher", origin.String(), "holder", old.Origin.String())
+			h.log.Warn("publish refused: path is busy (set allow_takeover to let a new publisher replace it)",
+				"path", path, "publisher", origin.String(), "holder", old.Origin.String())
 			return nil, &BusyError{Path: path, Holder: old.Origin, Since: old.Since}
 		}
+		// End the old stream while still holding h.mu: releasing it here
+		// let two takeovers (or Close) interleave and orphan a stream.
 		delete(h.streams, path)
-		h.mu.Unlock()
-		h.log.Warn("publisher taken over", "path", path, "new", origin.String(), "old", old.Origin.String())
 		old.end()
-		h.mu.Lock()
+		h.log.Warn("publisher taken over", "path", path, "new", origin.String(), "old", old.Origin.String())
 	}
 	s := &Stream{
 		Path: path, Tracks: tracks, SDP: sdp, Native: native, Origin: origin, Since: time.Now(),
@@ -252,44 +257,63 @@ func (s *Stream) subscribe(kind Kind, who Origin, counted bool) (*Reader, error)
 			return nil, fmt.Errorf("%w: %s to %s", ErrNoConversion, s.Native, kind)
 		}
 		v = &view{ring: newRing(s.h.opts.RingSize)}
-		src := s.newReader(s.views[s.Native], Origin{Proto: "convert", ID: kind.String()})
+		src := s.newReader(s.views[s.Native], s.Native, Origin{Proto: "convert", ID: kind.String()})
 		s.views[s.Native].readers++
 		v.src = src
 		s.views[kind] = v
-		go conv(s, src, &Writer{s: s, r: v.ring})
+		go s.runConverter(conv, kind, v)
 	}
-	r := s.newReader(v, who)
+	r := s.newReader(v, kind, who)
 	v.readers++
 	if counted {
 		s.readers++
 	}
 	r.counted = counted
-	r.kind = kind
 	s.mu.Unlock()
 	return r, nil
 }
 
-func (s *Stream) newReader(v *view, who Origin) *Reader {
-	r := &Reader{s: s, v: v, r: v.ring, who: who, closed: make(chan struct{})}
+// runConverter fills view v until the converter returns: when the stream
+// has ended and the converter drained it, or when v lost its last reader
+// (its source reader is closed). v's readers then drain v and get ErrEnded,
+// and the next reader of kind starts a new converter.
+func (s *Stream) runConverter(conv Converter, kind Kind, v *view) {
+	conv(s, v.src, &Writer{s: s, r: v.ring})
+	early := !v.src.closed.Load() && !s.ended.Load()
+	v.src.Close()
+	s.mu.Lock()
+	if s.views[kind] == v {
+		s.views[kind] = nil
+	}
+	s.mu.Unlock()
+	v.ring.end()
+	if early {
+		s.h.log.Warn("converter stopped while the stream is live; its readers end and the next reader restarts it",
+			"path", s.Path, "from", s.Native.String(), "to", kind.String())
+	}
+}
+
+func (s *Stream) newReader(v *view, kind Kind, who Origin) *Reader {
+	r := &Reader{s: s, v: v, r: v.ring, who: who, kind: kind, sig: make(chan struct{}, 1)}
 	r.pos, r.started = v.ring.startPos()
+	r.cursor.Store(r.pos)
 	if !s.hasVideo {
 		r.started = true
 	}
 	return r
 }
 
+// end ends the stream: the native ring ends (its readers drain it, then get
+// ErrEnded), converters drain it and end their views.
 func (s *Stream) end() {
 	if !s.ended.CompareAndSwap(false, true) {
 		return
 	}
 	close(s.done)
 	s.mu.Lock()
-	for _, v := range s.views {
-		if v != nil {
-			v.ring.wake()
-		}
-	}
+	native := s.views[s.Native]
 	s.mu.Unlock()
+	native.ring.end()
 }
 
 // Writer appends frames to one ring of a stream.

@@ -1,6 +1,9 @@
 package hub
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Reader follows one view of a stream with its own cursor. One goroutine
 // uses a Reader; Close may be called from any.
@@ -13,10 +16,15 @@ type Reader struct {
 	counted bool
 
 	pos     uint64
-	started bool // false until the first keyframe: a reader never starts mid-GOP
+	cursor  atomic.Uint64 // pos as of the last Read, for Lag from other goroutines
+	started bool          // false until the first keyframe: a reader never starts mid-GOP
+	err     error         // sticky ErrSlowReader under the close policy
 
-	closed chan struct{}
-	once   bool
+	// sig gets a token when a frame arrives while the reader is parked, when
+	// its ring ends, or on Close. Stale tokens only cause one more look.
+	sig    chan struct{}
+	closed atomic.Bool
+	once   bool // Close ran; guarded by s.mu
 
 	Skips uint64 // times this reader fell off the ring and jumped ahead
 }
@@ -24,14 +32,35 @@ type Reader struct {
 // Stream returns the stream read.
 func (r *Reader) Stream() *Stream { return r.s }
 
+// Kind returns the kind of frames the reader gets.
+func (r *Reader) Kind() Kind { return r.kind }
+
+// Lag is how many frames the reader was behind the newest one after its
+// last Read (for metrics and logs; safe from any goroutine).
+func (r *Reader) Lag() uint64 { return r.r.head.Load() - r.cursor.Load() }
+
+func (r *Reader) signal() {
+	select {
+	case r.sig <- struct{}{}:
+	default:
+	}
+}
+
 // Read blocks until frames are available and copies up to len(dst) of them
 // into dst. It returns ErrEnded once the stream has ended and its frames are
 // read, ErrReaderClosed after Close, ErrSlowReader under the close policy.
+// A Read with an empty dst returns 0, nil at once.
 func (r *Reader) Read(dst []*Frame) (int, error) {
+	if len(dst) == 0 {
+		return 0, nil
+	}
 	for {
-		// Load the wake-up channel before looking at head, so a write
-		// between the two cannot be missed.
-		wait := *r.r.notify.Load()
+		if r.closed.Load() {
+			return 0, ErrReaderClosed
+		}
+		if r.err != nil {
+			return 0, r.err
+		}
 		head := r.r.head.Load()
 		if head-r.pos > r.r.size() {
 			if err := r.fellBehind(); err != nil {
@@ -56,24 +85,24 @@ func (r *Reader) Read(dst []*Frame) (int, error) {
 			n++
 		}
 		if n > 0 {
+			r.cursor.Store(r.pos)
 			return n, nil
 		}
-		if r.pos < head { // overwritten: loop to the skip logic
-			if r.r.at(r.pos) == nil {
-				if err := r.fellBehind(); err != nil {
-					return 0, err
-				}
+		if r.pos < head { // the frame at pos was overwritten
+			if err := r.fellBehind(); err != nil {
+				return 0, err
 			}
 			continue
 		}
-		select {
-		case <-wait:
-		case <-r.s.done:
+		if r.r.ended.Load() {
+			// Frames written before the end are visible now; drain them first.
 			if r.r.head.Load() == r.pos {
 				return 0, ErrEnded
 			}
-		case <-r.closed:
-			return 0, ErrReaderClosed
+			continue
+		}
+		if r.r.park(r, head) {
+			<-r.sig
 		}
 	}
 }
@@ -88,19 +117,24 @@ func (r *Reader) fellBehind() error {
 		if r.s.h.opts.SlowReader == CloseSlow {
 			action = "closed"
 		}
-		r.s.h.log.Warn("slow reader fell behind the stream; "+action, "path", r.s.Path, "reader", r.who.String(),
-			"skips_total", r.s.Skips.Load())
+		r.s.h.log.Warn("slow reader fell behind the stream; "+action+
+			" (its network or client is slower than the stream; a larger ring size absorbs longer stalls)",
+			"path", r.s.Path, "reader", r.who.String(), "ring_frames", r.r.size(), "skips_total", r.s.Skips.Load())
 	}
 	if r.s.h.opts.SlowReader == CloseSlow {
+		r.err = ErrSlowReader
 		return ErrSlowReader
 	}
 	pos, ok := r.r.startPos()
 	r.pos = pos
+	r.cursor.Store(pos)
 	r.started = ok || !r.s.hasVideo
 	return nil
 }
 
-// Close detaches the reader. The last reader of a converted view stops its converter.
+// Close detaches the reader and wakes a Read blocked in another goroutine,
+// which returns ErrReaderClosed. The last reader of a converted view stops
+// its converter.
 func (r *Reader) Close() {
 	s := r.s
 	s.mu.Lock()
@@ -109,7 +143,7 @@ func (r *Reader) Close() {
 		return
 	}
 	r.once = true
-	close(r.closed)
+	r.closed.Store(true)
 	r.v.readers--
 	if r.counted {
 		s.readers--
@@ -122,6 +156,8 @@ func (r *Reader) Close() {
 		stop = r.v.src
 	}
 	s.mu.Unlock()
+	r.signal()
+	r.r.unpark(r)
 	if stop != nil {
 		stop.Close()
 	}

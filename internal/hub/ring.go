@@ -1,12 +1,20 @@
 package hub
 
 import (
+	"sync"
 	"sync/atomic"
 )
 
 // ring is a single-writer, many-reader ring of frame pointers. The writer
 // never waits for readers: a reader that falls more than len(slots) behind
 // finds its frames overwritten and must skip.
+//
+// Wake-ups: a reader that has caught up parks itself on the ring (under mu)
+// and blocks on its own cap-1 signal channel. The writer checks one atomic
+// counter after each frame and, only when someone is parked, hands the whole
+// parked list a token. A reader busy writing to its socket costs the writer
+// nothing, no frame allocates, and no channel is shared by all readers (a
+// shared channel made every woken reader contend on its lock: see docs/hub.md).
 type ring struct {
 	slots []atomic.Pointer[Frame]
 	mask  uint64
@@ -15,9 +23,14 @@ type ring struct {
 	// lastKey is the position of the newest keyframe + 1 (0 = none yet).
 	lastKey atomic.Uint64
 
-	// notify is closed and replaced on every write, waking every reader that
-	// waits, with one allocation per frame whatever the number of readers.
-	notify atomic.Pointer[chan struct{}]
+	// ended is set once no frame will follow (the publisher left, or the
+	// converter that fills this ring returned). Readers drain, then end.
+	ended atomic.Bool
+
+	nparked atomic.Int32 // len(parked), readable without mu
+	mu      sync.Mutex
+	parked  []*Reader // readers blocked on their sig, waiting for a frame
+	spare   []*Reader // the previous parked list, reused to avoid allocating
 }
 
 func newRing(size int) *ring {
@@ -25,15 +38,13 @@ func newRing(size int) *ring {
 	for n < size {
 		n <<= 1
 	}
-	r := &ring{slots: make([]atomic.Pointer[Frame], n), mask: uint64(n - 1)}
-	ch := make(chan struct{})
-	r.notify.Store(&ch)
-	return r
+	return &ring{slots: make([]atomic.Pointer[Frame], n), mask: uint64(n - 1)}
 }
 
 func (r *ring) size() uint64 { return uint64(len(r.slots)) }
 
-// write appends f. Only one goroutine writes a ring at a time.
+// write appends f. Only one goroutine writes a ring at a time, and a frame
+// is written to one ring once (its seq is the ring position).
 func (r *ring) write(f *Frame) {
 	pos := r.head.Load()
 	f.seq = pos
@@ -41,17 +52,74 @@ func (r *ring) write(f *Frame) {
 	if f.Key {
 		r.lastKey.Store(pos + 1)
 	}
+	// head is stored before nparked is loaded, and a parking reader stores
+	// nparked before it loads head (both sequentially consistent), so either
+	// the writer sees the reader parked or the reader sees the new head: no
+	// wake-up is lost.
 	r.head.Store(pos + 1)
-	ch := make(chan struct{})
-	old := r.notify.Swap(&ch)
-	close(*old)
+	if r.nparked.Load() != 0 {
+		r.wakeAll()
+	}
 }
 
-// wake releases waiting readers without a frame (stream closed).
-func (r *ring) wake() {
-	ch := make(chan struct{})
-	old := r.notify.Swap(&ch)
-	close(*old)
+// end marks the ring finished and releases every parked reader.
+func (r *ring) end() {
+	r.ended.Store(true)
+	r.wakeAll()
+}
+
+// wakeAll gives every parked reader a token. The list is taken under mu and
+// signalled outside it, so readers that wake and park again do not wait for
+// the writer to finish the list.
+func (r *ring) wakeAll() {
+	r.mu.Lock()
+	list := r.parked
+	r.parked, r.spare = r.spare, nil
+	r.nparked.Store(0)
+	r.mu.Unlock()
+	for i, rd := range list {
+		rd.signal()
+		list[i] = nil
+	}
+	r.mu.Lock()
+	if r.spare == nil {
+		r.spare = list[:0]
+	}
+	r.mu.Unlock()
+}
+
+// park registers rd as waiting for a frame after seen. It returns false,
+// without parking, when a frame came, the ring ended or rd was closed in the
+// meantime; the caller then loops instead of blocking.
+func (r *ring) park(rd *Reader, seen uint64) bool {
+	r.mu.Lock()
+	r.parked = append(r.parked, rd)
+	r.nparked.Store(int32(len(r.parked)))
+	if r.head.Load() != seen || r.ended.Load() || rd.closed.Load() {
+		r.parked = r.parked[:len(r.parked)-1]
+		r.nparked.Store(int32(len(r.parked)))
+		r.mu.Unlock()
+		return false
+	}
+	r.mu.Unlock()
+	return true
+}
+
+// unpark removes a closed reader from the parked list so it is not kept
+// alive until the next frame.
+func (r *ring) unpark(rd *Reader) {
+	r.mu.Lock()
+	for i, p := range r.parked {
+		if p == rd {
+			last := len(r.parked) - 1
+			r.parked[i] = r.parked[last]
+			r.parked[last] = nil
+			r.parked = r.parked[:last]
+			r.nparked.Store(int32(last))
+			break
+		}
+	}
+	r.mu.Unlock()
 }
 
 // at returns the frame at pos, or nil when it has been overwritten or not
