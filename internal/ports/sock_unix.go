@@ -11,6 +11,8 @@ import (
 var (
 	errAddrNotAvail = syscall.EADDRNOTAVAIL
 	errAFNoSupport  = syscall.EAFNOSUPPORT
+	errAddrInUse    = syscall.EADDRINUSE
+	errAccess       = syscall.EACCES
 )
 
 // Go sets SO_REUSEADDR on TCP listeners (on Unix that only permits rebinding

@@ -13,6 +13,10 @@ import (
 var (
 	errAddrNotAvail = windows.WSAEADDRNOTAVAIL
 	errAFNoSupport  = windows.WSAEAFNOSUPPORT
+	errAddrInUse    = windows.WSAEADDRINUSE
+	// WSAEACCES: the port is in an excluded range, or another socket holds
+	// it with SO_EXCLUSIVEADDRUSE; the socket tables tell which.
+	errAccess = windows.WSAEACCES
 )
 
 // soExclusiveAddrUse is ~SO_REUSEADDR, as winsock2.h defines it; x/sys does not export it.
