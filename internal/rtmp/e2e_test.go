@@ -5,15 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"math"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
@@ -93,9 +100,13 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 }
 
 // pushFFmpeg pushes file to url with ffmpeg -re until the test ends.
-func pushFFmpeg(t testing.TB, file, url string, extra ...string) *exec.Cmd {
+func pushFFmpeg(t testing.TB, file, url string, loop bool, extra ...string) *exec.Cmd {
 	t.Helper()
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-i", file, "-c", "copy"}, extra...)
+	args := []string{"-hide_banner", "-loglevel", "error", "-re"}
+	if loop {
+		args = append(args, "-stream_loop", "-1")
+	}
+	args = append(append(args, "-i", file, "-c", "copy"), extra...)
 	args = append(args, "-f", "flv", url)
 	cmd := exec.Command("ffmpeg", args...)
 	var stderr bytes.Buffer
@@ -171,20 +182,155 @@ func ffmpegDecode(t testing.TB, url string) {
 	}
 }
 
-func TestFFmpegPushReadBackOverRTMP(t *testing.T) {
+func TestFFmpegPushIsReadableOverRTMPAndFLV(t *testing.T) {
 	file := testmedia.File(t, testmedia.H264AAC)
 	ts := startServer(t, nil)
-	pushFFmpeg(t, file, "rtmp://"+ts.addr+"/live/s1")
+	web := httptest.NewServer(&flv.Handler{Hub: ts.hub, Log: ts.srv.Log})
+	t.Cleanup(web.Close)
+	pushFFmpeg(t, file, "rtmp://"+ts.addr+"/live/s1", true)
 	waitFor(t, "the stream live/s1 to be published", 10*time.Second, func() bool { return ts.hub.Get("live/s1") != nil })
 
-	url := "rtmp://" + ts.addr + "/live/s1"
-	checkH264AAC(t, ffprobeStreams(t, url))
-	ffmpegDecode(t, url)
+	rtmpURL := "rtmp://" + ts.addr + "/live/s1"
+	httpURL := web.URL + "/live/s1.live.flv"
+	t.Run("rtmp", func(t *testing.T) {
+		checkH264AAC(t, ffprobeStreams(t, rtmpURL))
+		ffmpegDecode(t, rtmpURL)
+	})
+	t.Run("http-flv", func(t *testing.T) {
+		checkH264AAC(t, ffprobeStreams(t, httpURL))
+		ffmpegDecode(t, web.URL+"/live/s1.flv")
+	})
+	t.Run("ws-flv", func(t *testing.T) {
+		readWSFLV(t, "ws"+strings.TrimPrefix(httpURL, "http"), 2*time.Second)
+	})
+	t.Run("av-sync-rtmp", func(t *testing.T) { checkAVSync(t, rtmpURL) })
+	t.Run("av-sync-http-flv", func(t *testing.T) { checkAVSync(t, httpURL) })
 
 	logs := ts.logs.String()
-	for _, want := range []string{"rtmp connection accepted", "rtmp publish started", "path=live/s1", "rtmp play started", "name=connect"} {
+	for _, want := range []string{"rtmp connection accepted", "rtmp publish started", "path=live/s1", "rtmp play started",
+		"name=connect", "proto=http-flv", "proto=ws-flv", "flv play started"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+}
+
+// readWSFLV reads FLV over WebSocket for d of stream time and checks what a
+// browser player needs: header, onMetaData, sequence headers, then a keyframe,
+// and timestamps that never go back per media type.
+func readWSFLV(t *testing.T, url string, d time.Duration) {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer conn.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
+	}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	pr, pw := io.Pipe()
+	go func() {
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			if _, err := pw.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	defer pr.Close()
+	r, err := flv.NewReader(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Video || !r.Audio {
+		t.Errorf("FLV header flags video=%v audio=%v, want both", r.Video, r.Audio)
+	}
+	var tags []flv.Tag
+	last := map[byte]uint32{}
+	var first uint32
+	for {
+		tag, err := r.ReadTag()
+		if err != nil {
+			t.Fatalf("after %d tags: %v", len(tags), err)
+		}
+		if len(tags) == 0 {
+			first = tag.TS
+		}
+		if prev, ok := last[tag.Type]; ok && tag.TS < prev {
+			t.Errorf("tag type %d timestamp went back from %d to %d", tag.Type, prev, tag.TS)
+		}
+		last[tag.Type] = tag.TS
+		tags = append(tags, tag)
+		if time.Duration(tag.TS-first)*time.Millisecond >= d {
+			break
+		}
+	}
+	if len(tags) < 4 {
+		t.Fatalf("only %d tags", len(tags))
+	}
+	if tags[0].Type != flv.TagScript || !bytes.Contains(tags[0].Body, []byte("onMetaData")) {
+		t.Errorf("first tag = type %d, want onMetaData", tags[0].Type)
+	}
+	if tags[1].Type != flv.TagVideo || !bytes.HasPrefix(tags[1].Body, []byte{0x17, 0}) {
+		t.Errorf("second tag = type %d % x, want the AVC sequence header", tags[1].Type, tags[1].Body[:min(2, len(tags[1].Body))])
+	}
+	if tags[2].Type != flv.TagAudio || !bytes.HasPrefix(tags[2].Body, []byte{0xaf, 0}) {
+		t.Errorf("third tag = type %d, want the AAC sequence header", tags[2].Type)
+	}
+	if tags[3].Type != flv.TagVideo || tags[3].Body[0] != 0x17 {
+		t.Errorf("fourth tag = type %d % x, want a keyframe", tags[3].Type, tags[3].Body[:1])
+	}
+}
+
+// checkAVSync reads 10 s with ffprobe: per-stream DTS never goes back, the
+// first audio and video timestamps are within 100 ms, and 10 s of stream
+// time is what was read.
+func checkAVSync(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-read_intervals", "%+10",
+		"-show_entries", "packet=codec_type,pts_time,dts_time", "-of", "csv=p=0", url).Output()
+	if err != nil {
+		t.Fatalf("ffprobe packets of %s: %v", url, err)
+	}
+	first := map[string]float64{}
+	last := map[string]float64{}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 3 {
+			continue
+		}
+		dts, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			continue
+		}
+		typ := f[0]
+		if prev, ok := last[typ]; ok && dts < prev {
+			t.Errorf("%s DTS went back from %.3f to %.3f", typ, prev, dts)
+		}
+		if _, ok := first[typ]; !ok {
+			first[typ] = dts
+		}
+		last[typ] = dts
+		n++
+	}
+	if _, ok := first["video"]; !ok {
+		t.Fatalf("no video packets in %d lines", n)
+	}
+	if _, ok := first["audio"]; !ok {
+		t.Fatalf("no audio packets in %d lines", n)
+	}
+	if d := math.Abs(first["video"] - first["audio"]); d > 0.1 {
+		t.Errorf("first video at %.3f s, first audio at %.3f s: %.0f ms apart, want <= 100", first["video"], first["audio"], d*1000)
+	}
+	if span := last["video"] - first["video"]; span < 9.5 || span > 10.5 {
+		t.Errorf("read %.2f s of video, want 10 s within 5%%", span)
 	}
 }

@@ -1,0 +1,256 @@
+package flv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
+)
+
+// Handler serves live streams as HTTP-FLV and WebSocket-FLV:
+// GET /app/stream.live.flv (ZLMediaKit's scheme) or /app/stream.flv reads
+// the hub path app/stream; the same URL with a WebSocket upgrade sends the
+// same bytes as binary messages. Credentials come from ?user=&pass=.
+type Handler struct {
+	Hub  *hub.Hub
+	Log  *slog.Logger
+	Auth *auth.Checker
+	// WriteTimeout drops a reader whose socket accepts nothing this long; default 10 s.
+	WriteTimeout time.Duration
+}
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 64 << 10,
+	// Browser players on other origins are the point of WS-FLV; play auth
+	// is what guards a stream, not the Origin header.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log == nil {
+		return logging.Discard()
+	}
+	return h.Log
+}
+
+func (h *Handler) writeTimeout() time.Duration {
+	if h.WriteTimeout > 0 {
+		return h.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+// StreamPath maps a URL path to a hub path: /app/stream.live.flv and
+// /app/stream.flv give app/stream; ok is false for other paths.
+func StreamPath(urlPath string) (string, bool) {
+	p := strings.Trim(urlPath, "/")
+	switch {
+	case strings.HasSuffix(p, ".live.flv"):
+		p = strings.TrimSuffix(p, ".live.flv")
+	case strings.HasSuffix(p, ".flv"):
+		p = strings.TrimSuffix(p, ".flv")
+	default:
+		return "", false
+	}
+	if p == "" || strings.Contains(p, "..") {
+		return "", false
+	}
+	return p, true
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", "*")
+	hdr.Set("Access-Control-Allow-Credentials", "true")
+	if r.Method == http.MethodOptions {
+		hdr.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		hdr.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
+		hdr.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, OPTIONS")
+		http.Error(w, "HTTP-FLV is read with GET", http.StatusMethodNotAllowed)
+		return
+	}
+	path, ok := StreamPath(r.URL.Path)
+	if !ok {
+		http.Error(w, "not an FLV stream URL; use /app/stream.live.flv", http.StatusNotFound)
+		return
+	}
+	ws := websocket.IsWebSocketUpgrade(r)
+	proto := "http-flv"
+	if ws {
+		proto = "ws-flv"
+	}
+	log := h.log().With("proto", proto, "remote", r.RemoteAddr, "path", path)
+	q := r.URL.Query()
+	if !h.Auth.Allow(auth.Play, q.Get("user"), q.Get("pass")) {
+		log.Warn("flv play refused: bad or missing credentials", "user", q.Get("user"),
+			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] play user to the URL")
+		http.Error(w, "play needs ?user=NAME&pass=PASSWORD of a play user", http.StatusUnauthorized)
+		return
+	}
+	rd, err := h.Hub.Subscribe(path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr})
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, hub.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		log.Info("flv play refused", "err", err)
+		http.Error(w, fmt.Sprintf("stream %s: %v", path, err), status)
+		return
+	}
+	defer rd.Close()
+	m, err := NewMuxer(rd.Stream().Tracks)
+	if err != nil {
+		log.Info("flv play refused", "err", err)
+		http.Error(w, err.Error(), http.StatusUnsupportedMediaType)
+		return
+	}
+	if r.Method == http.MethodHead {
+		hdr.Set("Content-Type", "video/x-flv")
+		return
+	}
+	var out sink
+	if ws {
+		conn, err := upgrader.Upgrade(w, r, hdr.Clone())
+		if err != nil {
+			log.Info("websocket upgrade failed", "err", err)
+			return
+		}
+		defer conn.Close()
+		out = &wsSink{c: conn, timeout: h.writeTimeout()}
+		// Reading is how gorilla sees a close or a dead peer; what a player
+		// sends otherwise is of no interest.
+		go func() {
+			for {
+				if _, _, err := conn.NextReader(); err != nil {
+					rd.Close()
+					return
+				}
+			}
+		}()
+	} else {
+		hdr.Set("Content-Type", "video/x-flv")
+		hdr.Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		rc.Flush() // the player hears 200 now, even if the first keyframe is a while away
+		out = &httpSink{w: w, rc: rc, timeout: h.writeTimeout()}
+		// Close the reader when the client goes away, so a reader waiting
+		// for frames of an idle stream does not linger.
+		stop := context.AfterFunc(r.Context(), rd.Close)
+		defer stop()
+	}
+	log.Info("flv play started", "video", m.Video.String(), "audio", m.Audio.String())
+	start := time.Now()
+	sent, err := serve(rd, m, out)
+	switch {
+	case errors.Is(err, hub.ErrEnded):
+		log.Info("flv play ended: the stream ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
+	case errors.Is(err, hub.ErrReaderClosed) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+		log.Info("flv play ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
+	default:
+		log.Info("flv play ended: "+err.Error(), "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
+	}
+}
+
+// sink is where a reader's batches go.
+type sink interface {
+	write(bufs [][]byte) (int, error)
+}
+
+type httpSink struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (s *httpSink) write(bufs [][]byte) (int, error) {
+	s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	n := 0
+	for _, b := range bufs {
+		m, err := s.w.Write(b)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, s.rc.Flush()
+}
+
+// wsSink sends each batch as one binary message; flv.js and mpegts.js take
+// any split of the byte stream.
+type wsSink struct {
+	c       *websocket.Conn
+	timeout time.Duration
+}
+
+func (s *wsSink) write(bufs [][]byte) (int, error) {
+	s.c.SetWriteDeadline(time.Now().Add(s.timeout))
+	w, err := s.c.NextWriter(websocket.BinaryMessage)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range bufs {
+		m, err := w.Write(b)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, w.Close()
+}
+
+// serve writes the FLV header, then each batch of frames the reader gets.
+func serve(rd *hub.Reader, m *Muxer, out sink) (uint64, error) {
+	var sent uint64
+	frames := make([]*hub.Frame, 64)
+	bufs := make([][]byte, 0, 72)
+	bufs = append(bufs, Header(m.VideoTrack >= 0, m.AudioTrack >= 0))
+	for {
+		n, err := rd.Read(frames)
+		if err != nil {
+			return sent, err
+		}
+		for i, f := range frames[:n] {
+			frames[i] = nil
+			if !m.Carries(f) {
+				continue
+			}
+			tags, ok := m.Start(f)
+			if !ok {
+				continue
+			}
+			for _, t := range tags {
+				bufs = append(bufs, AppendTag(nil, t.Type, t.TS, t.Body))
+			}
+			bufs = append(bufs, m.FrameTag(f))
+		}
+		if len(bufs) == 0 {
+			continue
+		}
+		w, err := out.write(bufs)
+		sent += uint64(w)
+		if err != nil {
+			return sent, err
+		}
+		clear(bufs)
+		bufs = bufs[:0]
+	}
+}
