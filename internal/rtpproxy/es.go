@@ -1,0 +1,250 @@
+package rtpproxy
+
+import (
+	"bytes"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+)
+
+// esSplitter cuts one elementary stream of a PS into access units. In a PS
+// a PES packet needs not hold exactly one access unit: ffmpeg fills 2 KB
+// packs, so one PES holds the tail of a frame and the head of the next, and
+// cameras split big frames over several PES. So the payloads are treated as
+// a byte stream: H.264/H.265 is cut at NAL units that start a new access
+// unit, AAC at ADTS headers, and each unit takes the timestamp of the PES in
+// which it starts (ISO/IEC 13818-1 2.4.3.7, PTS semantics).
+type esSplitter struct {
+	b *builder
+	e *elemStream
+
+	buf   []byte
+	marks []tsMark // PES timestamps by offset in buf
+	cur   tsMark   // timestamp in effect at the parse position
+	curOK bool
+
+	// video: the NAL unit being read starts at start (-1: not synchronised)
+	start    int
+	scanFrom int
+	au       [][]byte
+	auTS     tsMark
+	auHasVCL bool
+	auOK     bool
+
+	// audio: next timestamp when a frame has no PES timestamp of its own
+	next    int64
+	nextOK  bool
+	markNew bool // cur has not been used by an audio frame yet
+}
+
+type tsMark struct {
+	off      int
+	pts, dts int64
+}
+
+const maxESBuffered = 8 << 20
+
+func newESSplitter(b *builder, e *elemStream) *esSplitter {
+	return &esSplitter{b: b, e: e, start: -1}
+}
+
+func (s *esSplitter) reset() {
+	s.buf = s.buf[:0]
+	s.marks = s.marks[:0]
+	s.start, s.scanFrom = -1, 0
+	s.au, s.auHasVCL, s.auOK = nil, false, false
+	s.nextOK = false
+}
+
+func (s *esSplitter) push(p []byte, pts, dts int64, hasPTS bool) {
+	switch s.e.codec {
+	case esG711A, esG711U:
+		// No framing: each PES payload is one frame of 8 kHz samples.
+		if hasPTS {
+			s.next, s.nextOK = pts, true
+		}
+		if !s.nextOK {
+			return
+		}
+		s.b.audio(s.e, s.next, clone(p))
+		s.next += int64(len(p)) * clockHz / 8000
+		return
+	}
+	if hasPTS {
+		s.marks = append(s.marks, tsMark{off: len(s.buf), pts: pts, dts: dts})
+	}
+	s.buf = append(s.buf, p...)
+	switch s.e.codec {
+	case esH264, esH265:
+		s.splitNALUs()
+	case esAAC:
+		s.splitADTS()
+	}
+	if len(s.buf) > maxESBuffered {
+		s.reset()
+	}
+}
+
+// advance makes the timestamp of the last mark at or before off current.
+func (s *esSplitter) advance(off int) {
+	i := 0
+	for i < len(s.marks) && s.marks[i].off <= off {
+		s.cur, s.curOK, s.markNew = s.marks[i], true, true
+		i++
+	}
+	if i > 0 {
+		s.marks = s.marks[:copy(s.marks, s.marks[i:])]
+	}
+}
+
+// consume drops buf[:n] and shifts the offsets that point into buf.
+func (s *esSplitter) consume(n int) {
+	if n <= 0 {
+		return
+	}
+	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
+	for i := range s.marks {
+		s.marks[i].off -= n
+	}
+	if s.start >= 0 {
+		s.start -= n
+	}
+	s.scanFrom = max(s.scanFrom-n, 0)
+}
+
+func (s *esSplitter) splitNALUs() {
+	for {
+		i := bytes.Index(s.buf[s.scanFrom:], []byte{0, 0, 1})
+		if i < 0 {
+			s.scanFrom = max(len(s.buf)-2, 0)
+			break
+		}
+		i += s.scanFrom
+		if s.start >= 0 {
+			nal := s.buf[s.start:i]
+			for len(nal) > 0 && nal[len(nal)-1] == 0 { // the leading zero of a 4-byte start code
+				nal = nal[:len(nal)-1]
+			}
+			s.nalu(nal, s.start)
+		}
+		s.start = i + 3
+		s.scanFrom = i + 3
+	}
+	// Drop what is parsed; the NAL unit in progress stays.
+	if s.start > 0 {
+		s.consume(s.start)
+	} else if s.start < 0 {
+		s.consume(s.scanFrom)
+	}
+}
+
+func (s *esSplitter) nalu(n []byte, off int) {
+	s.advance(off)
+	if len(n) == 0 {
+		return
+	}
+	vcl, first, boundary, drop := classifyNALU(s.e.codec, n)
+	if s.auHasVCL && (boundary || (vcl && first)) {
+		s.flushAU()
+	}
+	if drop {
+		return
+	}
+	if len(s.au) == 0 {
+		s.auTS, s.auOK = s.cur, s.curOK
+	}
+	s.au = append(s.au, clone(n))
+	if vcl {
+		s.auHasVCL = true
+	}
+}
+
+func (s *esSplitter) flushAU() {
+	au, ts, ok := s.au, s.auTS, s.auOK
+	s.au, s.auHasVCL, s.auOK = nil, false, false
+	if ok && len(au) > 0 {
+		s.b.video(s.e, ts.pts, ts.dts, au)
+	}
+}
+
+// classifyNALU says whether a NAL unit is a picture slice, whether it is the
+// first slice of a picture, whether it can only start an access unit
+// (parameter sets, SEI, delimiters: H.264 7.4.1.2.3, H.265 7.4.2.4.4), and
+// whether it is dropped (access unit delimiters: the hub's AUs have none).
+func classifyNALU(c esCodec, n []byte) (vcl, first, boundary, drop bool) {
+	if c == esH265 {
+		if len(n) < 3 {
+			return false, false, false, true
+		}
+		t := (n[0] >> 1) & 0x3f
+		switch {
+		case t <= 31:
+			return true, n[2]&0x80 != 0, false, false
+		case t == 35:
+			return false, false, true, true
+		case t >= 32 && t <= 34, t == 39, t >= 41 && t <= 44, t >= 48 && t <= 55:
+			return false, false, true, false
+		}
+		return false, false, false, false
+	}
+	if len(n) < 2 {
+		return false, false, false, len(n) == 0
+	}
+	switch t := n[0] & 0x1f; {
+	case t >= 1 && t <= 5:
+		// first_mb_in_slice is the first ue(v) of the slice header: 0 is the single bit 1.
+		return true, n[1]&0x80 != 0, false, false
+	case t == 9:
+		return false, false, true, true
+	case t == 6 || t == 7 || t == 8 || (t >= 14 && t <= 18):
+		return false, false, true, false
+	}
+	return false, false, false, false
+}
+
+// ADTS sampling frequencies (ISO/IEC 14496-3 table 1.18).
+var adtsRates = [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+
+func (s *esSplitter) splitADTS() {
+	p := 0
+	for {
+		b := s.buf[p:]
+		if len(b) < 7 {
+			break
+		}
+		if b[0] != 0xFF || b[1]&0xF6 != 0xF0 {
+			p++
+			continue
+		}
+		flen := int(b[3]&3)<<11 | int(b[4])<<3 | int(b[5])>>5
+		hlen := 7
+		if b[1]&1 == 0 {
+			hlen = 9 // CRC follows the header
+		}
+		sri := int(b[2]>>2) & 0x0f
+		if flen <= hlen || sri >= len(adtsRates) {
+			p++
+			continue
+		}
+		if len(b) < flen {
+			break
+		}
+		s.advance(p)
+		rate := adtsRates[sri]
+		if s.e.aac == nil {
+			ch := uint8((b[2]&1)<<2 | b[3]>>6)
+			s.e.aac = &mpeg4audio.AudioSpecificConfig{
+				Type: mpeg4audio.ObjectType(b[2]>>6 + 1), SampleRate: rate, ChannelConfig: ch, ChannelCount: int(ch),
+			}
+		}
+		if s.curOK && s.markNew {
+			s.next, s.nextOK, s.markNew = s.cur.pts, true, false
+		}
+		if s.nextOK {
+			s.b.audio(s.e, s.next, clone(b[hlen:flen]))
+			s.next += 1024 * clockHz / int64(rate)
+		}
+		p += flen
+	}
+	s.advance(p)
+	s.consume(p)
+}

@@ -1,0 +1,627 @@
+// Package rtpproxy is Berth's RTP ingest, ZLMediaKit's "RTP proxy": RTP
+// pushed to a UDP or TCP port (RFC 4571 framing), each SSRC a stream named
+// rtp/<SSRC as 8 hex digits>, carrying MPEG-TS (ffmpeg's rtp_mpegts) or an
+// MPEG program stream (GB28181 cameras and platforms). Payloads are put back
+// in order, demuxed to access units and published to the hub.
+package rtpproxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/ports"
+)
+
+// Errors of the port API; the HTTP API maps them to ZLMediaKit's codes.
+var (
+	ErrStreamIDExists = errors.New("an RTP port is already open for this stream_id")
+	ErrNoStreamID     = errors.New("stream_id is required")
+	ErrNoFreePort     = errors.New("no free port in [rtp_proxy] port_range")
+	ErrBadTCPMode     = errors.New("tcp_mode must be 0 (UDP) or 1 (UDP and TCP passive)")
+	ErrServerClosed   = errors.New("rtp proxy is shut down")
+)
+
+// Server receives RTP streams on the listeners it is given and on ports it
+// opens on demand (OpenPort). The zero value with Hub set works.
+type Server struct {
+	Hub        *hub.Hub
+	Log        *slog.Logger
+	TimeoutSec int // a stream silent this long ends; default 15
+	PSPT       int // payload type of MPEG-PS; default 96
+	TSPT       int // payload type of MPEG-TS; default 33 (33 is always taken as TS)
+	// PortRange is where OpenPort picks a port when asked for port 0; the
+	// zero range asks the kernel.
+	PortRange config.PortRange
+	// Host is the address ports opened on demand bind ([general] listen_ip); "" = every interface.
+	Host string
+
+	mu        sync.Mutex
+	sessions  map[sessionKey]*session
+	closers   map[io.Closer]struct{}
+	dedicated map[string]*portBinding
+	nextPort  int
+	closed    bool
+	startOnce sync.Once
+	stop      chan struct{}
+	wg        sync.WaitGroup
+
+	garbage    atomic.Uint64 // datagrams (or TCP frames) that are not RTP
+	rtcp       atomic.Uint64 // RTCP packets, ignored
+	garbageLog atomic.Int64
+
+	tap func(path string, f *hub.Frame) // tests: sees every frame published
+}
+
+// PortInfo describes a port opened with OpenPort.
+type PortInfo struct {
+	Port     int
+	StreamID string
+	TCPMode  int
+	SSRC     uint32
+}
+
+type portBinding struct {
+	PortInfo
+	udp *ports.PacketConn
+	tcp net.Listener
+}
+
+func (s *Server) init() {
+	s.startOnce.Do(func() {
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+		s.mu.Lock()
+		s.sessions = map[sessionKey]*session{}
+		s.closers = map[io.Closer]struct{}{}
+		s.dedicated = map[string]*portBinding{}
+		s.stop = make(chan struct{})
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.janitor()
+	})
+}
+
+func (s *Server) timeout() time.Duration {
+	if s.TimeoutSec <= 0 {
+		return 15 * time.Second
+	}
+	return time.Duration(s.TimeoutSec) * time.Second
+}
+
+// track registers c to be closed at Shutdown; false when already shut down.
+func (s *Server) track(c io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closers[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c io.Closer) {
+	s.mu.Lock()
+	delete(s.closers, c)
+	s.mu.Unlock()
+}
+
+// ServeUDP reads RTP datagrams from pc until it is closed.
+func (s *Server) ServeUDP(pc *ports.PacketConn) error {
+	s.init()
+	if !s.track(pc) {
+		pc.Close()
+		return ErrServerClosed
+	}
+	var wg sync.WaitGroup
+	for _, c := range pc.Conns() {
+		wg.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.wg.Done()
+			s.readUDP(c, nil)
+		}()
+	}
+	wg.Wait()
+	s.untrack(pc)
+	return nil
+}
+
+func (s *Server) readUDP(c *net.UDPConn, d *portBinding) {
+	defer s.recoverLog("udp reader")
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	buf := make([]byte, 65536)
+	for {
+		n, addr, err := c.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// ICMP errors surface as read errors on some systems; keep reading.
+			continue
+		}
+		s.packet(buf[:n], addr.String(), "udp", port, d, nil)
+	}
+}
+
+// ServeTCP accepts RTP over TCP (RFC 4571: each packet preceded by its
+// 16-bit length) on l until it is closed.
+func (s *Server) ServeTCP(l net.Listener) error {
+	s.init()
+	if !s.track(l) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer s.untrack(l)
+	return s.acceptLoop(l, nil)
+}
+
+func (s *Server) acceptLoop(l net.Listener, d *portBinding) error {
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Back off on temporary errors (EMFILE and the like), as net/http does.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else {
+				delay = min(2*delay, time.Second)
+			}
+			s.Log.Warn("rtp proxy: accept failed; retrying", "err", err, "retry_in", delay.String())
+			select {
+			case <-time.After(delay):
+			case <-s.stop:
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		if !s.track(c) {
+			c.Close()
+			return nil
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			s.serveConn(c, d)
+		}()
+	}
+}
+
+// maxBadFrames is how many consecutive non-RTP frames end a TCP
+// connection: past that the peer does not speak RFC 4571 and every length
+// read is garbage.
+const maxBadFrames = 8
+
+func (s *Server) serveConn(c net.Conn, d *portBinding) {
+	defer s.recoverLog("tcp connection")
+	defer c.Close()
+	remote := c.RemoteAddr().String()
+	port := 0
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	s.Log.Debug("RTP over TCP connection", "remote", remote, "port", port)
+	defer s.closeOwned(c)
+	r := bufio.NewReaderSize(c, 64<<10)
+	var hdr [2]byte
+	buf := make([]byte, 65535)
+	bad := 0
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			return
+		}
+		if s.packet(buf[:n], remote, "tcp", port, d, c) {
+			bad = 0
+			continue
+		}
+		if bad++; bad >= maxBadFrames {
+			s.Log.Warn("RTP over TCP: the peer does not send RFC 4571 framed RTP (2-byte length, then the packet); connection closed",
+				"remote", remote, "port", port)
+			return
+		}
+	}
+}
+
+// closeOwned ends the streams a TCP connection carried: they cannot go on without it.
+func (s *Server) closeOwned(owner any) {
+	s.mu.Lock()
+	var ended []*session
+	for k, ss := range s.sessions {
+		if ss.owner == owner {
+			ended = append(ended, ss)
+			delete(s.sessions, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range ended {
+		ss.close("TCP connection closed")
+	}
+}
+
+// packet routes one RTP packet to its stream. It reports whether pkt was RTP.
+func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portBinding, owner any) bool {
+	if len(pkt) >= 2 && pkt[1] >= 200 && pkt[1] <= 204 && pkt[0]>>6 == 2 {
+		s.rtcp.Add(1) // RTCP on the RTP port (RFC 5761 muxing): nothing to do with it
+		return true
+	}
+	h, ok := codec.ParseRTP(pkt)
+	if !ok || len(h.Payload) == 0 {
+		s.dropGarbage(remote, transport, port, len(pkt))
+		return false
+	}
+	key := sessionKey{ssrc: h.SSRC}
+	path := "rtp/" + ssrcHex(h.SSRC)
+	if d != nil {
+		if d.SSRC != 0 && h.SSRC != d.SSRC {
+			s.dropGarbage(remote, transport, port, len(pkt))
+			return true
+		}
+		key = sessionKey{streamID: d.StreamID}
+		path = "rtp/" + d.StreamID
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return true
+	}
+	ss := s.sessions[key]
+	if ss == nil {
+		origin := hub.Origin{Proto: "rtp", Remote: remote, ID: ssrcHex(h.SSRC)}
+		log := s.Log.With("proto", "rtp")
+		ss = &session{
+			srv: s, log: log, key: key, path: path, ssrc: h.SSRC, remote: remote, transport: transport,
+			localPort: port, owner: owner, started: now, lastSeen: now,
+			b: newBuilder(s.Hub, log, path, origin),
+		}
+		if s.tap != nil {
+			ss.b.tap = func(f *hub.Frame) { s.tap(path, f) }
+		}
+		s.sessions[key] = ss
+		s.mu.Unlock()
+		log.Info("RTP stream started", "path", path, "ssrc", ssrcHex(h.SSRC), "remote", remote,
+			"transport", transport, "port", port, "payload_type", h.PayloadType)
+	} else {
+		s.mu.Unlock()
+	}
+	ss.handle(h, now)
+	return true
+}
+
+func (s *Server) dropGarbage(remote, transport string, port, size int) {
+	n := s.garbage.Add(1)
+	now := time.Now().UnixNano()
+	if last := s.garbageLog.Load(); now-last > int64(10*time.Second) && s.garbageLog.CompareAndSwap(last, now) {
+		s.Log.Warn("RTP proxy dropped packets that are not RTP (or not for this port's stream)",
+			"remote", remote, "transport", transport, "port", port, "size", size, "dropped_total", n)
+	}
+}
+
+// kindOf decides what a new stream carries: by payload type first, then by
+// a look at the payload (senders that use a dynamic type for TS).
+func (s *Server) kindOf(h codec.RTPHeader) payloadKind {
+	ps, ts := s.PSPT, s.TSPT
+	if ps == 0 {
+		ps = 96
+	}
+	if ts == 0 {
+		ts = 33
+	}
+	p := h.Payload
+	switch pt := int(h.PayloadType); {
+	case pt == ts || pt == 33:
+		return payloadTS
+	case pt == ps:
+		return payloadPS
+	case len(p) >= 188 && p[0] == 0x47 && len(p)%188 == 0:
+		return payloadTS
+	case len(p) >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 1 && p[3] == psPack:
+		return payloadPS
+	}
+	return payloadUnknown
+}
+
+// janitor ends streams that went silent or that the hub ended.
+func (s *Server) janitor() {
+	defer s.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			all := make([]*session, 0, len(s.sessions))
+			for _, ss := range s.sessions {
+				all = append(all, ss)
+			}
+			s.mu.Unlock()
+			for _, ss := range all {
+				if ok, why := ss.expired(now, s.timeout()); ok {
+					s.mu.Lock()
+					if s.sessions[ss.key] == ss {
+						delete(s.sessions, ss.key)
+					}
+					s.mu.Unlock()
+					ss.close(why)
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) recoverLog(where string) {
+	if r := recover(); r != nil {
+		s.Log.Error("rtp proxy: recovered from a panic; the connection is dropped", "where", where, "panic", fmt.Sprint(r))
+	}
+}
+
+// OpenPort opens a port for one stream, rtp/<streamID>, as ZLMediaKit's
+// openRtpServer: UDP, and TCP on the same port when tcpMode is 1. Port 0
+// takes a free port from PortRange. A port that cannot be bound comes back
+// as the *ports.Finding a start-up bind would give. ssrc 0 accepts any SSRC.
+func (s *Server) OpenPort(streamID string, port, tcpMode int, ssrc uint32) (int, error) {
+	s.init()
+	if streamID == "" {
+		return 0, ErrNoStreamID
+	}
+	if tcpMode != 0 && tcpMode != 1 {
+		return 0, ErrBadTCPMode
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, ErrServerClosed
+	}
+	if _, ok := s.dedicated[streamID]; ok {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("%w: %s", ErrStreamIDExists, streamID)
+	}
+	s.mu.Unlock()
+
+	var d *portBinding
+	var err error
+	if port != 0 || s.PortRange.Lo <= 0 {
+		d, err = s.bind(port, tcpMode)
+		for try := 0; err != nil && port == 0 && try < 8; try++ {
+			d, err = s.bind(0, tcpMode) // the kernel's UDP port may be taken on TCP
+		}
+	} else {
+		d, err = s.bindInRange(tcpMode)
+	}
+	if err != nil {
+		return 0, err
+	}
+	d.StreamID, d.TCPMode, d.SSRC = streamID, tcpMode, ssrc
+
+	s.mu.Lock()
+	if _, ok := s.dedicated[streamID]; ok || s.closed {
+		s.mu.Unlock()
+		d.closeSockets()
+		if s.closed {
+			return 0, ErrServerClosed
+		}
+		return 0, fmt.Errorf("%w: %s", ErrStreamIDExists, streamID)
+	}
+	s.dedicated[streamID] = d
+	s.mu.Unlock()
+
+	for _, c := range d.udp.Conns() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.readUDP(c, d)
+		}()
+	}
+	if d.tcp != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.acceptLoop(d.tcp, d)
+		}()
+	}
+	s.Log.Info("RTP port opened", "stream_id", streamID, "path", "rtp/"+streamID, "port", d.Port, "tcp_mode", tcpMode)
+	return d.Port, nil
+}
+
+func (s *Server) spec(network string, port int) ports.Spec {
+	host := s.Host
+	if host == "" {
+		host = "::"
+	}
+	return ports.Spec{Name: "rtp_proxy", Section: "rtp_proxy", Flag: "--rtp-port", Network: network, Host: host, Port: port}
+}
+
+func (s *Server) bind(port, tcpMode int) (*portBinding, error) {
+	udp, err := ports.ListenPacket(s.spec("udp", port))
+	if err != nil {
+		return nil, err
+	}
+	d := &portBinding{udp: udp}
+	d.Port = udp.Port()
+	if tcpMode == 1 {
+		l, err := ports.Listen(s.spec("tcp", d.Port))
+		if err != nil {
+			udp.Close()
+			return nil, err
+		}
+		d.tcp = l
+	}
+	return d, nil
+}
+
+func (s *Server) bindInRange(tcpMode int) (*portBinding, error) {
+	lo, hi := s.PortRange.Lo, s.PortRange.Hi
+	if hi < lo {
+		hi = lo
+	}
+	span := hi - lo + 1
+	s.mu.Lock()
+	start := s.nextPort
+	s.mu.Unlock()
+	for i := range span {
+		p := lo + (start+i)%span
+		d, err := s.bind(p, tcpMode)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		s.nextPort = (start + i + 1) % span // rotate: a port just closed is not reused at once
+		s.mu.Unlock()
+		return d, nil
+	}
+	return nil, fmt.Errorf("%w %s; widen it or close unused ports with closeRtpServer", ErrNoFreePort, s.PortRange)
+}
+
+func (d *portBinding) closeSockets() {
+	d.udp.Close()
+	if d.tcp != nil {
+		d.tcp.Close()
+	}
+}
+
+// ClosePort closes the port opened for streamID and ends its stream. It
+// reports whether there was one.
+func (s *Server) ClosePort(streamID string) bool {
+	s.init()
+	s.mu.Lock()
+	d := s.dedicated[streamID]
+	delete(s.dedicated, streamID)
+	key := sessionKey{streamID: streamID}
+	ss := s.sessions[key]
+	if d != nil {
+		delete(s.sessions, key)
+		// Close the TCP connections that came in on this port.
+		for c := range s.closers {
+			if nc, ok := c.(net.Conn); ok {
+				if a, ok := nc.LocalAddr().(*net.TCPAddr); ok && a.Port == d.Port && d.tcp != nil {
+					nc.Close()
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if d == nil {
+		return false
+	}
+	d.closeSockets()
+	if ss != nil {
+		ss.close("port closed by the API")
+	}
+	s.Log.Info("RTP port closed", "stream_id", streamID, "port", d.Port)
+	return true
+}
+
+// Ports lists the ports opened with OpenPort, by port.
+func (s *Server) Ports() []PortInfo {
+	s.init()
+	s.mu.Lock()
+	out := make([]PortInfo, 0, len(s.dedicated))
+	for _, d := range s.dedicated {
+		out = append(out, d.PortInfo)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	return out
+}
+
+// Stats are counters over the server's life.
+type Stats struct {
+	Streams  int    // live RTP streams
+	Garbage  uint64 // packets that were not RTP, dropped
+	RTCP     uint64 // RTCP packets, ignored
+	Sessions []SessionStats
+}
+
+// SessionStats describes one live RTP stream.
+type SessionStats struct {
+	Path, Remote, Transport string
+	SSRC                    uint32
+	Packets, Bytes, Lost    uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.init()
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	st := Stats{Streams: len(all), Garbage: s.garbage.Load(), RTCP: s.rtcp.Load()}
+	for _, ss := range all {
+		p, b, l := ss.stats()
+		st.Sessions = append(st.Sessions, SessionStats{Path: ss.path, Remote: ss.remote, Transport: ss.transport,
+			SSRC: ss.ssrc, Packets: p, Bytes: b, Lost: l})
+	}
+	sort.Slice(st.Sessions, func(i, j int) bool { return st.Sessions[i].Path < st.Sessions[j].Path })
+	return st
+}
+
+// Shutdown closes every listener and port, ends every stream, and waits
+// for the goroutines until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	closers := s.closers
+	s.closers = map[io.Closer]struct{}{}
+	dedicated := s.dedicated
+	s.dedicated = map[string]*portBinding{}
+	sessions := s.sessions
+	s.sessions = map[sessionKey]*session{}
+	s.mu.Unlock()
+	for c := range closers {
+		c.Close()
+	}
+	for _, d := range dedicated {
+		d.closeSockets()
+	}
+	for _, ss := range sessions {
+		ss.close("server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// StreamPath is the hub path of the stream an SSRC makes on the shared
+// port: ZLMediaKit's rtp/<SSRC as 8 upper-case hex digits>.
+func StreamPath(ssrc uint32) string { return "rtp/" + ssrcHex(ssrc) }
+
+func ssrcHex(ssrc uint32) string { return fmt.Sprintf("%08X", ssrc) }
