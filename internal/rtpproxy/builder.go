@@ -112,9 +112,9 @@ func (u *unwrap) do(v int64) int64 {
 // Limits of the wait before publishing. Tracks are fixed at publish, so the
 // builder holds frames until every stream it knows has its parameters.
 const (
-	maxPending     = 1024                   // frames held before publishing; older ones are dropped
-	undeclaredSpan = 400 * clockHz / 1000   // without a PSM/PMT, media time to watch for more streams
-	publishWait    = 3 * time.Second        // then publish whatever is ready
+	maxPending     = 1024                 // frames held before publishing; older ones are dropped
+	undeclaredSpan = 400 * clockHz / 1000 // without a PSM/PMT, media time to watch for more streams
+	publishWait    = 3 * time.Second      // then publish whatever is ready
 )
 
 type pendingFrame struct {

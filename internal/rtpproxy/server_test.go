@@ -391,7 +391,7 @@ func TestGarbageDatagramsAreCountedAndDropped(t *testing.T) {
 	e := newEnv(t, 5)
 	junk := [][]byte{
 		{}, {0}, []byte("GET / HTTP/1.1\r\n\r\n"), bytes.Repeat([]byte{0xff}, 1400),
-		{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1}, // RTP header, no payload
+		{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1},       // RTP header, no payload
 		{0x8f, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2}, // CSRC count beyond the packet
 	}
 	conn, err := net.Dial("udp", e.udp)
