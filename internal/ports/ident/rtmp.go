@@ -154,10 +154,16 @@ func (c *RTMPConn) readMessage() (typ byte, streamID uint32, payload []byte, err
 				return 0, 0, nil, err
 			}
 		}
+		if fmtType != 3 {
+			st.buf = nil // a full or partial header starts a new message
+		}
 		if st.length > 1<<20 {
 			return 0, 0, nil, fmt.Errorf("RTMP: message of %d bytes is too large for a probe", st.length)
 		}
 		n := min(c.inChunk, st.length-len(st.buf))
+		if n < 0 {
+			return 0, 0, nil, errors.New("RTMP: chunk past its message's end")
+		}
 		chunk := make([]byte, n)
 		if _, err := io.ReadFull(c.br, chunk); err != nil {
 			return 0, 0, nil, err
