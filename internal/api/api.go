@@ -1,0 +1,213 @@
+// Package api is Berth's HTTP API under /index/api/, compatible with
+// ZLMediaKit's: the same endpoint names, parameters (query string, form or
+// JSON body), reply shapes ({"code":0,...}) and error codes, so the tools
+// and GB28181 platforms written against ZLMediaKit work unchanged.
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/rtpproxy"
+)
+
+// ZLMediaKit's result codes (its WebApi.h ApiErr).
+const (
+	CodeSuccess     = 0
+	CodeOtherFailed = -1   // the request was understood but failed
+	CodeAuthFailed  = -100 // missing or wrong secret
+	CodeInvalidArgs = -300 // a parameter is missing or invalid
+	CodeException   = -400 // an internal error
+	CodeNotFound    = -500 // no such endpoint or object
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/index/api/"
+
+// Handler serves the API. Mount it at Prefix.
+type Handler struct {
+	Hub    *hub.Hub
+	Secret string           // [api] secret; every call must pass it
+	RTP    *rtpproxy.Server // nil: the RTP endpoints answer that RTP is off
+	Log    *slog.Logger
+	// Schemas are the protocols every stream can be read in, one
+	// getMediaList entry each as ZLMediaKit lists them; default rtsp, rtmp.
+	Schemas []string
+}
+
+// params are a call's arguments from the query string, a form body or a JSON body.
+type params map[string]string
+
+func (p params) int(name string, def int) (int, error) {
+	v, ok := p[name]
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("parameter %s=%q is not a number", name, v)
+	}
+	return n, nil
+}
+
+// apiError is a failed call: the code and the message of the reply.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func fail(code int, format string, a ...any) *apiError {
+	return &apiError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+type endpoint func(h *Handler, r *http.Request, p params) (map[string]any, error)
+
+var endpoints = map[string]endpoint{
+	"openRtpServer":  (*Handler).openRtpServer,
+	"closeRtpServer": (*Handler).closeRtpServer,
+	"listRtpServer":  (*Handler).listRtpServer,
+	"getMediaList":   (*Handler).getMediaList,
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+// ServeHTTP answers every call with HTTP 200 and a JSON body, as
+// ZLMediaKit does; the outcome is in "code".
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, Prefix)
+	ep := endpoints[name]
+	if ep == nil {
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": CodeNotFound, "msg": "no API endpoint " + r.URL.Path})
+		return
+	}
+	p, err := readParams(r)
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"code": CodeInvalidArgs, "msg": err.Error()})
+		return
+	}
+	if err := h.checkSecret(p); err != nil {
+		h.log().Warn("API call refused", "endpoint", name, "remote", r.RemoteAddr, "reason", err.msg)
+		writeJSON(w, http.StatusOK, map[string]any{"code": err.code, "msg": err.msg})
+		return
+	}
+	reply, err := h.call(ep, r, p)
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = &apiError{code: CodeException, msg: err.Error()}
+		}
+		h.log().Info("API call failed", "endpoint", name, "remote", r.RemoteAddr, "code", ae.code, "msg", ae.msg)
+		writeJSON(w, http.StatusOK, map[string]any{"code": ae.code, "msg": ae.msg})
+		return
+	}
+	if reply == nil {
+		reply = map[string]any{}
+	}
+	reply["code"] = CodeSuccess
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// call runs an endpoint, turning a panic into an error reply.
+func (h *Handler) call(ep endpoint, r *http.Request, p params) (reply map[string]any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.log().Error("API endpoint panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
+			err = fail(CodeException, "internal error: %v", v)
+		}
+	}()
+	return ep(h, r, p)
+}
+
+func (h *Handler) checkSecret(p params) *apiError {
+	if h.Secret == "" {
+		return fail(CodeAuthFailed, "the API is disabled: set [api] secret in the config (or --api-secret) and pass it as secret=")
+	}
+	got, ok := p["secret"]
+	if !ok || got == "" {
+		return fail(CodeAuthFailed, "missing secret: pass secret=<[api] secret> with every call")
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(h.Secret)) != 1 {
+		return fail(CodeAuthFailed, "incorrect secret: it must equal [api] secret in the server's config")
+	}
+	return nil
+}
+
+const maxBody = 1 << 20
+
+func readParams(r *http.Request) (params, error) {
+	p := params{}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			p[k] = v[0]
+		}
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return p, nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json":
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			return nil, err
+		}
+		if len(strings.TrimSpace(string(body))) == 0 {
+			return p, nil
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, fmt.Errorf("the JSON body is invalid: %v", err)
+		}
+		for k, v := range m {
+			switch x := v.(type) {
+			case string:
+				p[k] = x
+			case float64:
+				p[k] = strconv.FormatFloat(x, 'f', -1, 64)
+			case bool:
+				p[k] = "0"
+				if x {
+					p[k] = "1"
+				}
+			}
+		}
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+		if err := r.ParseForm(); err != nil {
+			return nil, fmt.Errorf("the form body is invalid: %v", err)
+		}
+		for k, v := range r.PostForm {
+			if len(v) > 0 {
+				p[k] = v[0]
+			}
+		}
+	}
+	return p, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"code":-400,"msg":"reply could not be encoded"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
