@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
@@ -105,7 +106,7 @@ func (s *Server) Start() error {
 	}
 	s.Hub = hub.New(hub.Options{
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
-		Log: s.Log, Converters: converters(),
+		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
 
@@ -140,9 +141,6 @@ func (s *Server) serve(name string, fn func() error) {
 		}
 	}()
 }
-
-// converters are the hub's frame-kind conversions (RTP <-> access units).
-func converters() map[[2]hub.Kind]hub.Converter { return nil }
 
 func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux := http.NewServeMux()
