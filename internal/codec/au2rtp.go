@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpfragmented"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtplpcm"
@@ -14,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
 	"github.com/berthmedia/berth/internal/hub"
@@ -30,6 +32,7 @@ type packetizer struct {
 	path   string
 	tracks []*packTrack
 	buf    []byte // marshal scratch; NewRTPFrame copies out of it
+	panics int    // recovered encoder panics; the fuzz target wants none
 }
 
 // packTrack is one track's encoder state. Each encoder draws a random SSRC
@@ -42,10 +45,12 @@ type packTrack struct {
 	h264 *rtph264.Encoder
 	h265 *rtph265.Encoder
 	aac  *rtpmpeg4audio.Encoder
+	latm *rtpfragmented.Encoder
 	opus *rtpsimpleaudio.Encoder
 	g711 *rtplpcm.Encoder
 
-	params [3][]byte // parameter sets from the track's format
+	params  [3][]byte // parameter sets from the track's format
+	latmFmt *format.MPEG4AudioLATM
 
 	drops    uint64
 	lastWarn time.Time
@@ -92,6 +97,16 @@ func newPackTrack(i int, f format.Format) (*packTrack, error) {
 			IndexDeltaLength: f.IndexDeltaLength, PayloadMaxSize: PayloadMaxSize,
 		}
 		err = t.aac.Init()
+	case *format.MPEG4AudioLATM:
+		// AU frames carry raw AAC; each is wrapped in its own
+		// AudioMuxElement, which needs one program, one layer, one subframe.
+		c := f.StreamMuxConfig
+		if t.kind == kindNone || c.NumSubFrames != 0 || len(c.Programs) != 1 || len(c.Programs[0].Layers) != 1 {
+			return nil, errors.New("AAC-LATM track needs a StreamMuxConfig with one program, one layer and one subframe")
+		}
+		t.latmFmt = f
+		t.latm = &rtpfragmented.Encoder{PayloadType: f.PayloadTyp, PayloadMaxSize: PayloadMaxSize}
+		err = t.latm.Init()
 	case *format.Opus:
 		t.opus = &rtpsimpleaudio.Encoder{PayloadType: f.PayloadTyp, PayloadMaxSize: PayloadMaxSize}
 		err = t.opus.Init()
@@ -117,6 +132,7 @@ func (p *packetizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 	t := p.tracks[f.Track]
 	defer func() {
 		if r := recover(); r != nil {
+			p.panics++
 			p.drop(t, fmt.Sprintf("encoder panic: %v", r))
 			res = out
 		}
@@ -139,6 +155,19 @@ func (p *packetizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 			return out
 		}
 		pkts, err = t.aac.Encode(f.AU[:1])
+	case kindLATM:
+		if len(f.AU[0]) == 0 {
+			return out
+		}
+		var el []byte
+		el, err = mpeg4audio.AudioMuxElement{
+			MuxConfigPresent: t.latmFmt.CPresent,
+			StreamMuxConfig:  t.latmFmt.StreamMuxConfig,
+			Payloads:         [][][][]byte{{{f.AU[0]}}},
+		}.Marshal()
+		if err == nil {
+			pkts, err = t.latm.Encode(el)
+		}
 	case kindOpus:
 		if len(f.AU[0]) == 0 {
 			return out

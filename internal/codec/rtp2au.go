@@ -76,6 +76,7 @@ type depacketizer struct {
 	tl     timeline
 	tracks []*depackTrack // nil where the track's codec is not converted
 	pkt    rtp.Packet     // reused: decoders keep only the payload bytes
+	panics int            // recovered decoder panics; the fuzz target wants none
 }
 
 // depackTrack is one track's decoder state.
@@ -196,6 +197,7 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 		// The decoders are fuzzed upstream, but a panic here would end the
 		// server: treat one as a broken packet and reset the track.
 		if r := recover(); r != nil {
+			d.panics++
 			d.drop(t, fmt.Sprintf("decoder panic: %v", r))
 			nt, err := newDepackTrack(t.index, t.clock.format)
 			if err == nil {
