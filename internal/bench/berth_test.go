@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/rtspclient"
+	"github.com/berthmedia/berth/internal/server"
+)
+
+// startBerth runs a Berth server on ephemeral 127.0.0.1 ports.
+func startBerth(t *testing.T) *server.Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.General.ListenIP = "127.0.0.1"
+	srv := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv.Ephemeral = true
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv
+}
+
+// countingPublisher publishes the synthetic stream to url, a frame at a
+// time on demand, counting exactly what it sent.
+type countingPublisher struct {
+	c       *rtspclient.Client
+	s       *synth
+	packets int
+	bytes   int
+}
+
+func newCountingPublisher(t *testing.T, url string, tr rtspclient.Transport) *countingPublisher {
+	t.Helper()
+	c, err := rtspclient.Dial(context.Background(), url, rtspclient.Options{Transport: tr, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	desc, err := c.Announce([]byte(synthSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Record(); err != nil {
+		t.Fatal(err)
+	}
+	return &countingPublisher{c: c, s: newSynth(1e6, 42)}
+}
+
+// frames sends n frames (the first of a GOP is a keyframe) at 4x real time.
+func (p *countingPublisher) frames(t *testing.T, n int) {
+	for range n {
+		err := p.s.nextFrame(func(pkt []byte) error {
+			stamp(pkt)
+			p.packets++
+			p.bytes += len(pkt)
+			return p.c.WritePacket(0, pkt)
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // pacing the publisher, not waiting for a condition
+	}
+}
+
+// TestPlayCountsEveryPacketAgainstBerth proves bench's counts: readers that
+// are all up before the first packet must each receive exactly what the
+// publisher sent, bytes and packets, with no loss.
+func TestPlayCountsEveryPacketAgainstBerth(t *testing.T) {
+	for _, tr := range []rtspclient.Transport{rtspclient.TCP, rtspclient.UDP} {
+		t.Run(tr.String(), func(t *testing.T) {
+			srv := startBerth(t)
+			url := "rtsp://" + srv.Addr("rtsp") + "/live/bench"
+			pub := newCountingPublisher(t, url, tr)
+
+			const readers, frames = 4, 50 // two GOPs
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var started, sent atomic.Bool
+			sentPackets := make(chan int, 1)
+			var want atomic.Uint64
+			cfg := PlayConfig{
+				URL: url, N: readers, Duration: time.Minute, Transport: tr, TickEvery: 50 * time.Millisecond,
+				PID: os.Getpid(),
+				OnTick: func(tk Tick) {
+					if tk.Up == readers && !started.Swap(true) {
+						go func() {
+							pub.frames(t, frames)
+							want.Store(uint64(pub.packets * readers))
+							sent.Store(true)
+							sentPackets <- pub.packets
+						}()
+					}
+					if sent.Load() && tk.Packets >= want.Load() || tk.Failed > 0 {
+						cancel()
+					}
+				},
+			}
+			s, err := Play(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			select {
+			case n = <-sentPackets:
+			default:
+				t.Fatalf("the publisher never started: %+v", s)
+			}
+			if s.ReadersOK != readers || s.ReadersFailed != 0 {
+				t.Fatalf("readers ok %d, failed %d (%v); want %d, 0", s.ReadersOK, s.ReadersFailed, s.Errors, readers)
+			}
+			if s.Packets != uint64(n*readers) || s.Bytes != uint64(pub.bytes*readers) {
+				t.Fatalf("bench counted %d packets, %d bytes; the publisher sent %d packets, %d bytes to each of %d readers (want %d, %d)",
+					s.Packets, s.Bytes, n, pub.bytes, readers, n*readers, pub.bytes*readers)
+			}
+			if s.Lost != 0 || s.Reordered != 0 {
+				t.Fatalf("lost %d, reordered %d; want 0", s.Lost, s.Reordered)
+			}
+			if s.FirstVideoSeen != readers || s.FirstVideoIsKey != readers || s.FirstKeyframe.Count != readers {
+				t.Fatalf("first video seen %d, a keyframe %d, keyframe times %d; want %d each", s.FirstVideoSeen, s.FirstVideoIsKey, s.FirstKeyframe.Count, readers)
+			}
+			if s.Server == nil || s.Server.RSSEndKiB <= 0 {
+				t.Fatalf("server figures missing with -pid: %+v", s.Server)
+			}
+		})
+	}
+}
+
+// TestPlayCountsLoss: a publisher that skips sequence numbers makes bench
+// report exactly that many lost packets.
+func TestPlayCountsLoss(t *testing.T) {
+	srv := startBerth(t)
+	url := "rtsp://" + srv.Addr("rtsp") + "/live/lossy"
+	pub := newCountingPublisher(t, url, rtspclient.TCP)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var started atomic.Bool
+	done := make(chan struct{})
+	const skipped = 3
+	s, err := Play(ctx, PlayConfig{
+		URL: url, N: 2, Duration: time.Minute, TickEvery: 50 * time.Millisecond,
+		OnTick: func(tk Tick) {
+			if tk.Up == 2 && !started.Swap(true) {
+				go func() {
+					defer close(done)
+					pub.frames(t, 2)
+					pub.s.seq += skipped // the network "loses" three packets
+					pub.frames(t, 2)
+				}()
+			}
+			select {
+			case <-done:
+				if tk.Packets >= uint64(pub.packets*2) {
+					cancel()
+				}
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Lost != 2*skipped || s.Reordered != 0 {
+		t.Fatalf("lost %d, reordered %d; want %d, 0", s.Lost, s.Reordered, 2*skipped)
+	}
+}
+
+func TestPlayReportsFailedReaders(t *testing.T) {
+	srv := startBerth(t)
+	s, err := Play(context.Background(), PlayConfig{
+		URL: "rtsp://" + srv.Addr("rtsp") + "/live/nobody", N: 3, Duration: 300 * time.Millisecond, TickEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ReadersOK != 0 || s.ReadersFailed != 3 || len(s.Errors) == 0 {
+		t.Fatalf("ok %d, failed %d, errors %v; want 0, 3 and the 404", s.ReadersOK, s.ReadersFailed, s.Errors)
+	}
+}
+
+func TestLatencyAgainstBerth(t *testing.T) {
+	srv := startBerth(t)
+	url := "rtsp://" + srv.Addr("rtsp") + "/live/lat"
+	res, err := Latency(context.Background(), LatencyConfig{PushURL: url, ReadURL: url, Duration: 1500 * time.Millisecond, Warmup: 200 * time.Millisecond, Rate: 2e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1.5 s at 25 fps of ~10 fragments each: well over 100 samples.
+	if res.Delay.Count < 100 || res.Delay.P50 <= 0 || res.Delay.P50 > 100 {
+		t.Fatalf("delay %v; want > 100 samples with a p50 between 0 and 100 ms", res.Delay)
+	}
+	t.Log(res)
+}
+
+func TestPushSynthetic(t *testing.T) {
+	srv := startBerth(t)
+	url := "rtsp://" + srv.Addr("rtsp") + "/live/push"
+	s, err := Push(context.Background(), PushConfig{URL: url, N: 2, Rate: 1e6, Duration: 1200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Failed != 0 || s.Packets == 0 || len(s.URLs) != 2 || s.URLs[1] != url+"_1" {
+		t.Fatalf("push summary %+v", s)
+	}
+	// Real-time: 2 publishers x 1 Mb/s x ~1.2 s is about 300 KB; far more means no pacing.
+	if s.Bytes > 600_000 {
+		t.Fatalf("sent %d bytes in 1.2 s at 2 x 1 Mb/s: not real-time", s.Bytes)
+	}
+}

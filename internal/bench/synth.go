@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthmedia/berth/internal/rtspclient"
+)
+
+// The synthetic stream: H.264 RTP (RFC 6184) at a chosen bit rate, 25 fps,
+// a keyframe (SPS, PPS, IDR) every second, slices in FU-A fragments of at
+// most 1400 bytes. The slices are filler, not a picture: servers forward
+// them untouched, and each fragment carries a magic and the time it was
+// sent, so a reader can measure the delay the server adds.
+
+var (
+	synthSPS, _ = base64.StdEncoding.DecodeString("Z2QAH6zZQFAFuwEQAAADABAAAAMDIPGDGWA=")
+	synthPPS, _ = base64.StdEncoding.DecodeString("aOvjyyLA")
+)
+
+// synthSDP is the synthetic stream's description.
+const synthSDP = "v=0\r\n" +
+	"o=- 0 0 IN IP4 127.0.0.1\r\n" +
+	"s=berth bench\r\n" +
+	"c=IN IP4 0.0.0.0\r\n" +
+	"t=0 0\r\n" +
+	"m=video 0 RTP/AVP 96\r\n" +
+	"a=rtpmap:96 H264/90000\r\n" +
+	"a=fmtp:96 packetization-mode=1; sprop-parameter-sets=Z2QAH6zZQFAFuwEQAAADABAAAAMDIPGDGWA=,aOvjyyLA; profile-level-id=64001F\r\n" +
+	"a=control:trackID=0\r\n"
+
+// stampMagic marks a fragment that carries a send time: bytes 2-5 of the
+// FU-A payload, followed by 8 bytes of nanoseconds since stampEpoch.
+var stampMagic = [4]byte{'B', 'R', 'T', 'H'}
+
+// stampEpoch is this process's clock origin; publisher and reader run in
+// one process, so monotonic time since it is comparable.
+var stampEpoch = time.Now()
+
+const (
+	synthFPS     = 25
+	synthGOP     = 25
+	synthMaxFrag = 1400
+	rtpHeaderLen = 12
+	stampOffset  = rtpHeaderLen + 2 // FU indicator and FU header come first
+)
+
+// synth generates the synthetic stream.
+type synth struct {
+	bytesPerFrame int
+	seq           uint16
+	ts            uint32
+	frame         int
+	ssrc          uint32
+	buf           []byte
+}
+
+func newSynth(bitsPerSec float64, ssrc uint32) *synth {
+	return &synth{bytesPerFrame: max(int(bitsPerSec/8/synthFPS), 64), ssrc: ssrc, buf: make([]byte, rtpHeaderLen+synthMaxFrag+2)}
+}
+
+// nextFrame emits every packet of the next frame. A keyframe is four
+// average frames; the others share the rest, so the average rate holds.
+// pkt is reused: emit must not keep it.
+func (s *synth) nextFrame(emit func(pkt []byte) error) error {
+	key := s.frame%synthGOP == 0
+	size := s.bytesPerFrame * (synthGOP - 4) / (synthGOP - 1)
+	nalType := byte(1) // non-IDR slice
+	if key {
+		size, nalType = 4*s.bytesPerFrame, 5 // IDR slice
+		for _, ps := range [][]byte{synthSPS, synthPPS} {
+			n := copy(s.buf[rtpHeaderLen:], ps)
+			if err := emit(s.packet(n, false)); err != nil {
+				return err
+			}
+		}
+	}
+	for off := 0; off < size; off += synthMaxFrag {
+		n := min(synthMaxFrag, size-off)
+		last := off+n >= size
+		fu := s.buf[rtpHeaderLen:]
+		fu[0] = 0x60 | 28 // NRI 3, FU-A
+		fu[1] = nalType
+		if off == 0 {
+			fu[1] |= 0x80 // start
+		}
+		if last {
+			fu[1] |= 0x40 // end
+		}
+		p := fu[2 : 2+n]
+		for i := range p {
+			p[i] = 0xab // never 00 00 0x, which would read as a start code
+		}
+		if n >= 12 {
+			copy(p, stampMagic[:])
+		}
+		if err := emit(s.packet(2+n, last)); err != nil {
+			return err
+		}
+	}
+	s.frame++
+	s.ts += 90000 / synthFPS
+	return nil
+}
+
+// packet writes the RTP header in front of the n payload bytes in s.buf.
+func (s *synth) packet(n int, marker bool) []byte {
+	b := s.buf
+	b[0] = 0x80
+	b[1] = 96
+	if marker {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:], s.seq)
+	binary.BigEndian.PutUint32(b[4:], s.ts)
+	binary.BigEndian.PutUint32(b[8:], s.ssrc)
+	s.seq++
+	return b[:rtpHeaderLen+n]
+}
+
+// stamp writes the send time into a packet that carries the magic.
+func stamp(pkt []byte) {
+	if len(pkt) >= stampOffset+12 && [4]byte(pkt[stampOffset:]) == stampMagic {
+		binary.BigEndian.PutUint64(pkt[stampOffset+4:], uint64(time.Since(stampEpoch)))
+	}
+}
+
+// stampDelay reads a send time back; ok is false when data has none.
+func stampDelay(data []byte, now time.Duration) (time.Duration, bool) {
+	if len(data) < 12 || [4]byte(data) != stampMagic {
+		return 0, false
+	}
+	return now - time.Duration(binary.BigEndian.Uint64(data[4:])), true
+}
+
+// pubStats counts what a publisher sent.
+type pubStats struct {
+	bytes   atomic.Uint64
+	packets atomic.Uint64
+}
+
+// publishSynth publishes the synthetic stream to an RTSP URL at real-time
+// speed until ctx ends. ready is called once RECORD succeeded.
+func publishSynth(ctx context.Context, url string, bitsPerSec float64, tr rtspclient.Transport, st *pubStats, ready func()) error {
+	c, err := rtspclient.Dial(ctx, url, rtspclient.Options{Transport: tr})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	desc, err := c.Announce([]byte(synthSDP))
+	if err != nil {
+		return err
+	}
+	if err := c.SetupAll(desc); err != nil {
+		return err
+	}
+	if err := c.Record(); err != nil {
+		return err
+	}
+	if ready != nil {
+		ready()
+	}
+	s := newSynth(bitsPerSec, uint32(time.Now().UnixNano()))
+	emit := func(pkt []byte) error {
+		stamp(pkt)
+		if err := c.WritePacket(0, pkt); err != nil {
+			return err
+		}
+		st.bytes.Add(uint64(len(pkt)))
+		st.packets.Add(1)
+		return nil
+	}
+	// Frame k goes out at start + k/fps: a late frame is sent at once and
+	// the schedule holds, so the average rate stays real-time.
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for k := 0; ; k++ {
+		if err := s.nextFrame(emit); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("publishing to %s: %w", url, err)
+		}
+		timer.Reset(time.Until(start.Add(time.Duration(k+1) * time.Second / synthFPS)))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.Done():
+			return fmt.Errorf("publishing to %s: %w", url, c.Err())
+		case <-timer.C:
+		}
+	}
+}
