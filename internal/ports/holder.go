@@ -169,3 +169,27 @@ func Conflicts(ip net.IP, s Socket) bool {
 	}
 	return ip.IsUnspecified() || s.IP.IsUnspecified() || ip.Equal(s.IP)
 }
+
+// Listening lists every listening socket (TCP LISTEN and bound UDP) of
+// every process, for doctor's "what else runs here" and probe's search for
+// a Berth on another port.
+func Listening() ([]Socket, error) {
+	var out []Socket
+	var firstErr error
+	for _, proto := range []string{"tcp", "udp"} {
+		ss, err := listSockets(proto, 0)
+		if err != nil {
+			firstErr = err
+			continue
+		}
+		for _, s := range ss {
+			if s.Listen {
+				out = append(out, s)
+			}
+		}
+	}
+	if out == nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
