@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -16,11 +15,13 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtsp"
+	"github.com/berthmedia/berth/internal/rtspclient"
 	"github.com/berthmedia/berth/internal/testmedia"
 )
 
@@ -423,4 +424,72 @@ func TestAuth(t *testing.T) {
 	ts.log.waitLog(t, "authentication failed", "user=viewer", "action=play")
 }
 
-var _ = slog.LevelInfo
+// TestFiftyReadersGetEveryPacketInOrder: 50 of Berth's own clients read one
+// stream while ffmpeg publishes at real-time speed; every reader sees every
+// RTP packet of every track with no gap in sequence numbers.
+func TestFiftyReadersGetEveryPacketInOrder(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t)
+	push(t, testmedia.File(t, testmedia.H264AAC), ts.url("live/s"), "tcp")
+	st := waitPublished(t, ts, "live/s")
+
+	const readers = 50
+	type counts struct {
+		mu      sync.Mutex
+		packets int
+		gaps    int
+		last    map[int]uint16
+	}
+	all := make([]*counts, readers)
+	clients := make([]*rtspclient.Client, readers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range all {
+		cn := &counts{last: map[int]uint16{}}
+		all[i] = cn
+		c, err := rtspclient.Dial(ctx, ts.url("live/s"), rtspclient.Options{Transport: rtspclient.TCP, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+		defer c.Close()
+		desc, _, err := c.Describe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetupAll(desc); err != nil {
+			t.Fatal(err)
+		}
+		c.OnPacket = func(track int, pkt []byte) {
+			h, ok := codec.ParseRTP(pkt)
+			if !ok {
+				return
+			}
+			cn.mu.Lock()
+			if prev, seen := cn.last[track]; seen && h.Seq != prev+1 {
+				cn.gaps++
+			}
+			cn.last[track] = h.Seq
+			cn.packets++
+			cn.mu.Unlock()
+		}
+		if _, err := c.Play(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "50 readers on the stream", func() bool { return st.Readers() == readers })
+	start := st.FramesIn.Load()
+	waitFor(t, 20*time.Second, "3 s of media to pass", func() bool { return st.FramesIn.Load() > start+400 })
+	for i, c := range clients {
+		c.Close()
+		cn := all[i]
+		cn.mu.Lock()
+		if cn.gaps > 0 || cn.packets < 400 {
+			t.Errorf("reader %d: %d packets, %d sequence gaps", i, cn.packets, cn.gaps)
+		}
+		cn.mu.Unlock()
+	}
+	if n := st.Skips.Load(); n > 0 {
+		t.Errorf("%d slow-reader skips while 50 readers kept up", n)
+	}
+}
