@@ -16,14 +16,17 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtsp"
 )
 
@@ -45,6 +48,8 @@ type Server struct {
 
 	bound *ports.Bound
 	rtsp  *rtsp.Server
+	rtmp  *rtmp.Server
+	flv   *flv.Handler
 	http  *http.Server
 	wg    sync.WaitGroup
 }
@@ -118,8 +123,16 @@ func (s *Server) Start() error {
 		}
 		s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
 	}
+	if l := bound.TCP["rtmp"]; l != nil {
+		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version}
+		s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
+	}
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
+		if s.flv != nil {
+			// FLV responses last as long as the stream: end them when shutdown starts.
+			s.http.RegisterOnShutdown(s.flv.Close)
+		}
 		s.serve("http", func() error { return s.http.Serve(l) })
 	}
 
@@ -144,6 +157,16 @@ func (s *Server) serve(name string, fn func() error) {
 
 func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux := http.NewServeMux()
+	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
+	// paths ending in .flv go there; other paths keep the mux's 404.
+	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker} // it names proto=http-flv or ws-flv per request
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".flv") {
+			s.flv.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)
@@ -176,6 +199,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.rtsp != nil {
 		s.rtsp.Shutdown(ctx)
+	}
+	if s.rtmp != nil {
+		s.rtmp.Shutdown(ctx)
 	}
 	if s.http != nil {
 		s.http.Shutdown(ctx)
