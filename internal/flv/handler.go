@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,6 +29,43 @@ type Handler struct {
 	Auth *auth.Checker
 	// WriteTimeout drops a reader whose socket accepts nothing this long; default 10 s.
 	WriteTimeout time.Duration
+
+	mu      sync.Mutex
+	readers map[*hub.Reader]struct{}
+	closed  bool
+}
+
+// Close ends every FLV reader and refuses new ones. http.Server.Shutdown
+// waits for handlers to return, and a live stream never does on its own, so
+// the composition root registers Close with RegisterOnShutdown.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	rs := h.readers
+	h.readers = nil
+	h.mu.Unlock()
+	for r := range rs {
+		r.Close()
+	}
+}
+
+func (h *Handler) track(r *hub.Reader) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	if h.readers == nil {
+		h.readers = map[*hub.Reader]struct{}{}
+	}
+	h.readers[r] = struct{}{}
+	return true
+}
+
+func (h *Handler) untrack(r *hub.Reader) {
+	h.mu.Lock()
+	delete(h.readers, r)
+	h.mu.Unlock()
 }
 
 var upgrader = websocket.Upgrader{
@@ -115,6 +153,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.Close()
+	if !h.track(rd) {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.untrack(rd)
 	m, err := NewMuxer(rd.Stream().Tracks)
 	if err != nil {
 		log.Info("flv play refused", "err", err)

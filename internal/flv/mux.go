@@ -271,7 +271,9 @@ func (m *Muxer) Start(f *hub.Frame) (tags []Tag, ok bool) {
 	}
 	m.started = true
 	ts := Timestamp(f.DTS)
-	tags = append(tags, Tag{TagScript, ts, m.Metadata()})
+	// onMetaData at time 0: ffmpeg's FLV demuxer takes a script tag at any
+	// other time for a subtitle stream.
+	tags = append(tags, Tag{TagScript, 0, m.Metadata()})
 	if m.VideoTrack >= 0 {
 		tags = append(tags, Tag{TagVideo, ts, m.videoSequenceHeader()})
 	}

@@ -166,7 +166,7 @@ func checkH264AAC(t testing.TB, streams []probeStream) {
 			}
 		}
 	}
-	if !v || !a {
+	if !v || !a || len(streams) != 2 {
 		t.Errorf("streams = %+v, want one video and one audio", streams)
 	}
 }
