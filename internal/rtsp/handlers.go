@@ -193,6 +193,11 @@ func parseSDP(body []byte) (*description.Session, error) {
 	if len(desc.Medias) == 0 {
 		return nil, errors.New("no media")
 	}
+	for i, m := range desc.Medias {
+		if len(m.Formats) == 0 {
+			return nil, fmt.Errorf("media %d has no format", i)
+		}
+	}
 	return &desc, nil
 }
 
@@ -258,7 +263,7 @@ func (c *conn) setup(req *base.Request) response {
 		return c.fail(req, base.StatusUnsupportedTransport, "SETUP mixes UDP and TCP in one session; answered 461")
 	}
 	t := &trackSetup{index: index}
-	if c.sess.stream != nil {
+	if c.sess.stream != nil && c.sess.stream.Tracks[index].Format != nil {
 		t.clockRate = c.sess.stream.Tracks[index].Format.ClockRate()
 	}
 	reply := headers.Transport{Protocol: th.Protocol}

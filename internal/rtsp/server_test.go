@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
@@ -492,4 +494,37 @@ func TestFiftyReadersGetEveryPacketInOrder(t *testing.T) {
 	if n := st.Skips.Load(); n > 0 {
 		t.Errorf("%d slow-reader skips while 50 readers kept up", n)
 	}
+}
+
+// TestSessionTimeout: a UDP session that sends neither requests nor RTCP is
+// closed after keepAliveSecond with a log line that says why.
+func TestSessionTimeout(t *testing.T) {
+	ts := startServer(t, func(s *rtsp.Server, _ *hub.Options) { s.KeepAlive = time.Second })
+	pub, err := ts.hub.Publish("live/t", hub.Origin{Proto: "test"}, hub.KindRTP,
+		[]*hub.Track{{Format: &format.H264{PayloadTyp: 96, PacketizationMode: 1}, Video: true}}, []byte(simpleSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "SETUP %s/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=50000-50001\r\n\r\n", ts.url("live/t"))
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "RTSP/1.0 200") {
+		t.Fatalf("SETUP: %q", line)
+	}
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := br.ReadString('\n'); err != nil {
+			break
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("silent session closed after %s, want about 1 s", d)
+	}
+	ts.log.waitLog(t, "session timed out", "keepAliveSecond=1")
 }
