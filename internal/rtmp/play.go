@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthmedia/berth/internal/flv"
@@ -52,6 +53,8 @@ type playSession struct {
 	m     *flv.Muxer
 	start time.Time
 	sent  uint64
+	// frames counts frames written, for benchmarks.
+	nframes atomic.Uint64
 
 	frames []*hub.Frame
 	bufs   net.Buffers
@@ -79,6 +82,8 @@ func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
 	go p.run()
 	return p, nil
 }
+
+func (p *playSession) sentFrames() uint64 { return p.nframes.Load() }
 
 // stop detaches the reader; run then returns.
 func (p *playSession) stop() {
@@ -133,6 +138,7 @@ func (p *playSession) loop() error {
 				p.bufs = append(p.bufs, AppendMessage(nil, csid, typ, streamID, t.TS, t.Body, outChunkSize))
 			}
 			p.bufs = append(p.bufs, f.Encoded(encRTMP, chunkBuilders[c]))
+			p.nframes.Add(1)
 		}
 		if len(p.bufs) == 0 {
 			continue
