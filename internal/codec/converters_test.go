@@ -50,12 +50,20 @@ func byRecv(fs []timedFrame) []*hub.Frame {
 	return out
 }
 
-// TestConverterRTPToAUAlignsTracksAcrossWrap publishes H.264 + AAC as an RTSP
-// publisher would (random, unrelated RTP timestamp origins; the video clock
-// wraps mid-stream; arrival with a few ms of jitter) and reads access units.
+// TestConverterRTPToAUAlignsTracksAcrossWrap publishes video + AAC as an
+// RTSP publisher would (random, unrelated RTP timestamp origins; the video
+// clock wraps mid-stream; packets arrive at their decoding time with a few
+// ms of jitter) and reads access units: audio and video line up as they were
+// captured, with and without B-frames.
 func TestConverterRTPToAUAlignsTracksAcrossWrap(t *testing.T) {
-	mv, ma := testMedia(t, "h264"), testMedia(t, "aac")
-	tracks := []*hub.Track{H264Track(mv.params[0], mv.params[1]), AACTrackConfig(ma.asc)}
+	for _, codec := range []string{"h264", "h264b", "h265b"} {
+		t.Run(codec, func(t *testing.T) { testRTPToAUAlignment(t, codec) })
+	}
+}
+
+func testRTPToAUAlignment(t *testing.T, codec string) {
+	mv, ma := testMedia(t, codec), testMedia(t, "aac")
+	tracks := []*hub.Track{trackFor(codec, mv), AACTrackConfig(ma.asc)}
 	h := hub.New(hub.Options{Converters: Converters(testLog(t)), Log: testLog(t)})
 	defer h.Close()
 	pub, err := h.Publish("live/rtp", hub.Origin{Proto: "rtsp"}, hub.KindRTP, tracks, nil)
@@ -111,14 +119,14 @@ func TestConverterRTPToAUAlignsTracksAcrossWrap(t *testing.T) {
 			a = append(a, f)
 		}
 	}
-	if !v[0].Key || len(v[0].AU) < 3 {
-		t.Fatalf("first video AU: Key %v, %d NALUs; want a keyframe with SPS and PPS", v[0].Key, len(v[0].AU))
+	if !v[0].Key || len(v[0].AU) < len(mv.params)+1 {
+		t.Fatalf("first video AU: Key %v, %d NALUs; want a keyframe with parameter sets", v[0].Key, len(v[0].AU))
 	}
 	for i, f := range v {
 		if !equalAU(f.AU, mv.aus[i].au) {
 			t.Fatalf("video AU %d: bytes differ", i)
 		}
-		if want := v[0].PTS + mv.aus[i].pts - mv.aus[0].pts; absDur(f.PTS-want) > 100*time.Microsecond {
+		if want := v[0].PTS + mv.aus[i].pts - mv.aus[0].pts; absDur(f.PTS-want) > 20*time.Microsecond {
 			t.Errorf("video AU %d: PTS %v, want %v (across the RTP timestamp wrap)", i, f.PTS, want)
 		}
 	}

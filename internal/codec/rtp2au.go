@@ -81,9 +81,13 @@ type depacketizer struct {
 
 // depackTrack is one track's decoder state.
 type depackTrack struct {
-	index int
-	kind  codecKind
-	clock trackClock
+	index  int
+	kind   codecKind
+	format format.Format
+	clock  trackClock
+	// reorder is the video's reorder delay in clock ticks, known at its
+	// first AU: how much later than its arrival the first frame shows.
+	reorder int64
 
 	h264 *rtph264.Decoder
 	h265 *rtph265.Decoder
@@ -137,7 +141,7 @@ func newDepackTrack(i int, f format.Format) (*depackTrack, error) {
 	if f == nil {
 		return nil, errUnsupported
 	}
-	t := &depackTrack{index: i, kind: kindOf(f), clock: trackClock{rate: int64(f.ClockRate()), format: f}}
+	t := &depackTrack{index: i, kind: kindOf(f), format: f, clock: trackClock{rate: int64(f.ClockRate())}}
 	if t.clock.rate <= 0 {
 		return nil, fmt.Errorf("clock rate %d is invalid", t.clock.rate)
 	}
@@ -199,7 +203,7 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 		if r := recover(); r != nil {
 			d.panics++
 			d.drop(t, fmt.Sprintf("decoder panic: %v", r))
-			nt, err := newDepackTrack(t.index, t.clock.format)
+			nt, err := newDepackTrack(t.index, t.format)
 			if err == nil {
 				nt.clock = t.clock
 				d.tracks[t.index] = nt
@@ -215,7 +219,11 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 		Payload: h.Payload,
 	}
 	pkt := &d.pkt
-	ticks := d.tl.at(&t.clock, pkt, f.Recv)
+	ticks := t.clock.unwrap(pkt)
+	if t.kind != kindH264 && t.kind != kindH265 {
+		// Audio: every packet's timestamp is a decoding time.
+		ticks += d.tl.anchor(&t.clock, ticks, f.Recv)
+	}
 
 	switch t.kind {
 	case kindH264, kindH265:
@@ -341,6 +349,15 @@ func (d *depacketizer) videoAU(t *depackTrack, au [][]byte, ticks int64, recv ti
 		return out
 	}
 	t.waitKey = false
+	if !t.clock.anchored {
+		t.reorder = t.reorderDelay(ticks, dtsTicks)
+	}
+	if key || !t.clock.anchored {
+		// A keyframe is decoded one reorder delay before it is shown.
+		d.tl.anchor(&t.clock, ticks-t.reorder, recv)
+	}
+	ticks += t.clock.offset
+	dtsTicks += t.clock.offset
 	pts, dts := ticksToDur(ticks, t.clock.rate), ticksToDur(dtsTicks, t.clock.rate)
 	pts, dts = t.monotonic(pts, dts)
 	return append(out, &hub.Frame{Track: t.index, Key: key, AU: au, PTS: pts, DTS: dts, Recv: recv})
@@ -352,6 +369,25 @@ func (d *depacketizer) audioAU(t *depackTrack, au []byte, ticks int64, recv time
 	}
 	pts, _ := t.monotonic(ticksToDur(ticks, t.clock.rate), ticksToDur(ticks, t.clock.rate))
 	return append(out, &hub.Frame{Track: t.index, AU: [][]byte{au}, PTS: pts, DTS: pts, Recv: recv})
+}
+
+// reorderDelay is how long after decoding the first keyframe is shown, in
+// clock ticks. H.265's DTS extractor already starts that far before the
+// PTS (from sps_max_num_reorder_pics); H.264's starts at the PTS, so the
+// delay comes from the SPS: max_num_reorder_frames frames of the VUI frame
+// rate. Without those fields it is 0, as for streams without B-frames.
+func (t *depackTrack) reorderDelay(pts, dts int64) int64 {
+	if t.kind == kindH265 {
+		return max(pts-dts, 0)
+	}
+	var sps h264.SPS
+	if len(t.params[0]) == 0 || sps.Unmarshal(t.params[0]) != nil || sps.VUI == nil ||
+		sps.VUI.BitstreamRestriction == nil || sps.VUI.TimingInfo == nil || sps.VUI.TimingInfo.TimeScale == 0 {
+		return 0
+	}
+	frames := int64(min(sps.VUI.BitstreamRestriction.MaxNumReorderFrames, 16))
+	// A frame lasts two ticks of the VUI clock (H.264 E.2.1).
+	return frames * t.clock.rate * 2 * int64(sps.VUI.TimingInfo.NumUnitsInTick) / int64(sps.VUI.TimingInfo.TimeScale)
 }
 
 // monotonic keeps DTS from going backwards or below zero (a reordered or

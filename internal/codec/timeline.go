@@ -3,66 +3,87 @@ package codec
 import (
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 )
 
-// timeline turns each track's 32-bit RTP timestamps into durations from the
-// stream's start on one clock shared by all tracks.
+// timeline puts each track's 32-bit RTP timestamps on one clock shared by
+// all tracks, as durations from the stream's start.
 //
 // RTP timestamps of different tracks start at random values (RFC 3550
 // section 5.1), so they say nothing about how tracks line up. Without RTCP
 // sender reports (the hub does not carry them) the best evidence is arrival
-// time: the first track seen (the leading track) starts at its arrival
-// relative to the stream's start, and every other track starts where the
-// leading track is at that track's first arrival, like gortsplib's
-// rtptime.GlobalDecoder, but with the frame's receive time instead of the
-// converter's clock, so frames read from the ring's backlog align too.
-// After its start each track advances by signed 32-bit differences, which
-// carries it across timestamp wrap-around.
+// time, taken from Frame.Recv rather than the converter's clock so that
+// frames read from the ring's backlog line up too. The first track to
+// start (the leading track) starts at its arrival relative to the stream's
+// start; every other track starts where the leading track is when that
+// track's first frame arrives, like gortsplib's rtptime.GlobalDecoder.
+//
+// A frame arrives at its decoding time, not at its presentation time. For
+// audio the two are equal. Video with B-frames presents its first frame
+// one reorder delay after decoding it; the RTP timestamp is the
+// presentation time, so a video track starts only at its first access
+// unit, once that delay is known (see reorderDelay264), and is placed so
+// that its decoding time is its arrival. Anchoring on the PTS instead would
+// put video one reorder delay (often 80 ms) early against audio.
+//
+// After the start a track advances by signed 32-bit differences of its RTP
+// timestamps, which carries it across timestamp wrap-around.
 type timeline struct {
 	since time.Time // the stream's start
 
 	lead     *trackClock
 	leadRecv time.Time
-	leadPTS  time.Duration
+	leadPos  time.Duration // the leading track's decoding position at leadRecv
 }
 
 // trackClock is one track's position on the timeline.
 type trackClock struct {
-	rate    int64 // RTP clock rate, ticks per second
-	format  format.Format
-	started bool
-	prev    uint32
-	ticks   int64 // position in the track's clock, from the stream's start
+	rate     int64 // RTP clock rate, ticks per second
+	started  bool
+	prev     uint32
+	raw      int64 // unwrapped RTP time since the track's first packet
+	anchored bool
+	offset   int64 // raw + offset = ticks from the stream's start
 }
 
-// at returns the track position, in the track's clock ticks, of a packet
-// with RTP timestamp ts received at recv.
-func (tl *timeline) at(c *trackClock, pkt *rtp.Packet, recv time.Time) int64 {
+// unwrap returns the packet's RTP timestamp as raw ticks since the track's
+// first packet, carried across wrap-around.
+func (c *trackClock) unwrap(pkt *rtp.Packet) int64 {
+	if !c.started {
+		c.started, c.prev, c.raw = true, pkt.Timestamp, 0
+		return 0
+	}
+	c.raw += int64(int32(pkt.Timestamp - c.prev))
+	c.prev = pkt.Timestamp
+	return c.raw
+}
+
+// pos is the timeline position of an arrival at recv.
+func (tl *timeline) pos(recv time.Time) time.Duration {
+	if tl.lead == nil {
+		return max(recv.Sub(tl.since), 0)
+	}
+	return max(tl.leadPos+recv.Sub(tl.leadRecv), 0)
+}
+
+// anchor places a track, the first time, so that raw decoding time dts
+// falls at recv; it makes the first track placed the leading one, and
+// follows the leading track's progress. It returns the track's offset.
+func (tl *timeline) anchor(c *trackClock, dts int64, recv time.Time) int64 {
 	if recv.IsZero() {
 		recv = time.Now()
 	}
-	if !c.started {
-		var start time.Duration
+	if !c.anchored {
+		c.anchored = true
+		c.offset = durToTicks(tl.pos(recv), c.rate) - dts
 		if tl.lead == nil {
 			tl.lead = c
-			start = max(recv.Sub(tl.since), 0)
-		} else {
-			start = max(tl.leadPTS+recv.Sub(tl.leadRecv), 0)
 		}
-		c.started, c.prev, c.ticks = true, pkt.Timestamp, durToTicks(start, c.rate)
-	} else {
-		c.ticks += int64(int32(pkt.Timestamp - c.prev))
-		c.prev = pkt.Timestamp
 	}
-	// Re-anchor on the leading track's packets whose timestamp is a
-	// decoding time too (all audio; video keyframes), so a track that
-	// starts late lines up with where the leader is now.
-	if c == tl.lead && (tl.leadRecv.IsZero() || c.format.PTSEqualsDTS(pkt)) {
-		tl.leadRecv, tl.leadPTS = recv, ticksToDur(c.ticks, c.rate)
+	if c == tl.lead {
+		tl.leadRecv, tl.leadPos = recv, ticksToDur(dts+c.offset, c.rate)
 	}
-	return c.ticks
+	return c.offset
 }
 
 // durToTicks converts d to ticks of a rate-Hz clock, rounded to the
