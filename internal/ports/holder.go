@@ -63,6 +63,15 @@ func (p *Process) Describe(port int) string {
 	return fmt.Sprintf("pid %d", p.PID)
 }
 
+// Inline is Describe without the outer parentheses, "pid 812, wmpnetwk.exe,
+// ...", for sentences that already put the holder in parentheses.
+func (p *Process) Inline(port int) string {
+	if p == nil {
+		return "an unknown process"
+	}
+	return p.details(port, true)
+}
+
 // details is "name, known hint, "cmdline", user u"; withPID puts "pid N" first.
 func (p *Process) details(port int, withPID bool) string {
 	var parts []string

@@ -21,7 +21,9 @@ import (
 type Reply struct {
 	Identity
 	Header map[string]string // canonical first values; RTSP and HTTP replies
-	Body   []byte
+	// WWWAuth holds every WWW-Authenticate value (Digest and Basic offers).
+	WWWAuth []string
+	Body    []byte
 }
 
 // ErrNoAnswer means the peer accepted the connection and sent nothing back.
@@ -72,6 +74,11 @@ func ReadReply(br *bufio.Reader) (*Reply, error) {
 		}
 		r.Server = r.Header["Server"]
 		r.Instance = r.Header["X-Berth-Instance"]
+		for k, v := range res.Header {
+			if textproto.CanonicalMIMEHeaderKey(k) == "Www-Authenticate" {
+				r.WWWAuth = append(r.WWWAuth, v...)
+			}
+		}
 		r.Body = res.Body
 		return r, nil
 	case bytes.Equal(head, []byte("HTTP/")):
