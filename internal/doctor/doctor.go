@@ -233,7 +233,8 @@ func hasBindCap() bool {
 }
 
 // otherServers lists media servers already running here (another Berth,
-// ZLMediaKit, MediaMTX, lal) with the ports they listen on. A note, not a
+// ZLMediaKit, MediaMTX, lal) with the ports they listen on (a process that
+// listens on nothing is a client run and is skipped). A note, not a
 // problem: a clash with our ports is already a finding above.
 func otherServers(specs []ports.Spec) []Row {
 	var rows []Row
@@ -249,10 +250,10 @@ func otherServers(specs []ports.Spec) []Row {
 				addrs = append(addrs, s.Addr())
 			}
 		}
-		msg := fmt.Sprintf("%s is running: %s", kind, p.Describe(0))
-		if len(addrs) > 0 {
-			msg += "; it listens on " + strings.Join(addrs, ", ")
+		if len(addrs) == 0 {
+			continue // a client run (berth probe, berth bench), not a server
 		}
+		msg := fmt.Sprintf("%s is running: %s; it listens on %s", kind, p.Describe(0), strings.Join(addrs, ", "))
 		rows = append(rows, Row{Listener: "host", State: "note", Holder: p.Describe(0), Message: msg})
 	}
 	return rows
