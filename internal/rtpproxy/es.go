@@ -23,17 +23,27 @@ type esSplitter struct {
 	curOK bool
 
 	// video: the NAL unit being read starts at start (-1: not synchronised)
-	start    int
-	scanFrom int
-	au       [][]byte
-	auTS     tsMark
-	auHasVCL bool
-	auOK     bool
+	start     int
+	startCode int // where the start code of the NAL unit at start begins
+	scanFrom  int
+	au        [][]byte
+	auTS      tsMark
+	auHasVCL  bool
+	auOK      bool
 
 	// audio: next timestamp when a frame has no PES timestamp of its own
 	next    int64
 	nextOK  bool
-	markNew bool // cur has not been used by an audio frame yet
+	markNew bool // cur has not been used by a frame yet
+
+	// video: frames that start in a PES after the one its PTS belongs to
+	// (ffmpeg packs several small frames in one PES) are timed from the
+	// previous frame plus the frame interval measured between PTS-carrying frames.
+	lastTS     tsMark
+	lastOK     bool
+	lastMarked tsMark // the last frame that had its own PTS
+	sinceMark  int    // frames since lastMarked
+	frameDur   int64  // 90 kHz ticks per frame; 0 = not measured yet
 }
 
 type tsMark struct {
@@ -107,6 +117,7 @@ func (s *esSplitter) consume(n int) {
 	}
 	if s.start >= 0 {
 		s.start -= n
+		s.startCode -= n
 	}
 	s.scanFrom = max(s.scanFrom-n, 0)
 }
@@ -119,14 +130,17 @@ func (s *esSplitter) splitNALUs() {
 			break
 		}
 		i += s.scanFrom
-		if s.start >= 0 {
-			nal := s.buf[s.start:i]
-			for len(nal) > 0 && nal[len(nal)-1] == 0 { // the leading zero of a 4-byte start code
-				nal = nal[:len(nal)-1]
-			}
-			s.nalu(nal, s.start)
+		// The start code begins at its leading zeros (a 4-byte start code,
+		// or trailing_zero_8bits): that is the first byte of the NAL unit
+		// for PTS purposes, and what ffmpeg's muxer counts.
+		sc := i
+		for sc > max(s.start, 0) && s.buf[sc-1] == 0 {
+			sc--
 		}
-		s.start = i + 3
+		if s.start >= 0 {
+			s.nalu(s.buf[s.start:sc], s.startCode)
+		}
+		s.start, s.startCode = i+3, sc
 		s.scanFrom = i + 3
 	}
 	// Drop what is parsed; the NAL unit in progress stays.
@@ -150,12 +164,39 @@ func (s *esSplitter) nalu(n []byte, off int) {
 		return
 	}
 	if len(s.au) == 0 {
-		s.auTS, s.auOK = s.cur, s.curOK
+		s.auTS, s.auOK = s.frameTime()
 	}
 	s.au = append(s.au, clone(n))
 	if vcl {
 		s.auHasVCL = true
 	}
+}
+
+// frameTime is the timestamp of a video frame that starts now.
+func (s *esSplitter) frameTime() (tsMark, bool) {
+	if !s.curOK {
+		return tsMark{}, false
+	}
+	if s.markNew {
+		s.markNew = false
+		if s.lastOK && s.sinceMark > 0 {
+			if d := diff33(s.lastMarked.dts, s.cur.dts) / int64(s.sinceMark); d > 0 && d < clockHz {
+				s.frameDur = d
+			}
+		}
+		s.lastMarked, s.sinceMark = s.cur, 1
+		s.lastTS, s.lastOK = s.cur, true
+		return s.cur, true
+	}
+	// No PTS of its own: the previous frame's time plus one frame.
+	d := s.frameDur
+	if d == 0 {
+		d = clockHz / 25
+	}
+	ts := tsMark{pts: (s.lastTS.pts + d) & maxClock, dts: (s.lastTS.dts + d) & maxClock}
+	s.lastTS = ts
+	s.sinceMark++
+	return ts, true
 }
 
 func (s *esSplitter) flushAU() {

@@ -256,7 +256,7 @@ func sendUDP(t testing.TB, addr string, pkts [][]byte) {
 		if _, err := c.Write(p); err != nil {
 			t.Fatal(err)
 		}
-		if i%64 == 63 {
+		if i%16 == 15 {
 			time.Sleep(time.Millisecond) // pacing a sender, not waiting for a condition
 		}
 	}

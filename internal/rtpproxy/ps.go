@@ -57,6 +57,8 @@ type psDemuxer struct {
 
 	garbage uint64 // bytes skipped while resynchronising
 	pes     uint64 // PES packets parsed
+	// video PES packets whose length ran past the next pack (cut there)
+	badLength uint64
 }
 
 func newPSDemuxer(b *builder) *psDemuxer {
@@ -141,6 +143,15 @@ func (d *psDemuxer) unit(b []byte) (int, bool) {
 	}
 	if len(b) < n {
 		return 0, false
+	}
+	if id >= 0xE0 && id <= 0xEF {
+		// A pack start code cannot occur inside H.264/H.265 data (emulation
+		// prevention), so one there means the PES length lied: cut the PES
+		// short and parse on from the pack, instead of losing what follows.
+		if i := bytes.Index(b[6:n], []byte{0, 0, 1, psPack}); i >= 0 {
+			d.badLength++
+			n = 6 + i
+		}
 	}
 	switch id {
 	case psSystem, psPadding, psPrivate2:
@@ -228,6 +239,8 @@ func (d *psDemuxer) pesPacket(id uint8, b []byte) {
 	c := esUnknown
 	if st, ok := d.types[id]; ok {
 		c = codecOfStreamType(st)
+	} else if s := d.es[id]; s != nil {
+		c = s.e.codec // guessed from the stream's first payload; later ones start anywhere
 	} else {
 		c = guessCodec(id, payload)
 	}
