@@ -1,0 +1,99 @@
+package rtmp
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/flv"
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/rtsp"
+	"github.com/berthmedia/berth/internal/testmedia"
+)
+
+// crossServer runs RTMP, RTSP and HTTP-FLV on one hub with the codec
+// converters, as the composition root does.
+type crossServer struct {
+	hub        *hub.Hub
+	rtmp, rtsp string
+	web        string
+	logs       *logBuffer
+}
+
+func startCross(t *testing.T) *crossServer {
+	t.Helper()
+	logs := &logBuffer{}
+	log := logging.New(logs, logging.LevelTrace)
+	h := hub.New(hub.Options{Log: log, Converters: codec.Converters(log)})
+	lr, err := ports.Listen(ports.Spec{Name: "rtmp", Network: "tcp", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ports.Listen(ports.Spec{Name: "rtsp", Network: "tcp", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &Server{Hub: h, Log: log, Instance: "x", Version: "test"}
+	ss := &rtsp.Server{Hub: h, Log: log, Instance: "x", Version: "test"}
+	go rs.Serve(lr)
+	go ss.Serve(ls)
+	web := httptest.NewServer(&flv.Handler{Hub: h, Log: log})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		web.Close()
+		rs.Shutdown(ctx)
+		ss.Shutdown(ctx)
+		h.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return &crossServer{hub: h, rtmp: lr.Addr().String(), rtsp: ls.Addr().String(), web: web.URL, logs: logs}
+}
+
+func TestRTSPPushIsReadableOverRTMPAndFLV(t *testing.T) {
+	file := testmedia.File(t, testmedia.H264AAC)
+	cs := startCross(t)
+	cmd := []string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy",
+		"-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://" + cs.rtsp + "/live/r1"}
+	startFFmpeg(t, cmd...)
+	waitFor(t, "live/r1 to be published over RTSP", 10*time.Second, func() bool { return cs.hub.Get("live/r1") != nil })
+
+	rtmpURL := "rtmp://" + cs.rtmp + "/live/r1"
+	httpURL := cs.web + "/live/r1.live.flv"
+	t.Run("rtmp", func(t *testing.T) {
+		checkH264AAC(t, ffprobeStreams(t, rtmpURL))
+		ffmpegDecode(t, rtmpURL)
+	})
+	t.Run("http-flv", func(t *testing.T) {
+		checkH264AAC(t, ffprobeStreams(t, httpURL))
+		ffmpegDecode(t, httpURL)
+	})
+	t.Run("ws-flv", func(t *testing.T) { readWSFLV(t, "ws"+strings.TrimPrefix(httpURL, "http"), 2*time.Second) })
+	// The span and monotonic checks hold; the first audio/video offset
+	// depends on the codec converter's track alignment.
+	const gap = "the RTP-to-AU timeline aligns tracks by arrival; ffmpeg sends AAC late in aggregated RTP packets; needs RTCP sender reports in internal/codec"
+	t.Run("av-sync-rtmp", func(t *testing.T) { checkAVSyncOpt(t, rtmpURL, gap) })
+	t.Run("av-sync-http-flv", func(t *testing.T) { checkAVSyncOpt(t, httpURL, gap) })
+}
+
+func TestRTMPPushIsReadableOverRTSP(t *testing.T) {
+	file := testmedia.File(t, testmedia.H264AAC)
+	cs := startCross(t)
+	pushFFmpeg(t, file, "rtmp://"+cs.rtmp+"/live/m1", true)
+	waitFor(t, "live/m1 to be published over RTMP", 10*time.Second, func() bool { return cs.hub.Get("live/m1") != nil })
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			url := "rtsp://" + cs.rtsp + "/live/m1"
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			checkH264AAC(t, ffprobeStreamsArgs(t, ctx, "-rtsp_transport", transport, url))
+		})
+	}
+}
