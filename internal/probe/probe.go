@@ -206,6 +206,15 @@ func (p *prober) serverLine(id *ident.Identity) {
 
 // notThisProtocol reports a peer that does not speak the URL's protocol.
 func (p *prober) notThisProtocol(ctx context.Context, what string) {
+	if p.proto != "http" {
+		// Ask in HTTP, the protocol most often found on a wrong port.
+		hctx, cancel := context.WithTimeout(ctx, p.opt.StepTimeout)
+		r, err := ident.HTTPHead(hctx, p.addr)
+		cancel()
+		if err == nil && r.Protocol == "HTTP" {
+			what = describeForeign(&r.Identity) + " (to GET /); to " + strings.ToUpper(p.proto) + " " + what
+		}
+	}
 	who := p.whoHolds()
 	if who != "" {
 		who = "; the listener is " + who
@@ -224,14 +233,14 @@ func (p *prober) rtsp(ctx context.Context, conn net.Conn) bool {
 	r, err := ident.RTSPRequest(ctx1, conn, "OPTIONS", clean.String(), 1, nil)
 	if err != nil {
 		if errors.Is(err, ident.ErrNoAnswer) {
-			p.notThisProtocol(ctx, fmt.Sprintf("it accepted the connection but sent nothing back to OPTIONS within %v", p.opt.StepTimeout))
+			p.notThisProtocol(ctx, fmt.Sprintf("no reply to OPTIONS within %v", p.opt.StepTimeout))
 		} else {
 			p.say("server", "FAIL: OPTIONS failed: %v", err)
 		}
 		return false
 	}
 	if r.Protocol != "RTSP" {
-		p.notThisProtocol(ctx, describeForeign(&r.Identity))
+		p.notThisProtocol(ctx, "it answered "+describeForeign(&r.Identity))
 		return false
 	}
 	p.serverLine(&r.Identity)
@@ -325,9 +334,9 @@ func (p *prober) rtmp(ctx context.Context, conn net.Conn) bool {
 	if err != nil {
 		switch {
 		case errors.Is(err, ident.ErrNotRTMP):
-			p.notThisProtocol(ctx, strings.TrimPrefix(err.Error(), ident.ErrNotRTMP.Error()+": "))
+			p.notThisProtocol(ctx, "the handshake got "+strings.TrimPrefix(err.Error(), ident.ErrNotRTMP.Error()+": its first bytes were "))
 		case errors.Is(err, ident.ErrNoAnswer):
-			p.notThisProtocol(ctx, fmt.Sprintf("it accepted the connection but did not answer the RTMP handshake within %v", p.opt.StepTimeout))
+			p.notThisProtocol(ctx, fmt.Sprintf("no reply to the handshake within %v", p.opt.StepTimeout))
 		default:
 			p.say("server", "FAIL: RTMP handshake: %v", err)
 		}

@@ -1,6 +1,7 @@
 package ident
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -58,4 +59,24 @@ func HTTPGet(req *http.Request) (*Reply, *Health, error) {
 		return r, &h, nil
 	}
 	return r, nil, nil
+}
+
+// HTTPHead sends a bare "GET / HTTP/1.0" on a new connection and reads the
+// reply head, whatever it is: how a probe names a server that did not speak
+// the protocol it was asked in (Python's http.server answers an RTSP
+// request with a bare HTML page, but a GET with its Server header).
+func HTTPHead(ctx context.Context, addr string) (*Reply, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	if _, err := conn.Write([]byte("GET / HTTP/1.0\r\nHost: " + addr + "\r\nUser-Agent: berth-probe\r\n\r\n")); err != nil {
+		return nil, err
+	}
+	return ReadReply(bufio.NewReaderSize(conn, 4096))
 }
