@@ -169,6 +169,7 @@ func benchPlay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	transport := fs.String("transport", "tcp", "RTSP transport: tcp (interleaved) or udp")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
 	floor := fs.Bool("floor", false, "after reading, run the writev floor at the same rate and print the ratio")
+	floorInterval := fs.Duration("floor-interval", 40*time.Millisecond, "the floor's time between flushes (40ms = one writev per frame at 25 fps)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -194,7 +195,7 @@ func benchPlay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	s, err := bench.Play(ctx, bench.PlayConfig{
 		URL: pos[0], N: *n, Duration: *duration, RampN: rampN, RampEvery: rampEvery, PID: *pid,
-		Transport: tr, Timeout: *timeout, Progress: progress, Terminal: isTerminal(progress), Floor: *floor,
+		Transport: tr, Timeout: *timeout, Progress: progress, Terminal: isTerminal(progress), Floor: *floor, FloorInterval: *floorInterval,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "berth bench play:", err)
@@ -310,7 +311,7 @@ func benchFloor(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	rate := fs.String("rate", "4M", "bit rate per socket")
 	duration := fs.Duration("duration", 20*time.Second, "how long to write")
 	packet := fs.Int("packet", 1400, "bytes per packet")
-	interval := fs.Duration("interval", 10*time.Millisecond, "time between flushes (one writev per socket each)")
+	interval := fs.Duration("interval", 40*time.Millisecond, "time between flushes, one writev per socket each (40ms = a frame at 25 fps)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

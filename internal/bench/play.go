@@ -36,6 +36,7 @@ type PlayConfig struct {
 	// of sockets and the measured per-reader rate, for the ratio.
 	Floor         bool
 	FloorDuration time.Duration
+	FloorInterval time.Duration // default 40 ms: one flush per frame of a 25 fps stream
 	// OnTick, if set, sees the running totals once a second (tests use it
 	// to start a publisher when every reader is up, and to stop early).
 	OnTick func(Tick)
@@ -57,6 +58,7 @@ type player struct {
 	stats        []readerStats
 	firstPacket  durations
 	firstKey     durations
+	playRTT      durations
 	firstVideo   atomic.Int64
 	firstVideoOK atomic.Int64
 	errs         errorSet
@@ -186,6 +188,7 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 		SeqChecked:      proto == "rtsp",
 		FirstPacket:     percentiles(p.firstPacket.get()),
 		FirstKeyframe:   percentiles(p.firstKey.get()),
+		PlayResponse:    percentiles(p.playRTT.get()),
 		FirstVideoSeen:  int(p.firstVideo.Load()),
 		FirstVideoIsKey: int(p.firstVideoOK.Load()),
 		Errors:          p.errs.list(),
@@ -228,11 +231,11 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 			fd = min(cfg.Duration, 10*time.Second)
 		}
 		perReader := s.EgressMbps * 1e6 / 8 / float64(s.ReadersOK)
-		fr, err := Floor(ctx, FloorConfig{N: s.ReadersOK, BytesPerSec: perReader, Duration: fd})
+		fr, err := Floor(ctx, FloorConfig{N: s.ReadersOK, BytesPerSec: perReader, Duration: fd, Interval: cfg.FloorInterval})
 		if err != nil {
 			s.Errors = append(s.Errors, "floor: "+err.Error())
 		} else {
-			s.FloorCPUSecondsPerGB = fr.CPUSecondsPerGB
+			s.FloorCPUSecondsPerGB, s.FloorInterval = fr.CPUSecondsPerGB, fr.Interval
 			if s.Server != nil && fr.CPUSecondsPerGB > 0 {
 				s.FloorRatio = s.Server.CPUSecondsPerG / fr.CPUSecondsPerGB
 			}
@@ -355,6 +358,7 @@ func (p *player) readRTSP(ctx context.Context, st *readerStats, up func()) error
 	if _, err := c.Play(); err != nil {
 		return err
 	}
+	p.playRTT.add(time.Since(ff.t0))
 	up()
 	return c.Wait()
 }

@@ -110,6 +110,7 @@ type Summary struct {
 
 	FirstPacket     Percentiles `json:"first_packet"`   // from PLAY (or the request) to the first packet
 	FirstKeyframe   Percentiles `json:"first_keyframe"` // to the first keyframe start
+	PlayResponse    Percentiles `json:"play_response"`  // from PLAY sent to its response (RTSP)
 	FirstVideoIsKey int         `json:"first_video_is_key"`
 	FirstVideoSeen  int         `json:"first_video_seen"`
 
@@ -117,6 +118,7 @@ type Summary struct {
 
 	FloorCPUSecondsPerGB float64 `json:"floor_cpu_seconds_per_gb,omitempty"`
 	FloorRatio           float64 `json:"floor_ratio,omitempty"`
+	FloorInterval        string  `json:"floor_interval,omitempty"`
 
 	Errors []string `json:"errors,omitempty"` // distinct reader errors with counts
 }
@@ -138,6 +140,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  first packet     %s\n", s.FirstPacket)
 	fmt.Fprintf(w, "  first keyframe   %s\n", s.FirstKeyframe)
+	if s.PlayResponse.Count > 0 {
+		fmt.Fprintf(w, "  PLAY response    %s\n", s.PlayResponse)
+	}
 	if s.FirstVideoSeen > 0 {
 		fmt.Fprintf(w, "  first video      a keyframe for %d of %d readers\n", s.FirstVideoIsKey, s.FirstVideoSeen)
 	}
@@ -146,7 +151,7 @@ func (s *Summary) Print(w io.Writer) {
 			sv.PID, sv.CPUPercent, sv.CPUSecondsPerG, sv.RSSStartKiB, sv.RSSEndKiB, sv.RSSPerReaderKB)
 	}
 	if s.FloorCPUSecondsPerGB > 0 {
-		fmt.Fprintf(w, "  floor (writev)   %.2f CPU-s per GB; server / floor = %.2fx\n", s.FloorCPUSecondsPerGB, s.FloorRatio)
+		fmt.Fprintf(w, "  floor (writev)   %.2f CPU-s per GB (one writev per socket every %s); server / floor = %.2fx\n", s.FloorCPUSecondsPerGB, s.FloorInterval, s.FloorRatio)
 	}
 	for _, e := range s.Errors {
 		fmt.Fprintf(w, "  error            %s\n", e)
