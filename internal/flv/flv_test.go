@@ -97,7 +97,7 @@ func TestMuxerHeadersAndInBandParams(t *testing.T) {
 	if !ok || len(tags) != 3 {
 		t.Fatalf("Start = %d tags, %v", len(tags), ok)
 	}
-	if tags[0].TS != 0 || tags[1].TS != 1000 || tags[1].Type != TagVideo || tags[2].Type != TagAudio {
+	if tags[0].TS != 0 || tags[1].TS != 0 || tags[1].Type != TagVideo || tags[2].Type != TagAudio {
 		t.Errorf("tags = %+v", tags)
 	}
 	if !bytes.Contains(tags[0].Body, []byte("width")) {

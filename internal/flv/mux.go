@@ -252,10 +252,9 @@ func (m *Muxer) FrameTag(f *hub.Frame) []byte {
 }
 
 // Start is called with each frame until it returns ok: it returns the tags
-// that open the stream for this reader (onMetaData, sequence headers),
-// stamped with the frame's time. It holds back (ok false) while the video
+// that open the stream for this reader (onMetaData, sequence headers). It holds back (ok false) while the video
 // parameter sets are still unknown and f carries none, so that a decoder
-// never receives frames before its configuration.
+// never receives frames before its configuration. The headers are stamped 0.
 func (m *Muxer) Start(f *hub.Frame) (tags []Tag, ok bool) {
 	if m.started {
 		return nil, true
@@ -270,10 +269,11 @@ func (m *Muxer) Start(f *hub.Frame) (tags []Tag, ok bool) {
 		}
 	}
 	m.started = true
-	ts := Timestamp(f.DTS)
-	// onMetaData at time 0: ffmpeg's FLV demuxer takes a script tag at any
-	// other time for a subtitle stream.
-	tags = append(tags, Tag{TagScript, 0, m.Metadata()})
+	// Headers at time 0: ffmpeg's FLV demuxer takes a script tag at any other
+	// time for a subtitle stream, and audio that arrived just after the video
+	// keyframe may carry an earlier time than the keyframe; 0 never goes back.
+	ts := uint32(0)
+	tags = append(tags, Tag{TagScript, ts, m.Metadata()})
 	if m.VideoTrack >= 0 {
 		tags = append(tags, Tag{TagVideo, ts, m.videoSequenceHeader()})
 	}

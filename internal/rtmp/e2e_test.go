@@ -282,7 +282,7 @@ func readWSFLV(t *testing.T, url string, d time.Duration) {
 			tags = append(tags, tag)
 			continue
 		}
-		if len(tags) == 1 {
+		if len(tags) == 3 { // after onMetaData and the two sequence headers
 			first = tag.TS
 		}
 		if prev, ok := last[tag.Type]; ok && tag.TS < prev {
@@ -290,7 +290,7 @@ func readWSFLV(t *testing.T, url string, d time.Duration) {
 		}
 		last[tag.Type] = tag.TS
 		tags = append(tags, tag)
-		if time.Duration(tag.TS-first)*time.Millisecond >= d {
+		if len(tags) > 3 && time.Duration(tag.TS-first)*time.Millisecond >= d {
 			break
 		}
 	}
