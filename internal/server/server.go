@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthmedia/berth/internal/api"
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
@@ -27,6 +28,7 @@ import (
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
+	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtsp"
 )
 
@@ -49,6 +51,7 @@ type Server struct {
 	bound *ports.Bound
 	rtsp  *rtsp.Server
 	rtmp  *rtmp.Server
+	rtp   *rtpproxy.Server
 	flv   *flv.Handler
 	http  *http.Server
 	wg    sync.WaitGroup
@@ -127,6 +130,18 @@ func (s *Server) Start() error {
 		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version}
 		s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
 	}
+	// The RTP proxy exists even when its shared port is off: openRtpServer
+	// still opens ports for single streams, as in ZLMediaKit.
+	s.rtp = &rtpproxy.Server{
+		Hub: s.Hub, Log: s.Log.With("proto", "rtp"), TimeoutSec: cfg.RTPProxy.TimeoutSec,
+		PSPT: cfg.RTPProxy.PSPT, TSPT: cfg.RTPProxy.TSPT, PortRange: cfg.RTPProxy.PortRange, Host: cfg.General.ListenIP,
+	}
+	if pc := bound.UDP["rtp_proxy"]; pc != nil {
+		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(pc) })
+	}
+	if l := bound.TCP["rtp_proxy"]; l != nil {
+		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
+	}
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
 		if s.flv != nil {
@@ -167,6 +182,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		}
 		http.NotFound(w, r)
 	})
+	// ZLMediaKit's HTTP API.
+	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)
@@ -202,6 +219,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.rtmp != nil {
 		s.rtmp.Shutdown(ctx)
+	}
+	if s.rtp != nil {
+		s.rtp.Shutdown(ctx)
 	}
 	if s.http != nil {
 		s.http.Shutdown(ctx)
