@@ -291,7 +291,7 @@ func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portB
 	ss := s.sessions[key]
 	if ss == nil {
 		origin := hub.Origin{Proto: "rtp", Remote: remote, ID: ssrcHex(h.SSRC)}
-		log := s.Log.With("proto", "rtp")
+		log := s.Log
 		ss = &session{
 			srv: s, log: log, key: key, path: path, ssrc: h.SSRC, remote: remote, transport: transport,
 			localPort: port, owner: owner, started: now, lastSeen: now,
