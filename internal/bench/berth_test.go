@@ -39,6 +39,7 @@ type countingPublisher struct {
 	s       *synth
 	packets int
 	bytes   int
+	pace    time.Duration // between frames
 }
 
 func newCountingPublisher(t *testing.T, url string, tr rtspclient.Transport) *countingPublisher {
@@ -58,10 +59,11 @@ func newCountingPublisher(t *testing.T, url string, tr rtspclient.Transport) *co
 	if err := c.Record(); err != nil {
 		t.Fatal(err)
 	}
-	return &countingPublisher{c: c, s: newSynth(1e6, 42)}
+	return &countingPublisher{c: c, s: newSynth(1e6, 42), pace: 10 * time.Millisecond}
 }
 
-// frames sends n frames (the first of a GOP is a keyframe) at 4x real time.
+// frames sends n frames (the first of a GOP is a keyframe) one per pace
+// (4x real time by default; converting readers need real time).
 func (p *countingPublisher) frames(t *testing.T, n int) {
 	for range n {
 		err := p.s.nextFrame(func(pkt []byte) error {
@@ -74,7 +76,7 @@ func (p *countingPublisher) frames(t *testing.T, n int) {
 			t.Error(err)
 			return
 		}
-		time.Sleep(10 * time.Millisecond) // pacing the publisher, not waiting for a condition
+		time.Sleep(p.pace) // pacing the publisher, not waiting for a condition
 	}
 }
 
@@ -220,5 +222,56 @@ func TestPushSynthetic(t *testing.T) {
 	// Real-time: 2 publishers x 1 Mb/s x ~1.2 s is about 300 KB; far more means no pacing.
 	if s.Bytes > 600_000 {
 		t.Fatalf("sent %d bytes in 1.2 s at 2 x 1 Mb/s: not real-time", s.Bytes)
+	}
+}
+
+// TestPlayCountsFramesOverRTMPAndFLV: readers over RTMP and HTTP-FLV of an
+// RTSP publisher each count exactly the video frames sent, and start on a
+// keyframe.
+func TestPlayCountsFramesOverRTMPAndFLV(t *testing.T) {
+	srv := startBerth(t)
+	rtspURL := "rtsp://" + srv.Addr("rtsp") + "/live/conv"
+	for _, tc := range []struct{ name, listener, url string }{
+		{"rtmp", "rtmp", "rtmp://" + srv.Addr("rtmp") + "/live/conv"},
+		{"http-flv", "http", "http://" + srv.Addr("http") + "/live/conv.live.flv"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if srv.Addr(tc.listener) == "" {
+				t.Skipf("%s is not served", tc.listener)
+			}
+			pub := newCountingPublisher(t, rtspURL, rtspclient.TCP)
+			pub.pace = time.Second / synthFPS // the RTP->frame conversion follows the clock
+			defer pub.c.Close()
+			const readers, frames = 3, 50
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var started, sent atomic.Bool
+			s, err := Play(ctx, PlayConfig{
+				URL: tc.url, N: readers, Duration: time.Minute, TickEvery: 50 * time.Millisecond,
+				OnTick: func(tk Tick) {
+					if tk.Up == readers && !started.Swap(true) {
+						go func() {
+							pub.frames(t, frames)
+							sent.Store(true)
+						}()
+					}
+					if sent.Load() && tk.VideoFrames >= readers*frames || tk.Failed > 0 {
+						cancel()
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.ReadersOK != readers {
+				t.Fatalf("readers ok %d of %d: %v", s.ReadersOK, readers, s.Errors)
+			}
+			if s.VideoFrames != readers*frames {
+				t.Fatalf("readers got %d video frames in all; the publisher sent %d to each of %d (want %d)", s.VideoFrames, frames, readers, readers*frames)
+			}
+			if s.FirstVideoIsKey != readers {
+				t.Fatalf("first video frame a keyframe for %d of %d readers", s.FirstVideoIsKey, readers)
+			}
+		})
 	}
 }

@@ -150,6 +150,7 @@ func (p *player) readFLV(ctx context.Context, st *readerStats, up func()) error 
 		}
 		if h.Type == flvTagVideo {
 			if frame, key := flvVideoKind(head); frame {
+				st.frames.Add(1)
 				ff.packet()
 				if !ff.gotKey {
 					ff.video(key)
@@ -233,6 +234,7 @@ func (p *player) readRTMPWith(ctx context.Context, st *readerStats, up func(), o
 		switch m.Type {
 		case flvTagVideo:
 			if frame, key := flvVideoKind(m.Body); frame {
+				st.frames.Add(1)
 				ff.packet()
 				if !ff.gotKey {
 					ff.video(key)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/codec"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 var statCases = []struct {
@@ -313,5 +314,20 @@ func TestFloorWritesTheRate(t *testing.T) {
 	}
 	if r.Writes == 0 || r.CPUSecondsPerGB <= 0 {
 		t.Fatalf("floor result %+v", r)
+	}
+}
+
+// TestSynthParameterSetsParse: the built SPS/PPS read back with
+// mediacommon's parser as 320x240 with picture order type 2.
+func TestSynthParameterSetsParse(t *testing.T) {
+	var sps h264.SPS
+	if err := sps.Unmarshal(synthSPS); err != nil {
+		t.Fatalf("SPS % x: %v", synthSPS, err)
+	}
+	if sps.Width() != 320 || sps.Height() != 240 || sps.PicOrderCntType != 2 {
+		t.Fatalf("SPS %dx%d poc type %d; want 320x240, 2", sps.Width(), sps.Height(), sps.PicOrderCntType)
+	}
+	if synthPPS[0]&0x1f != 8 || len(synthPPS) < 2 {
+		t.Fatalf("PPS % x", synthPPS)
 	}
 }

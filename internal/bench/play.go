@@ -49,6 +49,7 @@ type Tick struct {
 	Elapsed              time.Duration
 	Up, Failed           int
 	Bytes, Packets, Lost uint64
+	VideoFrames          uint64
 }
 
 // player is one run of Play.
@@ -159,7 +160,7 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 			now.Sub(start).Seconds(), p.up.Load(), cfg.N, p.failed.Load(), float64(b-lastBytes)*8/1e6/max(dt, 1e-3), lost-lastLost)
 		lastBytes, lastLost, lastTick = b, lost, now
 		if cfg.OnTick != nil {
-			cfg.OnTick(Tick{Elapsed: now.Sub(start), Up: int(p.up.Load()), Failed: int(p.failed.Load()), Bytes: b, Packets: pk, Lost: lost})
+			cfg.OnTick(Tick{Elapsed: now.Sub(start), Up: int(p.up.Load()), Failed: int(p.failed.Load()), Bytes: b, Packets: pk, Lost: lost, VideoFrames: p.frames()})
 		}
 		if p.cfg.Terminal {
 			fmt.Fprintf(cfg.Progress, "\r%s ", line)
@@ -184,7 +185,7 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 	s := &Summary{
 		URL: cfg.URL, Protocol: proto, Readers: cfg.N,
 		ReadersOK: int(upAtEnd), ReadersFailed: cfg.N - int(upAtEnd),
-		Bytes: b, Packets: pk, Lost: lost, Reordered: reord,
+		Bytes: b, Packets: pk, Lost: lost, Reordered: reord, VideoFrames: p.frames(),
 		SeqChecked:      proto == "rtsp",
 		FirstPacket:     percentiles(p.firstPacket.get()),
 		FirstKeyframe:   percentiles(p.firstKey.get()),
@@ -242,6 +243,13 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 		}
 	}
 	return s, nil
+}
+
+func (p *player) frames() (n uint64) {
+	for i := range p.stats {
+		n += p.stats[i].frames.Load()
+	}
+	return n
 }
 
 func (p *player) totals() (bytes, packets, lost, reordered uint64) {
@@ -350,8 +358,13 @@ func (p *player) readRTSP(ctx context.Context, st *readerStats, up func()) error
 			return
 		}
 		seqs[tr].check(h.Seq, st)
-		if tr == video && !ff.gotKey {
-			ff.video(det.Key(h))
+		if tr == video {
+			if h.Marker {
+				st.frames.Add(1)
+			}
+			if !ff.gotKey {
+				ff.video(det.Key(h))
+			}
 		}
 	}
 	ff.t0 = time.Now()

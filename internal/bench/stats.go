@@ -18,7 +18,8 @@ type readerStats struct {
 	packets   atomic.Uint64
 	lost      atomic.Uint64
 	reordered atomic.Uint64
-	_         [32]byte // keep neighbouring readers' counters off this cache line
+	frames    atomic.Uint64 // video frames: RTP marker bits on the video track, FLV/RTMP coded video tags
+	_         [24]byte      // keep neighbouring readers' counters off this cache line
 }
 
 // seqTrack checks one RTP track's sequence numbers.
@@ -101,6 +102,7 @@ type Summary struct {
 	WindowSeconds float64 `json:"window_seconds"` // after the ramp, what rates are computed over
 	Bytes         uint64  `json:"bytes"`          // whole run
 	Packets       uint64  `json:"packets"`        // whole run (RTP packets, or FLV/RTMP tags)
+	VideoFrames   uint64  `json:"video_frames"`   // whole run, all readers
 	EgressMbps    float64 `json:"egress_mbps"`    // in the window, all readers
 	PacketsPerSec float64 `json:"packets_per_second"`
 	Lost          uint64  `json:"lost"`
@@ -132,7 +134,7 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "), %d readers\n", s.Readers)
 	fmt.Fprintf(w, "  readers          %d ok, %d failed\n", s.ReadersOK, s.ReadersFailed)
 	fmt.Fprintf(w, "  egress           %.1f Mb/s, %.0f packets/s over %.1f s after the ramp\n", s.EgressMbps, s.PacketsPerSec, s.WindowSeconds)
-	fmt.Fprintf(w, "  received         %d bytes, %d packets\n", s.Bytes, s.Packets)
+	fmt.Fprintf(w, "  received         %d bytes, %d packets, %d video frames\n", s.Bytes, s.Packets, s.VideoFrames)
 	if s.SeqChecked {
 		fmt.Fprintf(w, "  loss             %d lost (%.4f%%), %d reordered\n", s.Lost, s.LossPercent, s.Reordered)
 	} else {

@@ -17,21 +17,104 @@ import (
 // them untouched, and each fragment carries a magic and the time it was
 // sent, so a reader can measure the delay the server adds.
 
+// The parameter sets are built here rather than copied from an encoder:
+// Baseline profile, 320x240, and pic_order_cnt_type 2 (picture order
+// follows decoding order), so a server that derives DTS from the bitstream
+// (for RTMP/FLV readers) gets DTS = PTS without parsing the filler slices.
 var (
-	synthSPS, _ = base64.StdEncoding.DecodeString("Z2QAH6zZQFAFuwEQAAADABAAAAMDIPGDGWA=")
-	synthPPS, _ = base64.StdEncoding.DecodeString("aOvjyyLA")
+	synthSPS = buildSPS()
+	synthPPS = buildPPS()
+	// synthSDP is the synthetic stream's description.
+	synthSDP = "v=0\r\n" +
+		"o=- 0 0 IN IP4 127.0.0.1\r\n" +
+		"s=berth bench\r\n" +
+		"c=IN IP4 0.0.0.0\r\n" +
+		"t=0 0\r\n" +
+		"m=video 0 RTP/AVP 96\r\n" +
+		"a=rtpmap:96 H264/90000\r\n" +
+		"a=fmtp:96 packetization-mode=1; sprop-parameter-sets=" +
+		base64.StdEncoding.EncodeToString(synthSPS) + "," + base64.StdEncoding.EncodeToString(synthPPS) +
+		"; profile-level-id=" + fmt.Sprintf("%02X%02X%02X", synthSPS[1], synthSPS[2], synthSPS[3]) + "\r\n" +
+		"a=control:trackID=0\r\n"
 )
 
-// synthSDP is the synthetic stream's description.
-const synthSDP = "v=0\r\n" +
-	"o=- 0 0 IN IP4 127.0.0.1\r\n" +
-	"s=berth bench\r\n" +
-	"c=IN IP4 0.0.0.0\r\n" +
-	"t=0 0\r\n" +
-	"m=video 0 RTP/AVP 96\r\n" +
-	"a=rtpmap:96 H264/90000\r\n" +
-	"a=fmtp:96 packetization-mode=1; sprop-parameter-sets=Z2QAH6zZQFAFuwEQAAADABAAAAMDIPGDGWA=,aOvjyyLA; profile-level-id=64001F\r\n" +
-	"a=control:trackID=0\r\n"
+// bitWriter writes H.264 RBSP fields (ITU-T H.264 section 7.2).
+type bitWriter struct {
+	b []byte
+	n int // bits used in the last byte
+}
+
+func (w *bitWriter) bit(v uint) {
+	if w.n == 0 {
+		w.b = append(w.b, 0)
+	}
+	if v != 0 {
+		w.b[len(w.b)-1] |= 0x80 >> w.n
+	}
+	w.n = (w.n + 1) % 8
+}
+
+func (w *bitWriter) bits(v uint, n int) {
+	for i := n - 1; i >= 0; i-- {
+		w.bit(v >> i & 1)
+	}
+}
+
+// ue writes an Exp-Golomb code (section 9.1).
+func (w *bitWriter) ue(v uint) {
+	v++
+	n := 0
+	for x := v; x > 1; x >>= 1 {
+		n++
+	}
+	w.bits(0, n)
+	w.bits(v, n+1)
+}
+
+// trailing writes rbsp_trailing_bits.
+func (w *bitWriter) trailing() []byte {
+	w.bit(1)
+	for w.n != 0 {
+		w.bit(0)
+	}
+	return w.b
+}
+
+func buildSPS() []byte {
+	w := &bitWriter{b: []byte{0x67, 66, 0xc0, 30}} // NAL type 7; Baseline, constraint sets 0+1, level 3.0
+	w.ue(0)                                        // seq_parameter_set_id
+	w.ue(0)                                        // log2_max_frame_num_minus4
+	w.ue(2)                                        // pic_order_cnt_type
+	w.ue(1)                                        // max_num_ref_frames
+	w.bit(0)                                       // gaps_in_frame_num_value_allowed_flag
+	w.ue(320/16 - 1)                               // pic_width_in_mbs_minus1
+	w.ue(240/16 - 1)                               // pic_height_in_map_units_minus1
+	w.bit(1)                                       // frame_mbs_only_flag
+	w.bit(1)                                       // direct_8x8_inference_flag
+	w.bit(0)                                       // frame_cropping_flag
+	w.bit(0)                                       // vui_parameters_present_flag
+	return w.trailing()
+}
+
+func buildPPS() []byte {
+	w := &bitWriter{b: []byte{0x68}}
+	w.ue(0)      // pic_parameter_set_id
+	w.ue(0)      // seq_parameter_set_id
+	w.bit(0)     // entropy_coding_mode_flag
+	w.bit(0)     // bottom_field_pic_order_in_frame_present_flag
+	w.ue(0)      // num_slice_groups_minus1
+	w.ue(0)      // num_ref_idx_l0_default_active_minus1
+	w.ue(0)      // num_ref_idx_l1_default_active_minus1
+	w.bit(0)     // weighted_pred_flag
+	w.bits(0, 2) // weighted_bipred_idc
+	w.ue(0)      // pic_init_qp_minus26 (se(0) codes as ue(0))
+	w.ue(0)      // pic_init_qs_minus26
+	w.ue(0)      // chroma_qp_index_offset
+	w.bit(1)     // deblocking_filter_control_present_flag
+	w.bit(0)     // constrained_intra_pred_flag
+	w.bit(0)     // redundant_pic_cnt_present_flag
+	return w.trailing()
+}
 
 // stampMagic marks a fragment that carries a send time: bytes 2-5 of the
 // FU-A payload, followed by 8 bytes of nanoseconds since stampEpoch.
