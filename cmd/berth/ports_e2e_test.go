@@ -128,3 +128,17 @@ func TestPortsShadowAndSelfProbe(t *testing.T) {
 		}
 	}
 }
+
+// With --port-fallback a held port moves to the nearest free one, loudly:
+// a WARN-worthy notice in the banner with the new URL, and Berth serves there.
+func TestPortsFallbackMovesLoudly(t *testing.T) {
+	p := freeDualPort(t)
+	startPortHolder(t, "-tcp4", fmt.Sprintf("0.0.0.0:%d", p))
+	b := startBerth(t, "-c", berthConfig(t, "::", p, 0, 0, 0), "--port-fallback")
+	logs := b.logs.String()
+	t.Log(logs)
+	want := fmt.Sprintf("NOTE rtsp: port %d/tcp cannot be used (port held by pid ", p)
+	if !strings.Contains(logs, want) || !strings.Contains(logs, "because port_fallback is on: rtsp://127.0.0.1:") {
+		t.Errorf("logs lack the fallback notice %q", want)
+	}
+}

@@ -21,27 +21,27 @@ func Banner(w io.Writer, b *Bound, log *slog.Logger) {
 	for _, s := range b.Specs {
 		urls, failed := b.workingURLs(s)
 		if len(urls) == 0 {
-			fmt.Fprintf(&sb, "  %-10s %s: no address answered the self-probe (see the errors above)\n", s.Name, s.Addr())
+			fmt.Fprintf(&sb, "  %-14s %s: no address answered the self-probe (see the errors above)\n", s.Name, s.Addr())
 			continue
 		}
 		first := urls[0]
-		fmt.Fprintf(&sb, "  %-10s %s\n", s.Name+"/"+s.Network, strings.Join(urls, "  "))
+		fmt.Fprintf(&sb, "  %-14s %s\n", s.Name+"/"+s.Network, strings.Join(urls, "  "))
 		if len(failed) > 0 {
-			fmt.Fprintf(&sb, "  %-10s not reachable: %s (see the errors above)\n", "", strings.Join(failed, "  "))
+			fmt.Fprintf(&sb, "  %-14s not reachable: %s (see the errors above)\n", "", strings.Join(failed, "  "))
 		}
 		if lan := lanHosts(s); len(lan) > 0 {
 			var us []string
 			for _, h := range lan {
 				us = append(us, scheme(s)+"://"+net.JoinHostPort(h, strconv.Itoa(s.Port))+"/")
 			}
-			fmt.Fprintf(&sb, "  %-10s from other hosts: %s\n", "", strings.Join(us, "  "))
+			fmt.Fprintf(&sb, "  %-14s from other hosts: %s\n", "", strings.Join(us, "  "))
 		}
 		push, play := commands(s, first)
 		if push != "" {
-			fmt.Fprintf(&sb, "  %-10s push: %s\n", "", push)
+			fmt.Fprintf(&sb, "  %-14s push: %s\n", "", push)
 		}
 		if play != "" {
-			fmt.Fprintf(&sb, "  %-10s play: %s\n", "", play)
+			fmt.Fprintf(&sb, "  %-14s play: %s\n", "", play)
 		}
 	}
 	io.WriteString(w, sb.String())

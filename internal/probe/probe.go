@@ -207,11 +207,12 @@ func (p *prober) serverLine(id *ident.Identity) {
 // notThisProtocol reports a peer that does not speak the URL's protocol.
 func (p *prober) notThisProtocol(ctx context.Context, what string) {
 	if p.proto != "http" {
-		// Ask in HTTP, the protocol most often found on a wrong port.
+		// Ask in HTTP, the protocol most often found on a wrong port; an
+		// RTSP server answers that too, with an RTSP status line.
 		hctx, cancel := context.WithTimeout(ctx, p.opt.StepTimeout)
 		r, err := ident.HTTPHead(hctx, p.addr)
 		cancel()
-		if err == nil && r.Protocol == "HTTP" {
+		if err == nil && r.Protocol != "" && r.Protocol != strings.ToUpper(p.proto) {
 			what = describeForeign(&r.Identity) + " (to GET /); to " + strings.ToUpper(p.proto) + " " + what
 		}
 	}
