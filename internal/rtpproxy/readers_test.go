@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtsp"
 	"github.com/berthmedia/berth/internal/testmedia"
 )
@@ -33,13 +34,34 @@ func (e *testEnv) serveRTSP(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// serveRTMP puts the RTMP server on the test hub and returns its address.
+func (e *testEnv) serveRTMP(t *testing.T) string {
+	t.Helper()
+	l, err := ports.Listen(ports.Spec{Name: "rtmp", Section: "rtmp", Network: "tcp", Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rtmp.Server{Hub: e.hub, Log: e.srv.Log}
+	go s.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return l.Addr().String()
+}
+
 // ffprobeCodecs returns the sorted codec names ffprobe finds at url.
 func ffprobeCodecs(t *testing.T, url string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffprobe", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp",
-		"-show_entries", "stream=codec_name,width,height", "-of", "json", url).Output()
+	args := []string{"-hide_banner", "-loglevel", "error"}
+	if strings.HasPrefix(url, "rtsp:") {
+		args = append(args, "-rtsp_transport", "tcp")
+	}
+	args = append(args, "-show_entries", "stream=codec_name,width,height", "-of", "json", url)
+	out, err := exec.CommandContext(ctx, "ffprobe", args...).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
 	}
@@ -63,11 +85,12 @@ func ffprobeCodecs(t *testing.T, url string) []string {
 	return c
 }
 
-func TestTSPushIsReadableOverRTSP(t *testing.T) {
+func TestTSPushIsReadableOverRTSPAndRTMP(t *testing.T) {
 	t.Parallel()
 	src := requireMedia(t, testmedia.H264AAC)
 	e := newEnv(t, 5)
 	addr := e.serveRTSP(t)
+	rtmpAddr := e.serveRTMP(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy",
@@ -79,6 +102,9 @@ func TestTSPushIsReadableOverRTSP(t *testing.T) {
 	e.waitStream(t, "rtp/00000001")
 	if got := strings.Join(ffprobeCodecs(t, "rtsp://"+addr+"/rtp/00000001"), ","); got != "aac,h264" {
 		t.Fatalf("ffprobe over RTSP: %s, want aac,h264", got)
+	}
+	if got := strings.Join(ffprobeCodecs(t, "rtmp://"+rtmpAddr+"/rtp/00000001"), ","); got != "aac,h264" {
+		t.Fatalf("ffprobe over RTMP: %s, want aac,h264", got)
 	}
 }
 
