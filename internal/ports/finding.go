@@ -169,10 +169,8 @@ func (f *Finding) Fix() string {
 			return change
 		case ok && h.Proc.IsBerth():
 			return fmt.Sprintf("stop it (kill %d), or to run both %s", h.Proc.PID, change)
-		case ok && h.Proc != nil && knownHolder(h.Proc.Name, f.Spec.Port) != "" && runtime.GOOS == "windows":
-			return change + ", or stop that service"
 		case ok && h.Proc != nil:
-			return change + ", or stop that process"
+			return change + ", " + stopHint(h.Proc.Name, f.Spec.Port)
 		}
 		return change
 	case CausePermission:

@@ -112,7 +112,7 @@ func knownHolder(name string, port int) string {
 	n := strings.ToLower(name)
 	switch {
 	case n == "wmpnetwk.exe" || n == "wmpnetwk":
-		return "Windows Media Player Network Sharing Service (WMPNetworkSvc)"
+		return "Windows Media Player Network Sharing Service"
 	case (n == "system" || n == "system idle process") && (port == 80 || port == 443):
 		return "HTTP.sys: IIS or another Windows web service; `netsh http show servicestate` names it"
 	case n == "system":
@@ -131,6 +131,22 @@ func knownHolder(name string, port int) string {
 		return "VLC"
 	}
 	return ""
+}
+
+// stopHint is how to stop a known holder, for the end of a fix.
+func stopHint(name string, port int) string {
+	n := strings.ToLower(name)
+	switch {
+	case n == "wmpnetwk.exe" || n == "wmpnetwk":
+		return "or stop that service (`net stop WMPNetworkSvc`, and set it to Manual so it stays off)"
+	case n == "system" && (port == 80 || port == 443):
+		return "or stop that service (`netsh http show servicestate` names it; IIS: `iisreset /stop`)"
+	case n == "system":
+		return "or stop that service"
+	case n == "w3wp.exe" || n == "inetinfo.exe":
+		return "or stop that service (`iisreset /stop`)"
+	}
+	return "or stop that process"
 }
 
 // KnownServer names a process as a media server Berth users meet ("Berth",
