@@ -12,7 +12,9 @@ import (
 //
 // RTP to AU (an RTSP publisher read as RTMP/FLV):
 //   - Timestamps are durations from the stream's start, monotonic per
-//     track, with audio and video aligned by arrival time (see timeline).
+//     track, with audio and video aligned by arrival time (see timeline):
+//     when the converter starts it holds back each track's first 500 ms
+//     (at most 1 s of arrivals) to place it by the median arrival.
 //   - H.264/H.265 DTS comes from the bitstream's picture order (B-frames).
 //   - Every keyframe AU carries its parameter sets (SPS/PPS, and VPS for
 //     H.265): the latest seen in-band, else the SDP's. hub.Track is
@@ -31,23 +33,29 @@ func Converters(log *slog.Logger) map[[2]hub.Kind]hub.Converter {
 	return map[[2]hub.Kind]hub.Converter{
 		{hub.KindRTP, hub.KindAU}: func(s *hub.Stream, src *hub.Reader, dst *hub.Writer) {
 			d := newDepacketizer(s, log)
-			run(src, dst, d.push)
+			run(src, dst, d.push, d.flush)
 		},
 		{hub.KindAU, hub.KindRTP}: func(s *hub.Stream, src *hub.Reader, dst *hub.Writer) {
 			p := newPacketizer(s, log)
-			run(src, dst, p.push)
+			run(src, dst, p.push, nil)
 		},
 	}
 }
 
-// run feeds src's frames through push into dst until src ends. The hub
-// closes src when the converter returns.
-func run(src *hub.Reader, dst *hub.Writer, push func(*hub.Frame, []*hub.Frame) []*hub.Frame) {
+// run feeds src's frames through push into dst until src ends, then
+// writes what flush still holds. The hub closes src when the converter
+// returns.
+func run(src *hub.Reader, dst *hub.Writer, push func(*hub.Frame, []*hub.Frame) []*hub.Frame, flush func([]*hub.Frame) []*hub.Frame) {
 	in := make([]*hub.Frame, 64)
 	var out []*hub.Frame
 	for {
 		n, err := src.Read(in)
 		if err != nil {
+			if flush != nil {
+				for _, o := range flush(out[:0]) {
+					dst.Write(o)
+				}
+			}
 			return
 		}
 		for i, f := range in[:n] {

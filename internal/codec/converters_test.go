@@ -91,7 +91,7 @@ func testRTPToAUAlignment(t *testing.T, codec string) {
 	}
 	for i, au := range ma.aus {
 		for _, pk := range p.push(&hub.Frame{Track: 1, AU: au.au, PTS: abase + au.pts}, nil) {
-			pk.Recv = start.Add(au.pts + jitter(i+1))
+			pk.Recv = start.Add(au.pts + aacFrame + jitter(i+1)) // sent once the frame is complete
 			all = append(all, timedFrame{f: pk})
 		}
 	}

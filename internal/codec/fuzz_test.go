@@ -100,6 +100,11 @@ func FuzzRTPToAU(f *testing.F) {
 				}
 			}
 		}
+		for _, o := range d.flush(out[:0]) {
+			if o.DTS > o.PTS || o.DTS < 0 {
+				t.Fatalf("malformed AU frame: PTS %v DTS %v", o.PTS, o.DTS)
+			}
+		}
 		if d.panics != 0 {
 			t.Fatalf("%d decoder panics recovered", d.panics)
 		}
@@ -209,7 +214,7 @@ func TestDepacketizerDropsBrokenPacketsAndKeepsGoing(t *testing.T) {
 			for _, pk := range pkts {
 				got = d.push(pk, got)
 			}
-			if len(got) == 0 {
+			if got = d.flush(got); len(got) == 0 {
 				t.Fatalf("the valid AU after the broken packet did not come out")
 			}
 		})

@@ -59,6 +59,7 @@ func TestDepacketizerPutsParameterSetsInEveryKeyframe(t *testing.T) {
 					got = d.push(pk, got)
 				}
 			}
+			got = d.flush(got)
 			if keys < 2 {
 				t.Fatal("test stream has fewer than 2 keyframes")
 			}
@@ -107,24 +108,29 @@ func TestTimelineConversionsAndWrap(t *testing.T) {
 	}
 }
 
-// TestTimelineAlignsALateTrackToTheLeader: a track that starts later sits
-// where the leading track is at its arrival, whatever its RTP origin.
-func TestTimelineAlignsALateTrackToTheLeader(t *testing.T) {
-	since := time.Unix(100, 0)
-	tl := timeline{since: since}
-	v, a := &trackClock{rate: 90000}, &trackClock{rate: 48000}
-	// Video starts 200 ms after the stream, then runs 1 s.
-	raw := v.unwrap(&rtp.Packet{Header: rtp.Header{Timestamp: 123}})
-	tl.anchor(v, raw, since.Add(200*time.Millisecond))
-	raw = v.unwrap(&rtp.Packet{Header: rtp.Header{Timestamp: 123 + 90000}})
-	tl.anchor(v, raw, since.Add(1200*time.Millisecond))
-	// Audio's first packet arrives 1.5 s after the stream's start.
-	raw = a.unwrap(&rtp.Packet{Header: rtp.Header{Timestamp: 0xfffffff0}})
-	off := tl.anchor(a, raw, since.Add(1500*time.Millisecond))
-	if got := ticksToDur(raw+off, a.rate); got != 1500*time.Millisecond {
-		t.Errorf("audio starts at %v, want 1.5s", got)
+// TestTrackClockSettlesOnTheMedianArrival: one early or late packet does
+// not move a track; a track settles once it has watched settleWindow.
+func TestTrackClockSettlesOnTheMedianArrival(t *testing.T) {
+	c := trackClock{rate: 1000}
+	// Media at 0, 100, ..., 600 ms arriving 1 s later, but for a burst
+	// (the first two late by 80 and 40 ms) and one packet 30 ms early.
+	jitter := []time.Duration{80, 40, 0, 0, -30, 0, 0}
+	for i, j := range jitter {
+		if c.ready() && i > 0 && i <= 5 {
+			t.Fatalf("ready after %d samples spanning %d ms", i, c.last-c.first)
+		}
+		dec := int64(i * 100)
+		c.sample(dec, time.Second+time.Duration(dec)*time.Millisecond+j*time.Millisecond)
 	}
-	if got := ticksToDur(v.raw+v.offset, v.rate); got != 1200*time.Millisecond {
-		t.Errorf("video at %v, want 1.2s", got)
+	if !c.ready() {
+		t.Fatal("not ready after 600 ms of samples")
+	}
+	c.settle()
+	if c.offset != 1000 {
+		t.Errorf("offset %d ms, want 1000", c.offset)
+	}
+	c.sample(0, 0) // after settling, samples change nothing
+	if c.offset != 1000 {
+		t.Errorf("offset moved to %d after settling", c.offset)
 	}
 }

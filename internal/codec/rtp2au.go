@@ -77,6 +77,18 @@ type depacketizer struct {
 	tracks []*depackTrack // nil where the track's codec is not converted
 	pkt    rtp.Packet     // reused: decoders keep only the payload bytes
 	panics int            // recovered decoder panics; the fuzz target wants none
+
+	// AUs held until every track has settled on the timeline.
+	settled   bool
+	held      []heldAU
+	holdStart time.Time
+}
+
+// heldAU is an AU waiting for its track's offset; pts and dts are raw.
+type heldAU struct {
+	t        *depackTrack
+	f        *hub.Frame
+	pts, dts int64
 }
 
 // depackTrack is one track's decoder state.
@@ -86,8 +98,13 @@ type depackTrack struct {
 	format format.Format
 	clock  trackClock
 	// reorder is the video's reorder delay in clock ticks, known at its
-	// first AU: how much later than its arrival the first frame shows.
+	// first AU: how much later than its decoding a keyframe shows.
 	reorder int64
+	// frameDur is the video frame duration in ticks from the SPS, 0 when
+	// unknown; keyDec and sinceKey count decoding times from a keyframe.
+	frameDur int64
+	keyDec   int64
+	sinceKey int64
 
 	h264 *rtph264.Decoder
 	h265 *rtph265.Decoder
@@ -220,10 +237,6 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 	}
 	pkt := &d.pkt
 	ticks := t.clock.unwrap(pkt)
-	if t.kind != kindH264 && t.kind != kindH265 {
-		// Audio: every packet's timestamp is a decoding time.
-		ticks += d.tl.anchor(&t.clock, ticks, f.Recv)
-	}
 
 	switch t.kind {
 	case kindH264, kindH265:
@@ -269,6 +282,7 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 		}
 		// RFC 3640 section 3.2.3.1: AUs of one packet follow each other
 		// by one frame of 1024 samples.
+		d.audioSample(t, ticks, len(aus), f.Recv)
 		for i, au := range aus {
 			out = d.audioAU(t, au, ticks+int64(i)*mpeg4audio.SamplesPerAccessUnit, f.Recv, out)
 		}
@@ -287,6 +301,7 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 			d.drop(t, "invalid LATM AudioMuxElement: "+err.Error())
 			return out
 		}
+		d.audioSample(t, ticks, len(el.Payloads), f.Recv)
 		for i, sub := range el.Payloads {
 			if len(sub) > 0 && len(sub[0]) > 0 {
 				out = d.audioAU(t, sub[0][0], ticks+int64(i)*mpeg4audio.SamplesPerAccessUnit, f.Recv, out)
@@ -300,6 +315,7 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 			d.drop(t, err.Error())
 			return out
 		}
+		d.audioSample(t, ticks, 1, f.Recv)
 		return d.audioAU(t, fr, ticks, f.Recv, out)
 
 	case kindG711:
@@ -308,9 +324,74 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 			d.drop(t, err.Error())
 			return out
 		}
+		d.audioSample(t, ticks, 1, f.Recv)
 		return d.audioAU(t, fr, ticks, f.Recv, out)
 	}
 	return out
+}
+
+// audioSample records the arrival of an audio packet of n AAC frames (or
+// one frame of another codec) starting at raw ticks. Senders pack several
+// AAC frames into one packet and send it when the next frame does not fit
+// (ffmpeg's rtpenc_aac; a live encoder cannot send a frame before its last
+// sample either), so an AAC packet arrives at the end of its last frame.
+// Other codecs put one frame in a packet, sent at its start by a file
+// pusher such as ffmpeg -re.
+func (d *depacketizer) audioSample(t *depackTrack, raw int64, n int, recv time.Time) {
+	if t.kind == kindAAC || t.kind == kindLATM {
+		raw += int64(n) * mpeg4audio.SamplesPerAccessUnit
+	}
+	t.clock.sample(raw, d.tl.pos(recv))
+}
+
+// emit outputs an AU with raw timestamps, or holds it while the timeline
+// settles (see timeline).
+func (d *depacketizer) emit(t *depackTrack, f *hub.Frame, pts, dts int64, recv time.Time, out []*hub.Frame) []*hub.Frame {
+	if d.settled {
+		t.clock.settle()
+		return append(out, t.finish(f, pts, dts))
+	}
+	if len(d.held) == 0 {
+		d.holdStart = recv
+	}
+	d.held = append(d.held, heldAU{t: t, f: f, pts: pts, dts: dts})
+	ready := recv.Sub(d.holdStart) >= 2*settleWindow || len(d.held) >= 4096
+	if !ready {
+		ready = true
+		for _, t := range d.tracks {
+			if t != nil && !t.clock.ready() {
+				ready = false
+			}
+		}
+	}
+	if ready {
+		out = d.flush(out)
+	}
+	return out
+}
+
+// flush settles every track and releases the held AUs in arrival order.
+// The converter calls it at the end of the stream too.
+func (d *depacketizer) flush(out []*hub.Frame) []*hub.Frame {
+	d.settled = true
+	for _, t := range d.tracks {
+		if t != nil && len(t.clock.cands) > 0 {
+			t.clock.settle()
+		}
+	}
+	for i, h := range d.held {
+		h.t.clock.settle()
+		out = append(out, h.t.finish(h.f, h.pts, h.dts))
+		d.held[i] = heldAU{}
+	}
+	d.held = d.held[:0]
+	return out
+}
+
+// finish places f on the stream's clock.
+func (t *depackTrack) finish(f *hub.Frame, pts, dts int64) *hub.Frame {
+	f.PTS, f.DTS = t.monotonic(ticksToDur(pts+t.clock.offset, t.clock.rate), ticksToDur(dts+t.clock.offset, t.clock.rate))
+	return f
 }
 
 // videoAU completes an H.264/H.265 access unit: parameter sets, key flag,
@@ -348,27 +429,29 @@ func (d *depacketizer) videoAU(t *depackTrack, au [][]byte, ticks int64, recv ti
 		t.waitKey = true
 		return out
 	}
+	if t.waitKey {
+		t.reorder, t.frameDur = t.reorderDelay(ticks, dtsTicks), t.frameDuration()
+	}
 	t.waitKey = false
-	if !t.clock.anchored {
-		t.reorder = t.reorderDelay(ticks, dtsTicks)
+	// Frames arrive at their decoding time: a keyframe's is one reorder
+	// delay before its PTS, and the next ones follow it by a frame each
+	// (the DTS extractor's own guesses lag behind at the start).
+	if key {
+		t.keyDec, t.sinceKey = ticks-t.reorder, 0
+	} else {
+		t.sinceKey++
 	}
-	if key || !t.clock.anchored {
-		// A keyframe is decoded one reorder delay before it is shown.
-		d.tl.anchor(&t.clock, ticks-t.reorder, recv)
+	if key || t.frameDur > 0 {
+		t.clock.sample(t.keyDec+t.sinceKey*t.frameDur, d.tl.pos(recv))
 	}
-	ticks += t.clock.offset
-	dtsTicks += t.clock.offset
-	pts, dts := ticksToDur(ticks, t.clock.rate), ticksToDur(dtsTicks, t.clock.rate)
-	pts, dts = t.monotonic(pts, dts)
-	return append(out, &hub.Frame{Track: t.index, Key: key, AU: au, PTS: pts, DTS: dts, Recv: recv})
+	return d.emit(t, &hub.Frame{Track: t.index, Key: key, AU: au, Recv: recv}, ticks, dtsTicks, recv, out)
 }
 
 func (d *depacketizer) audioAU(t *depackTrack, au []byte, ticks int64, recv time.Time, out []*hub.Frame) []*hub.Frame {
 	if len(au) == 0 {
 		return out
 	}
-	pts, _ := t.monotonic(ticksToDur(ticks, t.clock.rate), ticksToDur(ticks, t.clock.rate))
-	return append(out, &hub.Frame{Track: t.index, AU: [][]byte{au}, PTS: pts, DTS: pts, Recv: recv})
+	return d.emit(t, &hub.Frame{Track: t.index, AU: [][]byte{au}, Recv: recv}, ticks, ticks, recv, out)
 }
 
 // reorderDelay is how long after decoding the first keyframe is shown, in
@@ -388,6 +471,37 @@ func (t *depackTrack) reorderDelay(pts, dts int64) int64 {
 	frames := int64(min(sps.VUI.BitstreamRestriction.MaxNumReorderFrames, 16))
 	// A frame lasts two ticks of the VUI clock (H.264 E.2.1).
 	return frames * t.clock.rate * 2 * int64(sps.VUI.TimingInfo.NumUnitsInTick) / int64(sps.VUI.TimingInfo.TimeScale)
+}
+
+// frameDuration is the video frame duration in ticks from the SPS's VUI
+// timing, or 0 when the SPS does not say.
+func (t *depackTrack) frameDuration() int64 {
+	switch t.kind {
+	case kindH264:
+		var sps h264.SPS
+		if len(t.params[0]) == 0 || sps.Unmarshal(t.params[0]) != nil || sps.VUI == nil ||
+			sps.VUI.TimingInfo == nil || sps.VUI.TimingInfo.TimeScale == 0 {
+			return 0
+		}
+		return t.sane(t.clock.rate * 2 * int64(sps.VUI.TimingInfo.NumUnitsInTick) / int64(sps.VUI.TimingInfo.TimeScale))
+	case kindH265:
+		var sps h265.SPS
+		if len(t.params[1]) == 0 || sps.Unmarshal(t.params[1]) != nil || sps.VUI == nil ||
+			sps.VUI.TimingInfo == nil || sps.VUI.TimingInfo.TimeScale == 0 {
+			return 0
+		}
+		return t.sane(t.clock.rate * int64(sps.VUI.TimingInfo.NumUnitsInTick) / int64(sps.VUI.TimingInfo.TimeScale))
+	}
+	return 0
+}
+
+// sane keeps a frame duration between 1/240 s and 1 s; outside, the SPS
+// is wrong and the duration unknown.
+func (t *depackTrack) sane(d int64) int64 {
+	if d < t.clock.rate/240 || d > t.clock.rate {
+		return 0
+	}
+	return d
 }
 
 // monotonic keeps DTS from going backwards or below zero (a reordered or

@@ -1,49 +1,58 @@
 package codec
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pion/rtp"
 )
 
-// timeline puts each track's 32-bit RTP timestamps on one clock shared by
-// all tracks, as durations from the stream's start.
+// settleWindow is how much of each track the RTP to AU conversion watches
+// before it fixes where the track sits on the stream's clock; the access
+// units of that span are held back, once, when the converter starts.
+const settleWindow = 500 * time.Millisecond
+
+// timeline puts the tracks' 32-bit RTP timestamps on one clock, as
+// durations from the stream's start.
 //
 // RTP timestamps of different tracks start at random values (RFC 3550
 // section 5.1), so they say nothing about how tracks line up. Without RTCP
-// sender reports (the hub does not carry them) the best evidence is arrival
+// sender reports (the hub does not carry them) the evidence is arrival
 // time, taken from Frame.Recv rather than the converter's clock so that
-// frames read from the ring's backlog line up too. The first track to
-// start (the leading track) starts at its arrival relative to the stream's
-// start; every other track starts where the leading track is when that
-// track's first frame arrives, like gortsplib's rtptime.GlobalDecoder.
+// frames read from the ring's backlog line up too. Each track compares the
+// decoding time of what it receives with when it arrived, and takes the
+// median offset over its first settleWindow: one sample would carry the
+// sender's and the network's jitter (ffmpeg -re sends its aggregated AAC
+// packets up to 30 ms early or late, and bursts the first video frames).
+// Once every track that has data is settled, the held AUs go out in arrival
+// order; a track that starts later settles on its first sample.
 //
-// A frame arrives at its decoding time, not at its presentation time. For
-// audio the two are equal. Video with B-frames presents its first frame
-// one reorder delay after decoding it; the RTP timestamp is the
-// presentation time, so a video track starts only at its first access
-// unit, once that delay is known (see reorderDelay264), and is placed so
-// that its decoding time is its arrival. Anchoring on the PTS instead would
-// put video one reorder delay (often 80 ms) early against audio.
-//
-// After the start a track advances by signed 32-bit differences of its RTP
+// After its start a track advances by signed 32-bit differences of its RTP
 // timestamps, which carries it across timestamp wrap-around.
 type timeline struct {
 	since time.Time // the stream's start
+}
 
-	lead     *trackClock
-	leadRecv time.Time
-	leadPos  time.Duration // the leading track's decoding position at leadRecv
+// pos is an arrival's position on the stream's clock.
+func (tl *timeline) pos(recv time.Time) time.Duration {
+	if recv.IsZero() {
+		recv = time.Now()
+	}
+	return recv.Sub(tl.since)
 }
 
 // trackClock is one track's position on the timeline.
 type trackClock struct {
-	rate     int64 // RTP clock rate, ticks per second
-	started  bool
-	prev     uint32
-	raw      int64 // unwrapped RTP time since the track's first packet
-	anchored bool
-	offset   int64 // raw + offset = ticks from the stream's start
+	rate    int64 // RTP clock rate, ticks per second
+	started bool
+	prev    uint32
+	raw     int64 // unwrapped RTP time since the track's first packet
+
+	settled bool
+	offset  int64   // raw + offset = ticks from the stream's start
+	cands   []int64 // candidate offsets while not settled
+	first   int64   // decoding time of the first sample, raw
+	last    int64
 }
 
 // unwrap returns the packet's RTP timestamp as raw ticks since the track's
@@ -58,32 +67,35 @@ func (c *trackClock) unwrap(pkt *rtp.Packet) int64 {
 	return c.raw
 }
 
-// pos is the timeline position of an arrival at recv.
-func (tl *timeline) pos(recv time.Time) time.Duration {
-	if tl.lead == nil {
-		return max(recv.Sub(tl.since), 0)
+// sample records that media with raw decoding time dec arrived at pos.
+func (c *trackClock) sample(dec int64, pos time.Duration) {
+	if c.settled || len(c.cands) >= 256 {
+		return
 	}
-	return max(tl.leadPos+recv.Sub(tl.leadRecv), 0)
+	if len(c.cands) == 0 {
+		c.first = dec
+	}
+	c.last = dec
+	c.cands = append(c.cands, durToTicks(pos, c.rate)-dec)
 }
 
-// anchor places a track, the first time, so that raw decoding time dts
-// falls at recv; it makes the first track placed the leading one, and
-// follows the leading track's progress. It returns the track's offset.
-func (tl *timeline) anchor(c *trackClock, dts int64, recv time.Time) int64 {
-	if recv.IsZero() {
-		recv = time.Now()
+// ready reports whether the track has watched enough to settle.
+func (c *trackClock) ready() bool {
+	return c.settled || len(c.cands) == 0 || c.last-c.first >= durToTicks(settleWindow, c.rate) || len(c.cands) >= 64
+}
+
+// settle fixes the track's offset at the median of its samples.
+func (c *trackClock) settle() {
+	if c.settled {
+		return
 	}
-	if !c.anchored {
-		c.anchored = true
-		c.offset = durToTicks(tl.pos(recv), c.rate) - dts
-		if tl.lead == nil {
-			tl.lead = c
-		}
+	c.settled = true
+	if len(c.cands) == 0 {
+		return
 	}
-	if c == tl.lead {
-		tl.leadRecv, tl.leadPos = recv, ticksToDur(dts+c.offset, c.rate)
-	}
-	return c.offset
+	slices.Sort(c.cands)
+	c.offset = c.cands[len(c.cands)/2]
+	c.cands = nil
 }
 
 // durToTicks converts d to ticks of a rate-Hz clock, rounded to the
