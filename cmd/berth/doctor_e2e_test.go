@@ -83,3 +83,25 @@ func TestDoctorDuplicatePortInConfig(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 }
+
+// A socket on the other family of a free port is a shadow: exit 1, named.
+func TestDoctorShadowAndRunningBerth(t *testing.T) {
+	if runtime.GOOS != "linux" || !hasIPv6Loopback() {
+		t.Skip("needs Linux and IPv6 loopback")
+	}
+	p := freeDualPort(t)
+	pid := startPortHolder(t, "-tcp6", fmt.Sprintf("[::1]:%d", p))
+	code, out, _ := runBerth(t, "doctor", "-c", berthConfig(t, "0.0.0.0", p, 0, 0, 0))
+	t.Log(out)
+	if code != 1 || !strings.Contains(out, "shadowed") ||
+		!strings.Contains(out, fmt.Sprintf("rtsp: pid %d (portholder", pid)) {
+		t.Errorf("exit %d, want 1 with the shadow named", code)
+	}
+
+	// A Berth already running elsewhere on this host is a note, not a problem.
+	other := startBerth(t, "-c", berthConfig(t, "127.0.0.1", freeDualPort(t), 0, 0, 0))
+	code, out, _ = runBerth(t, "doctor", "-c", berthConfig(t, "127.0.0.1", freeDualPort(t), 0, 0, 0))
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("Berth is running: pid %d (berth", other.pid)) {
+		t.Errorf("exit %d, want 0 and a note about pid %d:\n%s", code, other.pid, out)
+	}
+}
