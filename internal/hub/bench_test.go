@@ -71,13 +71,24 @@ func BenchmarkFanout(b *testing.B) {
 		{1000, 16, sinkDiscard},
 		{1, 16, sinkTCP}, {100, 16, sinkTCP},
 	} {
-		b.Run(fmt.Sprintf("readers=%d/burst=%d/sink=%s", c.readers, c.burst, c.sink), func(b *testing.B) {
-			benchFanout(b, c.readers, c.burst, c.sink)
-		})
+		for _, flush := range []bool{false, true} {
+			if flush && c.burst == 1 {
+				continue
+			}
+			wake := "frame"
+			if flush {
+				wake = "burst"
+			}
+			b.Run(fmt.Sprintf("readers=%d/burst=%d/wake=%s/sink=%s", c.readers, c.burst, wake, c.sink), func(b *testing.B) {
+				benchFanout(b, c.readers, c.burst, flush, c.sink)
+			})
+		}
 	}
 }
 
-func benchFanout(b *testing.B, readers, burst int, sk sink) {
+// benchFanout: with flush, the publisher appends a burst and wakes readers
+// once (Append+Flush); without, every Write wakes them.
+func benchFanout(b *testing.B, readers, burst int, flush bool, sk sink) {
 	const ringSize = 1024
 	h := New(Options{RingSize: ringSize})
 	defer h.Close()
@@ -153,14 +164,25 @@ func benchFanout(b *testing.B, readers, burst int, sk sink) {
 	b.ResetTimer()
 	start := time.Now()
 	n := (b.N + burst - 1) / burst * burst
+	var writing time.Duration // the publisher's own time: appends and wake-ups
 	for i := 0; i < n; i += burst {
 		pending.Store(int64(readers))
+		t0 := time.Now()
 		for j := 0; j < burst; j++ {
-			pub.Write(pool[(i+j)%len(pool)])
+			if flush {
+				pub.Append(pool[(i+j)%len(pool)])
+			} else {
+				pub.Write(pool[(i+j)%len(pool)])
+			}
 		}
+		if flush {
+			pub.Flush()
+		}
+		writing += time.Since(t0)
 		<-burstDone
 	}
 	elapsed := time.Since(start)
+	b.ReportMetric(float64(writing.Nanoseconds())/float64(n), "writer-ns/pkt")
 	b.StopTimer()
 	runtime.ReadMemStats(&m1)
 	per := float64(n) * float64(readers)
@@ -209,5 +231,55 @@ func BenchmarkBuffersWriteTo(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkIdleReaderMemory measures what an idle reader costs: the hub's
+// Reader (heap) and, separately, the goroutine parked in Read (stack), for
+// 10,000 readers of one stream.
+func BenchmarkIdleReaderMemory(b *testing.B) {
+	const readers = 10000
+	for b.Loop() {
+		h := New(Options{})
+		p, err := h.Publish("live/idle", Origin{}, KindRTP, videoTracks, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Write(NewRTPFrame(0, make([]byte, 100), true, time.Time{}))
+		rs := make([]*Reader, readers)
+		runtime.GC()
+		var m0, m1, m2 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for i := range rs {
+			rs[i], err = h.Subscribe("live/idle", KindRTP, Origin{Proto: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		var wg sync.WaitGroup
+		for _, r := range rs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]*Frame, 16)
+				for {
+					if _, err := r.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		ring := p.Stream().views[KindRTP].ring
+		for ring.nparked.Load() < readers {
+			runtime.Gosched()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m2)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/readers, "heapB/reader")
+		b.ReportMetric(float64((m2.HeapAlloc+m2.StackInuse)-(m1.HeapAlloc+m1.StackInuse))/readers, "parkedB/reader")
+		p.Close()
+		wg.Wait()
 	}
 }

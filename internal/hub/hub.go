@@ -322,14 +322,28 @@ type Writer struct {
 	r *ring
 }
 
-// Write appends f; it never blocks. A frame of an audio-only stream is
-// always a keyframe.
+// Write appends f and wakes waiting readers; it never blocks. A frame of an
+// audio-only stream is always a keyframe.
 func (w *Writer) Write(f *Frame) {
+	w.Append(f)
+	w.r.flush()
+}
+
+// Append adds f like Write but leaves waiting readers asleep until Flush or
+// the next Write. A writer with several frames at hand (one socket read that
+// carried a video frame's packets) appends them all and flushes once: each
+// reader then wakes once and sends them with one writev, instead of waking
+// per packet. Frames appended and not flushed are still seen by readers that
+// are running, so a forgotten Flush only delays, never loses, a frame.
+func (w *Writer) Append(f *Frame) {
 	if !w.s.hasVideo {
 		f.Key = true
 	}
-	w.r.write(f)
+	w.r.append(f)
 }
+
+// Flush wakes the readers waiting since the last Write or Flush.
+func (w *Writer) Flush() { w.r.flush() }
 
 // Publisher is the writing side of a stream.
 type Publisher struct {
@@ -339,17 +353,24 @@ type Publisher struct {
 // Stream returns the published stream.
 func (p *Publisher) Stream() *Stream { return p.s }
 
-// Write appends f to the stream and counts it.
+// Write appends f to the stream, counts it and wakes waiting readers.
 func (p *Publisher) Write(f *Frame) {
+	p.Append(f)
+	p.r.flush()
+}
+
+// Append adds f to the stream and counts it; waiting readers wake at the
+// next Flush or Write (see Writer.Append).
+func (p *Publisher) Append(f *Frame) {
 	p.s.FramesIn.Add(1)
-	if f.Data != nil {
+	if len(f.Data) >= RTPPrefix {
 		p.s.BytesIn.Add(uint64(len(f.Data) - RTPPrefix))
 	} else {
 		for _, b := range f.AU {
 			p.s.BytesIn.Add(uint64(len(b)))
 		}
 	}
-	p.Writer.Write(f)
+	p.Writer.Append(f)
 }
 
 // Done is closed when the stream ends for a reason other than Close (a

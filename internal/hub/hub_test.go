@@ -719,3 +719,28 @@ func readAsyncFrames(r *Reader) <-chan framesResult {
 	}()
 	return ch
 }
+
+func TestAppendWakesAtFlush(t *testing.T) {
+	h, _ := newTestHub(t, Options{})
+	p := mustPublish(t, h, "live/a", videoTracks)
+	r := mustSubscribe(t, h, "live/a", KindRTP)
+	blocked := readAsync(r)
+	ring := p.Stream().views[KindRTP].ring
+	pollUntil(t, "reader parked", func() bool { return ring.nparked.Load() == 1 })
+	for _, f := range frames("K..") {
+		p.Append(f)
+	}
+	select {
+	case res := <-blocked:
+		t.Fatalf("parked reader woke before Flush: %v", res.seqs)
+	case <-time.After(20 * time.Millisecond):
+	}
+	p.Flush()
+	res := await(t, blocked, time.Second)
+	if res.err != nil || !eq(res.seqs, []uint64{0, 1, 2}) {
+		t.Fatalf("after Flush Read = %v, %v; want all three frames in one batch", res.seqs, res.err)
+	}
+	if got := p.Stream().FramesIn.Load(); got != 3 {
+		t.Errorf("FramesIn %d, want 3", got)
+	}
+}

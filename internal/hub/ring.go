@@ -43,23 +43,34 @@ func newRing(size int) *ring {
 
 func (r *ring) size() uint64 { return uint64(len(r.slots)) }
 
-// write appends f. Only one goroutine writes a ring at a time, and a frame
-// is written to one ring once (its seq is the ring position).
+// write appends f and wakes parked readers.
 func (r *ring) write(f *Frame) {
+	r.append(f)
+	r.flush()
+}
+
+// flush wakes the readers parked since the last wake-up.
+func (r *ring) flush() {
+	if r.nparked.Load() != 0 {
+		r.wakeAll()
+	}
+}
+
+// append adds f without waking parked readers (readers that are running see
+// it). Only one goroutine writes a ring at a time, and a frame is written to
+// one ring once (its seq is the ring position).
+func (r *ring) append(f *Frame) {
 	pos := r.head.Load()
 	f.seq = pos
 	r.slots[pos&r.mask].Store(f)
 	if f.Key {
 		r.lastKey.Store(pos + 1)
 	}
-	// head is stored before nparked is loaded, and a parking reader stores
-	// nparked before it loads head (both sequentially consistent), so either
-	// the writer sees the reader parked or the reader sees the new head: no
-	// wake-up is lost.
+	// head is stored before flush loads nparked, and a parking reader
+	// stores nparked before it loads head (both sequentially consistent), so
+	// either the writer sees the reader parked or the reader sees the new
+	// head: no wake-up is lost.
 	r.head.Store(pos + 1)
-	if r.nparked.Load() != 0 {
-		r.wakeAll()
-	}
 }
 
 // end marks the ring finished and releases every parked reader.
