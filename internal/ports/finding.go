@@ -124,7 +124,7 @@ func (f *Finding) Why() string {
 		h, ok := f.mainHolder()
 		if !ok {
 			if runtime.GOOS == "linux" && os.Geteuid() != 0 {
-				return fmt.Sprintf("port in use by a process this user cannot see (as root, `ss -lnp 'sport = :%d'` names it)", port)
+				return fmt.Sprintf("port in use by a process this user cannot see (`sudo ss -l%snp 'sport = :%d'` names it)", f.Spec.Network[:1], port)
 			}
 			return "port in use (unknown holder)"
 		}
@@ -133,9 +133,16 @@ func (f *Finding) Why() string {
 			where = " on " + a
 		}
 		if h.Proc == nil {
-			who := "a process this user cannot see"
+			var about []string
 			if h.UID >= 0 {
-				who += " (uid " + strconv.Itoa(h.UID) + ")"
+				about = append(about, "uid "+strconv.Itoa(h.UID))
+			}
+			if runtime.GOOS == "linux" {
+				about = append(about, fmt.Sprintf("`sudo ss -l%snp 'sport = :%d'` names it", f.Spec.Network[:1], port))
+			}
+			who := "a process this user cannot see"
+			if len(about) > 0 {
+				who += " (" + strings.Join(about, "; ") + ")"
 			}
 			return "port held by " + who + where
 		}
