@@ -187,6 +187,32 @@ func TestOpenRtpServerWithPort0ReturnsAPortFromTheRange(t *testing.T) {
 	}
 }
 
+func TestOpenRtpServerWithAnSDPTakesRawRTP(t *testing.T) {
+	e := newEnv(t, config.PortRange{})
+	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+	r := e.call(t, "openRtpServer", withSecret("stream_id", "pcma", "sdp", sdp))
+	if r.Code != 0 || r.Port == 0 {
+		t.Fatalf("reply %+v", r)
+	}
+	// One PCMA packet makes the stream.
+	c, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(append([]byte{0x80, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7}, make([]byte, 160)...))
+	deadline := time.Now().Add(5 * time.Second)
+	for e.h.Get("rtp/pcma") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("rtp/pcma never appeared")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := e.call(t, "openRtpServer", withSecret("stream_id", "bad", "sdp", "nonsense")); r.Code != CodeInvalidArgs {
+		t.Fatalf("bad SDP: %+v", r)
+	}
+}
+
 func TestOpenRtpServerOnATakenPortReturnsTheFinding(t *testing.T) {
 	e := newEnv(t, config.PortRange{})
 	other, err := net.ListenPacket("udp4", "127.0.0.1:0")

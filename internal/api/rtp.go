@@ -19,7 +19,8 @@ func (h *Handler) rtp() (*rtpproxy.Server, error) {
 // openRtpServer opens a port for one stream, rtp/<stream_id>:
 // port (0 = a free one from [rtp_proxy] port_range), tcp_mode (0 = UDP,
 // 1 = UDP and TCP passive; ZLMediaKit's older enable_tcp=1 means 1), ssrc
-// (optional: only that SSRC is accepted). Reply {"code":0,"port":N}.
+// (optional: only that SSRC is accepted), sdp (optional, Berth's own: raw
+// RTP as the SDP describes). Reply {"code":0,"port":N}.
 func (h *Handler) openRtpServer(_ *http.Request, p params) (map[string]any, error) {
 	srv, err := h.rtp()
 	if err != nil {
@@ -57,10 +58,14 @@ func (h *Handler) openRtpServer(_ *http.Request, p params) (map[string]any, erro
 		}
 		ssrc = uint32(n)
 	}
-	got, err := srv.OpenPort(id, port, mode, ssrc)
+	// Berth's extension: sdp= (an SDP, URL-encoded) says the port gets raw
+	// RTP of the codecs it describes rather than MPEG-TS or PS.
+	got, err := srv.Open(rtpproxy.PortOptions{StreamID: id, Port: port, TCPMode: mode, SSRC: ssrc, SDP: []byte(p["sdp"])})
 	if err != nil {
 		var f *ports.Finding
 		switch {
+		case errors.Is(err, rtpproxy.ErrBadSDP):
+			return nil, fail(CodeInvalidArgs, "%v", err)
 		case errors.Is(err, rtpproxy.ErrStreamIDExists):
 			return nil, fail(CodeInvalidArgs, "stream_id %q already has a port: close it with closeRtpServer first", id)
 		case errors.Is(err, rtpproxy.ErrBadTCPMode):

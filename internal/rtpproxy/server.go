@@ -75,8 +75,20 @@ type PortInfo struct {
 
 type portBinding struct {
 	PortInfo
+	raw *rawDesc
 	udp *ports.PacketConn
 	tcp net.Listener
+}
+
+// PortOptions describe a port to open for one stream.
+type PortOptions struct {
+	StreamID string // the stream is rtp/<StreamID>
+	Port     int    // 0: a free port from PortRange
+	TCPMode  int    // 0: UDP; 1: UDP and TCP (passive) on the same port
+	SSRC     uint32 // 0: any SSRC
+	// SDP, when set, says the port receives raw RTP of the codecs it
+	// describes (one media per payload type) instead of MPEG-TS or PS.
+	SDP []byte
 }
 
 func (s *Server) init() {
@@ -300,6 +312,13 @@ func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portB
 		if s.tap != nil {
 			ss.b.tap = func(f *hub.Frame) { s.tap(path, f) }
 		}
+		if d != nil && d.raw != nil {
+			ss.kind = payloadRaw
+			ss.raw = &rawState{desc: d.raw, keys: make([]codec.KeyDetector, len(d.raw.tracks)), reorder: map[uint32]*reorderer{}}
+			for i, c := range d.raw.codecs {
+				ss.raw.keys[i].Codec = c
+			}
+		}
 		s.sessions[key] = ss
 		s.mu.Unlock()
 		log.Info("RTP stream started", "path", path, "ssrc", ssrcHex(h.SSRC), "remote", remote,
@@ -307,7 +326,7 @@ func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portB
 	} else {
 		s.mu.Unlock()
 	}
-	ss.handle(h, now)
+	ss.handle(h, pkt, now)
 	return true
 }
 
@@ -385,7 +404,20 @@ func (s *Server) recoverLog(where string) {
 // takes a free port from PortRange. A port that cannot be bound comes back
 // as the *ports.Finding a start-up bind would give. ssrc 0 accepts any SSRC.
 func (s *Server) OpenPort(streamID string, port, tcpMode int, ssrc uint32) (int, error) {
+	return s.Open(PortOptions{StreamID: streamID, Port: port, TCPMode: tcpMode, SSRC: ssrc})
+}
+
+// Open is OpenPort with every option, raw RTP included.
+func (s *Server) Open(o PortOptions) (int, error) {
 	s.init()
+	streamID, port, tcpMode, ssrc := o.StreamID, o.Port, o.TCPMode, o.SSRC
+	var raw *rawDesc
+	if len(o.SDP) > 0 {
+		var err error
+		if raw, err = parseRawDesc(o.SDP); err != nil {
+			return 0, err
+		}
+	}
 	if streamID == "" {
 		return 0, ErrNoStreamID
 	}
@@ -416,7 +448,7 @@ func (s *Server) OpenPort(streamID string, port, tcpMode int, ssrc uint32) (int,
 	if err != nil {
 		return 0, err
 	}
-	d.StreamID, d.TCPMode, d.SSRC = streamID, tcpMode, ssrc
+	d.StreamID, d.TCPMode, d.SSRC, d.raw = streamID, tcpMode, ssrc, raw
 
 	s.mu.Lock()
 	if _, ok := s.dedicated[streamID]; ok || s.closed {

@@ -15,6 +15,7 @@ const (
 	payloadUnknown payloadKind = iota
 	payloadTS
 	payloadPS
+	payloadRaw // RTP of the codecs an SDP describes (a port opened with one)
 )
 
 func (k payloadKind) String() string {
@@ -23,6 +24,8 @@ func (k payloadKind) String() string {
 		return "mpegts"
 	case payloadPS:
 		return "ps"
+	case payloadRaw:
+		return "rtp"
 	}
 	return "unknown"
 }
@@ -47,6 +50,7 @@ type session struct {
 	b        *builder
 	ps       *psDemuxer
 	ts       *tsDemuxer
+	raw      *rawState
 	reorder  reorderer
 	closed   bool
 	lastSeen time.Time
@@ -63,7 +67,7 @@ type sessionKey struct {
 }
 
 // handle takes one RTP packet of this stream. pkt may be reused after it returns.
-func (s *session) handle(h codec.RTPHeader, now time.Time) {
+func (s *session) handle(h codec.RTPHeader, pkt []byte, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -72,6 +76,10 @@ func (s *session) handle(h codec.RTPHeader, now time.Time) {
 	s.lastSeen = now
 	s.packets++
 	s.bytes += uint64(len(h.Payload))
+	if s.kind == payloadRaw {
+		s.handleRaw(h, pkt, now)
+		return
+	}
 	if s.kind == payloadUnknown {
 		s.kind = s.srv.kindOf(h)
 		s.pt = h.PayloadType
@@ -143,6 +151,13 @@ func (s *session) expired(now time.Time, timeout time.Duration) (bool, string) {
 	if s.kind == payloadTS && s.ts.dead.Load() {
 		return true, "demuxer stopped"
 	}
+	if s.kind == payloadRaw && s.raw.pub != nil {
+		select {
+		case <-s.raw.pub.Done():
+			return true, "ended by the hub"
+		default:
+		}
+	}
 	return false, ""
 }
 
@@ -156,16 +171,25 @@ func (s *session) close(reason string) {
 	s.closed = true
 	s.reorder.flushAll(s.deliver)
 	var frames uint64
+	lost := s.reorder.lost
 	switch s.kind {
 	case payloadTS:
 		s.ts.close()
+	case payloadRaw:
+		for _, ro := range s.raw.reorder {
+			ro.flushAll(s.deliverRaw)
+		}
+		lost = s.raw.lostTotal()
+		if s.raw.pub != nil {
+			s.raw.pub.Close()
+		}
 	default:
 		frames = s.b.framesOut
 		s.b.close()
 	}
 	attrs := []any{"path", s.path, "ssrc", ssrcHex(s.ssrc), "remote", s.remote, "transport", s.transport,
 		"payload", s.kind.String(), "reason", reason, "duration", time.Since(s.started).Round(time.Millisecond).String(),
-		"packets", s.packets, "bytes", s.bytes, "lost", s.reorder.lost, "late", s.reorder.late,
+		"packets", s.packets, "bytes", s.bytes, "lost", lost, "late", s.reorder.late,
 		"reordered", s.reorder.reordered}
 	if s.ps != nil {
 		attrs = append(attrs, "frames", frames, "ps_garbage_bytes", s.ps.garbage)
@@ -192,5 +216,8 @@ func (s *session) close(reason string) {
 func (s *session) stats() (packets, bytes, lost uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.raw != nil {
+		return s.packets, s.bytes, s.raw.lostTotal()
+	}
 	return s.packets, s.bytes, s.reorder.lost
 }
