@@ -102,7 +102,7 @@ func (s *session) handleRaw(h codec.RTPHeader, pkt []byte, now time.Time) {
 			s.badPT++
 			return
 		}
-		ro = &reorderer{}
+		ro = &reorderer{delay: s.srv.reorderDelay}
 		r.reorder[h.SSRC] = ro
 	}
 	r.now = now

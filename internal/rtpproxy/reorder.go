@@ -27,6 +27,7 @@ type heldPacket struct {
 // counts the ones that never came. deliver gets each payload in order;
 // lost is true when packets are missing just before it.
 type reorderer struct {
+	delay   time.Duration // 0 = reorderDelay
 	started bool
 	next    uint16 // sequence number expected next
 	held    [reorderSlots]heldPacket
@@ -93,7 +94,11 @@ func (r *reorderer) expire(now time.Time, deliver deliverFunc) {
 				oldest = h.at
 			}
 		}
-		if now.Sub(oldest) < reorderDelay {
+		d := r.delay
+		if d == 0 {
+			d = reorderDelay
+		}
+		if now.Sub(oldest) < d {
 			return
 		}
 		r.skipToFirstHeld(deliver)

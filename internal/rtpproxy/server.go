@@ -62,7 +62,8 @@ type Server struct {
 	rtcp       atomic.Uint64 // RTCP packets, ignored
 	garbageLog atomic.Int64
 
-	tap func(path string, f *hub.Frame) // tests: sees every frame published
+	tap          func(path string, f *hub.Frame) // tests: sees every frame published
+	reorderDelay time.Duration                   // tests: a longer wait on a loaded machine
 }
 
 // PortInfo describes a port opened with OpenPort.
@@ -312,6 +313,7 @@ func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portB
 		if s.tap != nil {
 			ss.b.tap = func(f *hub.Frame) { s.tap(path, f) }
 		}
+		ss.reorder.delay = s.reorderDelay
 		if d != nil && d.raw != nil {
 			ss.kind = payloadRaw
 			ss.raw = &rawState{desc: d.raw, keys: make([]codec.KeyDetector, len(d.raw.tracks)), reorder: map[uint32]*reorderer{}}
