@@ -256,7 +256,7 @@ func sendUDP(t testing.TB, addr string, pkts [][]byte) {
 		if _, err := c.Write(p); err != nil {
 			t.Fatal(err)
 		}
-		if i%16 == 15 {
+		if i%8 == 7 {
 			time.Sleep(time.Millisecond) // pacing a sender, not waiting for a condition
 		}
 	}

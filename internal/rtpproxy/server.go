@@ -157,6 +157,10 @@ func (s *Server) ServeUDP(pc *ports.PacketConn) error {
 func (s *Server) readUDP(c *net.UDPConn, d *portBinding) {
 	defer s.recoverLog("udp reader")
 	port := c.LocalAddr().(*net.UDPAddr).Port
+	// A keyframe arrives as a burst of packets from every camera at once;
+	// the default 208 KB buffer overflows at a few dozen HD streams. Best
+	// effort: Linux caps it at net.core.rmem_max.
+	c.SetReadBuffer(udpReadBuffer)
 	buf := make([]byte, 65536)
 	for {
 		n, addr, err := c.ReadFromUDP(buf)
@@ -218,6 +222,8 @@ func (s *Server) acceptLoop(l net.Listener, d *portBinding) error {
 		}()
 	}
 }
+
+const udpReadBuffer = 4 << 20
 
 // maxBadFrames is how many consecutive non-RTP frames end a TCP
 // connection: past that the peer does not speak RFC 4571 and every length

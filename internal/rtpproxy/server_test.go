@@ -370,7 +370,8 @@ func TestPSOverRTPWithLossCountsItAndKeepsGoing(t *testing.T) {
 	})
 	waitFor(t, 5*time.Second, "loss counted", func() bool {
 		st := e.srv.Stats()
-		return len(st.Sessions) == 1 && st.Sessions[0].Lost == uint64(dropped)
+		// At least what the test dropped; a loaded machine may drop more.
+		return len(st.Sessions) == 1 && st.Sessions[0].Lost >= uint64(dropped)
 	})
 	_ = s
 	// The log says so, rate-limited.
