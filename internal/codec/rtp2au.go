@@ -82,6 +82,9 @@ type depacketizer struct {
 	settled   bool
 	held      []heldAU
 	holdStart time.Time
+	// shift moves every track later so that no held AU starts before 0
+	// (a B-frame stream's first DTS precedes its first PTS).
+	shift time.Duration
 }
 
 // heldAU is an AU waiting for its track's offset; pts and dts are raw.
@@ -349,7 +352,7 @@ func (d *depacketizer) audioSample(t *depackTrack, raw int64, n int, recv time.T
 func (d *depacketizer) emit(t *depackTrack, f *hub.Frame, pts, dts int64, recv time.Time, out []*hub.Frame) []*hub.Frame {
 	if d.settled {
 		t.clock.settle()
-		return append(out, t.finish(f, pts, dts))
+		return append(out, d.finish(t, f, pts, dts))
 	}
 	if len(d.held) == 0 {
 		d.holdStart = recv
@@ -379,9 +382,12 @@ func (d *depacketizer) flush(out []*hub.Frame) []*hub.Frame {
 			t.clock.settle()
 		}
 	}
-	for i, h := range d.held {
+	for _, h := range d.held {
 		h.t.clock.settle()
-		out = append(out, h.t.finish(h.f, h.pts, h.dts))
+		d.shift = max(d.shift, -ticksToDur(h.dts+h.t.clock.offset, h.t.clock.rate))
+	}
+	for i, h := range d.held {
+		out = append(out, d.finish(h.t, h.f, h.pts, h.dts))
 		d.held[i] = heldAU{}
 	}
 	d.held = d.held[:0]
@@ -389,8 +395,8 @@ func (d *depacketizer) flush(out []*hub.Frame) []*hub.Frame {
 }
 
 // finish places f on the stream's clock.
-func (t *depackTrack) finish(f *hub.Frame, pts, dts int64) *hub.Frame {
-	f.PTS, f.DTS = t.monotonic(ticksToDur(pts+t.clock.offset, t.clock.rate), ticksToDur(dts+t.clock.offset, t.clock.rate))
+func (d *depacketizer) finish(t *depackTrack, f *hub.Frame, pts, dts int64) *hub.Frame {
+	f.PTS, f.DTS = t.monotonic(d.shift+ticksToDur(pts+t.clock.offset, t.clock.rate), d.shift+ticksToDur(dts+t.clock.offset, t.clock.rate))
 	return f
 }
 
