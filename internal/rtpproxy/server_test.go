@@ -153,46 +153,68 @@ func readFrames(t *testing.T, h *hub.Hub, path string, n int) []*hub.Frame {
 
 func TestTSOverUDPFromFFmpegIsPublishedUnderItsSSRC(t *testing.T) {
 	t.Parallel()
-	src := requireMedia(t, testmedia.H264AAC)
-	e := newEnv(t, 5)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy",
-		"-f", "rtp_mpegts", "-rtp_muxer_options", "ssrc=305419896", "rtp://"+e.udp)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); cmd.Wait() }()
+	for _, c := range []struct {
+		media  testmedia.Kind
+		ssrc   string // as ffmpeg's signed int option
+		path   string
+		codecs string
+	}{
+		{testmedia.H264AAC, "305419896", "rtp/12345678", "H264,MPEG-4 Audio"},
+		{testmedia.H265AAC, "-1", "rtp/FFFFFFFF", "H265,MPEG-4 Audio"},
+		{testmedia.H264Opus, "16", "rtp/00000010", "H264,Opus"},
+		{testmedia.AACOnly, "171", "rtp/000000AB", "MPEG-4 Audio"},
+	} {
+		t.Run(string(c.media), func(t *testing.T) {
+			t.Parallel()
+			src := requireMedia(t, c.media)
+			e := newEnv(t, 5)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", src, "-c", "copy",
+				"-f", "rtp_mpegts", "-rtp_muxer_options", "ssrc="+c.ssrc, "rtp://"+e.udp)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cancel(); cmd.Wait() }()
 
-	s := e.waitStream(t, "rtp/12345678") // ssrc 305419896 = 0x12345678
-	if got := codecNames(s); got != "H264,MPEG-4 Audio" {
-		t.Fatalf("tracks = %s, want H264,MPEG-4 Audio", got)
-	}
-	h264 := s.Tracks[0].Format.(*format.H264)
-	if len(h264.SPS) == 0 || len(h264.PPS) == 0 {
-		t.Fatal("H264 track published without SPS/PPS")
-	}
-	aac := s.Tracks[1].Format.(*format.MPEG4Audio)
-	if aac.Config.SampleRate != 48000 {
-		t.Fatalf("AAC sample rate %d, want 48000", aac.Config.SampleRate)
-	}
-	frames := readFrames(t, e.hub, "rtp/12345678", 60)
-	if !frames[0].Key || frames[0].Track != 0 {
-		t.Fatalf("first frame read is not a video keyframe: track %d key %v", frames[0].Track, frames[0].Key)
-	}
-	var audio int
-	for _, f := range frames {
-		if f.Track == 1 {
-			audio++
-		}
-	}
-	if audio == 0 {
-		t.Fatal("no audio frames read")
-	}
-	if !strings.Contains(e.logs.String(), "RTP stream started") || !strings.Contains(e.logs.String(), "ssrc=12345678") {
-		t.Fatalf("no INFO line for the new SSRC stream:\n%s", e.logs.String())
+			s := e.waitStream(t, c.path)
+			if got := codecNames(s); got != c.codecs {
+				t.Fatalf("tracks = %s, want %s", got, c.codecs)
+			}
+			switch f := s.Tracks[0].Format.(type) {
+			case *format.H264:
+				if len(f.SPS) == 0 || len(f.PPS) == 0 {
+					t.Fatal("H264 track published without SPS/PPS")
+				}
+			case *format.H265:
+				if len(f.VPS) == 0 || len(f.SPS) == 0 || len(f.PPS) == 0 {
+					t.Fatal("H265 track published without VPS/SPS/PPS")
+				}
+			}
+			if aac, ok := s.Tracks[len(s.Tracks)-1].Format.(*format.MPEG4Audio); ok && aac.Config.SampleRate != 48000 {
+				t.Fatalf("AAC sample rate %d, want 48000", aac.Config.SampleRate)
+			}
+			frames := readFrames(t, e.hub, c.path, 60)
+			if !frames[0].Key {
+				t.Fatalf("first frame read is not a keyframe: track %d", frames[0].Track)
+			}
+			if len(s.Tracks) > 1 {
+				audio := 0
+				for _, f := range frames {
+					if f.Track == 1 {
+						audio++
+					}
+				}
+				if audio == 0 {
+					t.Fatal("no audio frames read")
+				}
+			}
+			if !strings.Contains(e.logs.String(), "RTP stream started") || !strings.Contains(e.logs.String(), "path="+c.path) {
+				t.Fatalf("no INFO line for the new SSRC stream:\n%s", e.logs.String())
+			}
+		})
 	}
 }
 
