@@ -323,7 +323,9 @@ type Writer struct {
 }
 
 // Write appends f and wakes waiting readers; it never blocks. A frame of an
-// audio-only stream is always a keyframe.
+// audio-only stream is always a keyframe. f must be filled before Write and
+// never changed after, and written once to one stream: readers share it
+// without locks (write a new Frame to resend the same bytes).
 func (w *Writer) Write(f *Frame) {
 	w.Append(f)
 	w.r.flush()

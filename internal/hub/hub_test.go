@@ -744,3 +744,42 @@ func TestAppendWakesAtFlush(t *testing.T) {
 		t.Errorf("FramesIn %d, want 3", got)
 	}
 }
+
+// Concurrent takeovers must leave exactly one live stream: every publisher
+// but the registered one is told to leave (Done closed), none is orphaned.
+func TestConcurrentTakeoversLeaveOneLiveStream(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		h, _ := newTestHub(t, Options{AllowTakeover: true})
+		pubs := make([]*Publisher, 16)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range pubs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				p, err := h.Publish("live/a", Origin{Proto: "test", ID: fmt.Sprint(i)}, KindRTP, videoTracks, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				pubs[i] = p
+			}()
+		}
+		close(start)
+		wg.Wait()
+		live := h.Get("live/a")
+		for _, p := range pubs {
+			ended := false
+			select {
+			case <-p.Done():
+				ended = true
+			default:
+			}
+			if (p.Stream() == live) == ended {
+				t.Fatalf("round %d: publisher %s: registered=%v ended=%v; want exactly the registered one live",
+					round, p.Stream().Origin.ID, p.Stream() == live, ended)
+			}
+		}
+	}
+}
