@@ -91,6 +91,15 @@ func (h *Handler) log() *slog.Logger {
 // ServeHTTP answers every call with HTTP 200 and a JSON body, as
 // ZLMediaKit does; the outcome is in "code".
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Web consoles call the API from their own origin, as they do with
+	// ZLMediaKit (allow_cross_domains=1 by default); the secret still guards it.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	name := strings.TrimPrefix(r.URL.Path, Prefix)
 	ep := endpoints[name]
 	if ep == nil {
