@@ -16,7 +16,8 @@ func (h *Handler) rtp() (*rtpproxy.Server, error) {
 	return h.RTP, nil
 }
 
-// openRtpServer opens a port for one stream, rtp/<stream_id>:
+// openRtpServer opens a port for one stream, <app>/<stream_id> (app
+// defaults to rtp):
 // port (0 = a free one from [rtp_proxy] port_range), tcp_mode (0 = UDP,
 // 1 = UDP and TCP passive; ZLMediaKit's older enable_tcp=1 means 1), ssrc
 // (optional: only that SSRC is accepted), sdp (optional, Berth's own: raw
@@ -60,7 +61,7 @@ func (h *Handler) openRtpServer(_ *http.Request, p params) (map[string]any, erro
 	}
 	// Berth's extension: sdp= (an SDP, URL-encoded) says the port gets raw
 	// RTP of the codecs it describes rather than MPEG-TS or PS.
-	got, err := srv.Open(rtpproxy.PortOptions{StreamID: id, Port: port, TCPMode: mode, SSRC: ssrc, SDP: []byte(p["sdp"])})
+	got, err := srv.Open(rtpproxy.PortOptions{StreamID: id, App: p["app"], Port: port, TCPMode: mode, SSRC: ssrc, SDP: []byte(p["sdp"])})
 	if err != nil {
 		var f *ports.Finding
 		switch {
@@ -104,7 +105,7 @@ func (h *Handler) listRtpServer(_ *http.Request, _ params) (map[string]any, erro
 	}
 	data := []map[string]any{}
 	for _, pi := range srv.Ports() {
-		data = append(data, map[string]any{"port": pi.Port, "stream_id": pi.StreamID, "tcp_mode": pi.TCPMode, "ssrc": pi.SSRC})
+		data = append(data, map[string]any{"port": pi.Port, "app": pi.App, "stream_id": pi.StreamID, "tcp_mode": pi.TCPMode, "ssrc": pi.SSRC})
 	}
 	return map[string]any{"data": data}, nil
 }

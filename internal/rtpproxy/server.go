@@ -69,6 +69,7 @@ type Server struct {
 // PortInfo describes a port opened with OpenPort.
 type PortInfo struct {
 	Port     int
+	App      string // the stream is <App>/<StreamID>; "rtp" by default
 	StreamID string
 	TCPMode  int
 	SSRC     uint32
@@ -83,7 +84,8 @@ type portBinding struct {
 
 // PortOptions describe a port to open for one stream.
 type PortOptions struct {
-	StreamID string // the stream is rtp/<StreamID>
+	StreamID string // the stream is <App>/<StreamID>
+	App      string // "" = "rtp", as ZLMediaKit
 	Port     int    // 0: a free port from PortRange
 	TCPMode  int    // 0: UDP; 1: UDP and TCP (passive) on the same port
 	SSRC     uint32 // 0: any SSRC
@@ -299,7 +301,7 @@ func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portB
 			return true
 		}
 		key = sessionKey{streamID: d.StreamID}
-		path = "rtp/" + d.StreamID
+		path = d.App + "/" + d.StreamID
 	}
 	now := time.Now()
 	s.mu.Lock()
@@ -457,6 +459,10 @@ func (s *Server) Open(o PortOptions) (int, error) {
 		return 0, err
 	}
 	d.StreamID, d.TCPMode, d.SSRC, d.raw = streamID, tcpMode, ssrc, raw
+	d.App = o.App
+	if d.App == "" {
+		d.App = "rtp"
+	}
 
 	s.mu.Lock()
 	if _, ok := s.dedicated[streamID]; ok || s.closed {
@@ -484,7 +490,7 @@ func (s *Server) Open(o PortOptions) (int, error) {
 			s.acceptLoop(d.tcp, d)
 		}()
 	}
-	s.Log.Info("RTP port opened", "stream_id", streamID, "path", "rtp/"+streamID, "port", d.Port, "tcp_mode", tcpMode)
+	s.Log.Info("RTP port opened", "stream_id", streamID, "path", d.App+"/"+streamID, "port", d.Port, "tcp_mode", tcpMode)
 	return d.Port, nil
 }
 
