@@ -78,6 +78,7 @@ var endpoints = map[string]endpoint{
 	"openRtpServer":  (*Handler).openRtpServer,
 	"closeRtpServer": (*Handler).closeRtpServer,
 	"listRtpServer":  (*Handler).listRtpServer,
+	"getRtpInfo":     (*Handler).getRtpInfo,
 	"getMediaList":   (*Handler).getMediaList,
 }
 

@@ -85,6 +85,20 @@ func (e *env) call(t *testing.T, endpoint string, q url.Values) reply {
 	return r
 }
 
+func (e *env) callRaw(t *testing.T, endpoint string, q url.Values) map[string]any {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + Prefix + endpoint + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func withSecret(kv ...string) url.Values {
 	q := url.Values{"secret": {secret}}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -294,6 +308,13 @@ func TestRTPPushToAnOpenedPortShowsInGetMediaList(t *testing.T) {
 			t.Fatal("rtp/gb1 never appeared in getMediaList")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	info := e.callRaw(t, "getRtpInfo", withSecret("stream_id", "gb1"))
+	if info["exist"] != true || info["local_port"] != float64(r.Port) || info["payload"] != "mpegts" {
+		t.Fatalf("getRtpInfo %v", info)
+	}
+	if info := e.callRaw(t, "getRtpInfo", withSecret("stream_id", "nope")); info["exist"] != false {
+		t.Fatalf("getRtpInfo of nothing %v", info)
 	}
 	d := m.Data[0]
 	if d["originTypeStr"] != "rtp_push" || !strings.HasPrefix(d["originUrl"].(string), "rtp://127.0.0.1:") {

@@ -109,3 +109,31 @@ func (h *Handler) listRtpServer(_ *http.Request, _ params) (map[string]any, erro
 	}
 	return map[string]any{"data": data}, nil
 }
+
+// getRtpInfo tells whether an RTP stream is live and where it comes from:
+// {"code":0,"exist":true,"peer_ip":...,"peer_port":...,"local_port":...},
+// plus Berth's counters (packets, bytes, lost, payload).
+func (h *Handler) getRtpInfo(_ *http.Request, p params) (map[string]any, error) {
+	srv, err := h.rtp()
+	if err != nil {
+		return nil, err
+	}
+	id := p["stream_id"]
+	if id == "" {
+		return nil, fail(CodeInvalidArgs, "missing stream_id")
+	}
+	app := p["app"]
+	if app == "" {
+		app = "rtp"
+	}
+	for _, ss := range srv.Stats().Sessions {
+		if ss.Path != app+"/"+id {
+			continue
+		}
+		ip, port := splitHostPort(ss.Remote)
+		return map[string]any{"exist": true, "peer_ip": ip, "peer_port": port, "local_port": ss.LocalPort,
+			"transport": ss.Transport, "ssrc": ss.SSRC, "payload": ss.Payload,
+			"packets": ss.Packets, "bytes": ss.Bytes, "lost": ss.Lost}, nil
+	}
+	return map[string]any{"exist": false}, nil
+}

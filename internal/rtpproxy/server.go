@@ -606,7 +606,9 @@ type Stats struct {
 // SessionStats describes one live RTP stream.
 type SessionStats struct {
 	Path, Remote, Transport string
+	LocalPort               int
 	SSRC                    uint32
+	Payload                 string // mpegts, ps, rtp
 	Packets, Bytes, Lost    uint64
 }
 
@@ -621,9 +623,9 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	st := Stats{Streams: len(all), Garbage: s.garbage.Load(), RTCP: s.rtcp.Load()}
 	for _, ss := range all {
-		p, b, l := ss.stats()
+		p, b, l, kind := ss.stats()
 		st.Sessions = append(st.Sessions, SessionStats{Path: ss.path, Remote: ss.remote, Transport: ss.transport,
-			SSRC: ss.ssrc, Packets: p, Bytes: b, Lost: l})
+			LocalPort: ss.localPort, SSRC: ss.ssrc, Payload: kind.String(), Packets: p, Bytes: b, Lost: l})
 	}
 	sort.Slice(st.Sessions, func(i, j int) bool { return st.Sessions[i].Path < st.Sessions[j].Path })
 	return st

@@ -213,11 +213,11 @@ func (s *session) close(reason string) {
 }
 
 // stats is a snapshot for the API.
-func (s *session) stats() (packets, bytes, lost uint64) {
+func (s *session) stats() (packets, bytes, lost uint64, kind payloadKind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.raw != nil {
-		return s.packets, s.bytes, s.raw.lostTotal()
+		return s.packets, s.bytes, s.raw.lostTotal(), s.kind
 	}
-	return s.packets, s.bytes, s.reorder.lost
+	return s.packets, s.bytes, s.reorder.lost, s.kind
 }
