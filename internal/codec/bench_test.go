@@ -40,6 +40,26 @@ func BenchmarkAUToRTP(b *testing.B) {
 	}
 }
 
+// BenchmarkAUToRTPLargeKeyframe packetizes a 50 KB keyframe (a 720p IDR
+// is about that size): FU-A fragmentation into 35 packets.
+func BenchmarkAUToRTPLargeKeyframe(b *testing.B) {
+	s := &hub.Stream{Path: "bench", Tracks: []*hub.Track{H264Track(testSPS, testPPS)}}
+	p := newPacketizer(s, slog.New(slog.DiscardHandler))
+	idr := make([]byte, 50_000)
+	idr[0] = 0x65
+	f := &hub.Frame{Key: true, AU: [][]byte{testSPS, testPPS, idr}}
+	b.SetBytes(int64(len(idr)))
+	b.ReportAllocs()
+	var out []*hub.Frame
+	pkts := 0
+	for b.Loop() {
+		f.PTS += 40 * time.Millisecond
+		out = p.push(f, out[:0])
+		pkts += len(out)
+	}
+	b.ReportMetric(float64(pkts)/float64(b.N), "pkts/frame")
+}
+
 // BenchmarkRTPToAU measures depacketizing one access unit's packets.
 func BenchmarkRTPToAU(b *testing.B) {
 	for _, codec := range []string{"h264", "aac"} {
