@@ -573,8 +573,11 @@ func TestReaderClose(t *testing.T) {
 	}
 }
 
+// Encodings are registered once per process, as protocol packages do.
+var testEncoding = RegisterEncoding()
+
 func TestEncodedBuildsOnce(t *testing.T) {
-	e := RegisterEncoding()
+	e := testEncoding
 	f := NewRTPFrame(0, []byte("payload"), true, time.Time{})
 	var builds atomic.Int32
 	build := func(f *Frame) []byte {

@@ -102,6 +102,11 @@ func (r *ring) wakeAll() {
 // park registers rd as waiting for a frame after seen. It returns false,
 // without parking, when a frame came, the ring ended or rd was closed in the
 // meantime; the caller then loops instead of blocking.
+//
+// A parked reader leaves the list only through wakeAll or unpark, and
+// leaves its Read only with a token, so it is never listed twice; the one
+// token not consumed by a parked Read is Close's, after which Read never
+// parks again.
 func (r *ring) park(rd *Reader, seen uint64) bool {
 	r.mu.Lock()
 	r.parked = append(r.parked, rd)
