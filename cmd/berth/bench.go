@@ -143,15 +143,14 @@ func parseTransport(s string) (rtspclient.Transport, error) {
 	return 0, fmt.Errorf("-transport %q: want tcp or udp", s)
 }
 
-// isTerminal reports whether w is a character device (a terminal), where
-// the progress line is rewritten in place.
+// isTerminal reports whether w is a terminal, where the progress line is
+// rewritten in place. A character device is not enough: /dev/null is one.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return termios(f.Fd())
 }
 
 func printJSON(w io.Writer, v any) {

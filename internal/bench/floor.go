@@ -8,8 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The floor is what fan-out costs with no server at all: one thread that
@@ -110,8 +108,11 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 		// One locked thread does every write, so its rusage is the cost.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var ru0, ru1 unix.Rusage
-		unix.Getrusage(unix.RUSAGE_THREAD, &ru0)
+		cpu0, err := threadCPU()
+		if err != nil {
+			done <- out{err: fmt.Errorf("floor: %w", err)}
+			return
+		}
 		start := time.Now()
 		end := start.Add(cfg.Duration)
 		tick := time.NewTicker(cfg.Interval)
@@ -142,9 +143,9 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 				calls++
 			}
 		}
-		unix.Getrusage(unix.RUSAGE_THREAD, &ru1)
+		cpu1, _ := threadCPU()
 		el := time.Since(start).Seconds()
-		cpu := tvSec(ru1.Utime) + tvSec(ru1.Stime) - tvSec(ru0.Utime) - tvSec(ru0.Stime)
+		cpu := cpu1 - cpu0
 		r := FloorResult{N: cfg.N, Seconds: el, Bytes: total, Mbps: float64(total) * 8 / 1e6 / el,
 			CPUSeconds: cpu, CPUPercent: cpu * 100 / el, Writes: calls, Interval: cfg.Interval.String()}
 		if total > 0 {
@@ -155,5 +156,3 @@ func Floor(ctx context.Context, cfg FloorConfig) (FloorResult, error) {
 	o := <-done
 	return o.res, o.err
 }
-
-func tvSec(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
