@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/berthmedia/berth/internal/hub"
 )
@@ -31,6 +35,10 @@ func trackFor(codec string, m *media) *hub.Track {
 		return H265Track(m.params[0], m.params[1], m.params[2])
 	case "aac":
 		return AACTrackConfig(m.asc)
+	case "latm": // the same AAC frames as RFC 6416 MP4A-LATM
+		return &hub.Track{Format: &format.MPEG4AudioLATM{PayloadTyp: 96, ProfileLevelID: 30, StreamMuxConfig: &mpeg4audio.StreamMuxConfig{
+			Programs: []*mpeg4audio.StreamMuxConfigProgram{{Layers: []*mpeg4audio.StreamMuxConfigLayer{{AudioSpecificConfig: m.asc, LatmBufferFullness: 255}}}},
+		}}}
 	case "opus":
 		return OpusTrack(m.channels)
 	case "pcma":
@@ -61,6 +69,7 @@ func TestRoundTripAUToRTPToAUPreservesBytesAndTimestamps(t *testing.T) {
 		{codec: "h265b", bframes: true, wrap: true},
 		{codec: "aac"},
 		{codec: "aac", wrap: true},
+		{codec: "latm"},
 		{codec: "opus"},
 		{codec: "opus", wrap: true},
 		{codec: "pcma"},
@@ -72,7 +81,7 @@ func TestRoundTripAUToRTPToAUPreservesBytesAndTimestamps(t *testing.T) {
 			name += "/wrap"
 		}
 		t.Run(name, func(t *testing.T) {
-			m := testMedia(t, tc.codec)
+			m := testMedia(t, strings.Replace(tc.codec, "latm", "aac", 1))
 			tr := trackFor(tc.codec, m)
 			if tc.bframes && !reordered(m) {
 				t.Fatalf("test stream %s has no reordered frames", tc.codec)
@@ -90,7 +99,7 @@ func TestRoundTripAUToRTPToAUPreservesBytesAndTimestamps(t *testing.T) {
 			var firstTS, lastTS uint32
 			for i, in := range m.aus {
 				recv := since.Add(base + in.dts)
-				if tc.codec == "aac" {
+				if tc.codec == "aac" || tc.codec == "latm" {
 					recv = recv.Add(aacFrame) // an AAC packet leaves when its frame is complete
 				}
 				f := &hub.Frame{Key: in.key, AU: in.au, PTS: base + in.pts, DTS: base + in.dts, Recv: recv}
