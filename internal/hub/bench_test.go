@@ -79,9 +79,18 @@ func BenchmarkFanout(b *testing.B) {
 			if flush {
 				wake = "burst"
 			}
-			b.Run(fmt.Sprintf("readers=%d/burst=%d/wake=%s/sink=%s", c.readers, c.burst, wake, c.sink), func(b *testing.B) {
-				benchFanout(b, c.readers, c.burst, flush, c.sink)
-			})
+			for _, waker := range []string{"inline", "goroutine"} {
+				if waker == "goroutine" && c.readers <= int(inlineWakeMax) {
+					continue // the same as inline: small lists are always woken inline
+				}
+				b.Run(fmt.Sprintf("readers=%d/burst=%d/wake=%s/waker=%s/sink=%s", c.readers, c.burst, wake, waker, c.sink), func(b *testing.B) {
+					defer func(old int32) { inlineWakeMax = old }(inlineWakeMax)
+					if waker == "inline" {
+						inlineWakeMax = 1 << 30
+					}
+					benchFanout(b, c.readers, c.burst, flush, c.sink)
+				})
+			}
 		}
 	}
 }

@@ -24,7 +24,26 @@ func goroutinesSettle(t *testing.T, base int) {
 	}
 }
 
-func TestNoGoroutineLeaks(t *testing.T) {
+// withWakers runs a test twice: with the writer waking parked readers
+// itself, and with every wake-up handed to the ring's waker goroutine.
+func withWakers(t *testing.T, test func(t *testing.T)) {
+	for _, c := range []struct {
+		name string
+		max  int32
+	}{{"inline", 1 << 30}, {"waker goroutine", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func(old int32) { inlineWakeMax = old }(inlineWakeMax)
+			inlineWakeMax = c.max
+			test(t)
+		})
+	}
+}
+
+func TestNoGoroutineLeaks(t *testing.T) { withWakers(t, testNoGoroutineLeaks) }
+
+func TestRandomConcurrency(t *testing.T) { withWakers(t, testRandomConcurrency) }
+
+func testNoGoroutineLeaks(t *testing.T) {
 	base := runtime.NumGoroutine()
 	conv := &auConverter{}
 	h, _ := newTestHub(t, Options{RingSize: 16, AllowTakeover: true,
@@ -67,11 +86,11 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	goroutinesSettle(t, base)
 }
 
-// TestRandomConcurrency runs random publish, takeover, subscribe, read and
+// testRandomConcurrency runs random publish, takeover, subscribe, read and
 // close interleavings on a few paths under the race detector, and checks
 // that every reader sees its ring's frames in order (gaps only where it
 // skipped), that everything ends after Hub.Close, and that no goroutine leaks.
-func TestRandomConcurrency(t *testing.T) {
+func testRandomConcurrency(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	base := runtime.NumGoroutine()

@@ -234,7 +234,9 @@ func TestNewReaderStartsOnNewestKeyframeInRing(t *testing.T) {
 	}
 }
 
-func TestReaderGetsEveryFrameInOrder(t *testing.T) {
+func TestReaderGetsEveryFrameInOrder(t *testing.T) { withWakers(t, testReaderGetsEveryFrameInOrder) }
+
+func testReaderGetsEveryFrameInOrder(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		batch int
@@ -378,7 +380,9 @@ func TestSlowReaderLogIsRateLimited(t *testing.T) {
 	}
 }
 
-func TestEndOfStream(t *testing.T) {
+func TestEndOfStream(t *testing.T) { withWakers(t, testEndOfStream) }
+
+func testEndOfStream(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		end  func(h *Hub, p *Publisher)

@@ -31,7 +31,18 @@ type ring struct {
 	mu      sync.Mutex
 	parked  []*Reader // readers blocked on their sig, waiting for a frame
 	spare   []*Reader // the previous parked list, reused to avoid allocating
+
+	// kick starts a wake-up round in the ring's waker goroutine, which runs
+	// (started under mu) once more than inlineWakeMax readers were parked.
+	kick   chan struct{}
+	waking bool
 }
+
+// inlineWakeMax is how many parked readers the writer wakes itself; a
+// bigger list is handed to the ring's waker goroutine, so the writer's work
+// per frame stays bounded whatever the reader count. A variable so the
+// benchmark can compare both ways.
+var inlineWakeMax int32 = 64
 
 func newRing(size int) *ring {
 	n := 1
@@ -51,8 +62,46 @@ func (r *ring) write(f *Frame) {
 
 // flush wakes the readers parked since the last wake-up.
 func (r *ring) flush() {
-	if r.nparked.Load() != 0 {
+	n := r.nparked.Load()
+	switch {
+	case n == 0:
+	case n <= inlineWakeMax:
 		r.wakeAll()
+	default:
+		r.kickWaker()
+	}
+}
+
+// kickWaker asks the waker goroutine for a wake-up round, starting it the
+// first time. Kicks coalesce: one round wakes everyone parked by then.
+func (r *ring) kickWaker() {
+	r.mu.Lock()
+	if r.ended.Load() {
+		r.mu.Unlock()
+		r.wakeAll()
+		return
+	}
+	if !r.waking {
+		r.waking = true
+		r.kick = make(chan struct{}, 1)
+		go r.runWaker(r.kick)
+	}
+	kick := r.kick
+	r.mu.Unlock()
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
+}
+
+// runWaker does wake-up rounds until the ring ends: end sends a last kick
+// after setting ended, and after the end no reader parks again.
+func (r *ring) runWaker(kick chan struct{}) {
+	for range kick {
+		r.wakeAll()
+		if r.ended.Load() {
+			return
+		}
 	}
 }
 
@@ -77,6 +126,15 @@ func (r *ring) append(f *Frame) {
 func (r *ring) end() {
 	r.ended.Store(true)
 	r.wakeAll()
+	r.mu.Lock()
+	kick := r.kick
+	r.mu.Unlock()
+	if kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default: // a kick is pending; the waker sees ended after it
+		}
+	}
 }
 
 // wakeAll gives every parked reader a token. The list is taken under mu and
