@@ -10,12 +10,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
-	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/codec"
 )
 
 // Tag types (FLV spec E.4.1).
@@ -108,8 +106,8 @@ func videoCodecOf(f format.Format) VideoCodec {
 
 func audioCodecOf(f format.Format) AudioCodec {
 	switch f := f.(type) {
-	case *format.MPEG4Audio:
-		if f.Config != nil {
+	case *format.MPEG4Audio, *format.MPEG4AudioLATM:
+		if codec.AACConfig(f) != nil {
 			return AudioAAC
 		}
 	case *format.Opus:
@@ -123,40 +121,6 @@ func audioCodecOf(f format.Format) AudioCodec {
 		}
 	}
 	return AudioNone
-}
-
-// H264Track builds a hub track for H.264 with its parameter sets.
-func H264Track(sps, pps []byte) *hub.Track {
-	f := &format.H264{PayloadTyp: 96, SPS: sps, PPS: pps, PacketizationMode: 1}
-	return &hub.Track{Format: f, Media: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}, Video: true}
-}
-
-// H265Track builds a hub track for H.265 with its parameter sets.
-func H265Track(vps, sps, pps []byte) *hub.Track {
-	f := &format.H265{PayloadTyp: 96, VPS: vps, SPS: sps, PPS: pps}
-	return &hub.Track{Format: f, Media: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}, Video: true}
-}
-
-// AACTrack builds a hub track for AAC from its AudioSpecificConfig.
-func AACTrack(conf *mpeg4audio.AudioSpecificConfig) *hub.Track {
-	f := &format.MPEG4Audio{PayloadTyp: 97, ProfileLevelID: 1, Config: conf, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	return &hub.Track{Format: f, Media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}}
-}
-
-// OpusTrack builds a hub track for Opus.
-func OpusTrack(channels int) *hub.Track {
-	f := &format.Opus{PayloadTyp: 111, ChannelCount: channels}
-	return &hub.Track{Format: f, Media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}}
-}
-
-// G711Track builds a hub track for 8 kHz mono G.711.
-func G711Track(mulaw bool) *hub.Track {
-	pt := uint8(8)
-	if mulaw {
-		pt = 0
-	}
-	f := &format.G711{PayloadTyp: pt, MULaw: mulaw, SampleRate: 8000, ChannelCount: 1}
-	return &hub.Track{Format: f, Media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}}
 }
 
 // avcConfig builds an AVCDecoderConfigurationRecord (ISO 14496-15 5.3.3.1)

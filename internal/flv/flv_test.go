@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -84,8 +85,8 @@ func TestParseVideo(t *testing.T) {
 func TestMuxerHeadersAndInBandParams(t *testing.T) {
 	// A track without parameter sets (an RTSP source without sprop): the
 	// muxer waits for a keyframe that carries them.
-	tr := H264Track(nil, nil)
-	aac := AACTrack(&mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 48000, ChannelCount: 2})
+	tr := codec.H264Track(nil, nil)
+	aac := codec.AACTrackConfig(&mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 48000, ChannelCount: 2})
 	m, err := NewMuxer([]*hub.Track{tr, aac})
 	if err != nil {
 		t.Fatal(err)

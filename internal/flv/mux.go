@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/flv/amf0"
 	"github.com/berthmedia/berth/internal/hub"
 )
@@ -334,8 +335,8 @@ func (m *Muxer) videoSequenceHeader() []byte {
 
 func (m *Muxer) audioSequenceHeader() []byte {
 	switch f := m.afmt.(type) {
-	case *format.MPEG4Audio:
-		asc, err := f.Config.Marshal()
+	case *format.MPEG4Audio, *format.MPEG4AudioLATM:
+		asc, err := codec.AACConfig(f).Marshal()
 		if err != nil {
 			return nil
 		}
@@ -368,11 +369,12 @@ func (m *Muxer) Metadata() []byte {
 		props = append(props, amf0.Property{Key: "videocodecid", Value: float64(binary.BigEndian.Uint32(fourccHEVC[:]))})
 	}
 	switch f := m.afmt.(type) {
-	case *format.MPEG4Audio:
+	case *format.MPEG4Audio, *format.MPEG4AudioLATM:
+		conf := codec.AACConfig(f)
 		props = append(props, amf0.Property{Key: "audiocodecid", Value: float64(audioFormatAAC)},
-			amf0.Property{Key: "audiosamplerate", Value: float64(f.Config.SampleRate)},
+			amf0.Property{Key: "audiosamplerate", Value: float64(conf.SampleRate)},
 			amf0.Property{Key: "audiosamplesize", Value: 16.0},
-			amf0.Property{Key: "stereo", Value: f.Config.ChannelCount >= 2})
+			amf0.Property{Key: "stereo", Value: conf.ChannelCount >= 2})
 	case *format.Opus:
 		props = append(props, amf0.Property{Key: "audiocodecid", Value: float64(binary.BigEndian.Uint32(fourccOpus[:]))},
 			amf0.Property{Key: "audiosamplerate", Value: 48000.0}, amf0.Property{Key: "stereo", Value: f.ChannelCount >= 2})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hub"
 )
@@ -53,7 +54,7 @@ func BenchmarkReaderPath(b *testing.B) {
 		b.Run(fmt.Sprintf("readers=%d", readers), func(b *testing.B) {
 			h := hub.New(hub.Options{RingSize: 1 << 14})
 			pub, err := h.Publish("b/s", hub.Origin{Proto: "bench"}, hub.KindAU,
-				[]*hub.Track{flv.H264Track(testSPS, testPPS)}, nil)
+				[]*hub.Track{codec.H264Track(testSPS, testPPS)}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

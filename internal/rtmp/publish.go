@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/flv/amf0"
 	"github.com/berthmedia/berth/internal/hub"
@@ -278,20 +279,20 @@ func (p *publishSession) maybePublish() error {
 	if p.videoReady() {
 		p.videoTrack = len(tracks)
 		if p.vcodec == flv.VideoH265 {
-			tracks = append(tracks, flv.H265Track(p.vps, p.sps, p.pps))
+			tracks = append(tracks, codec.H265Track(p.vps, p.sps, p.pps))
 		} else {
-			tracks = append(tracks, flv.H264Track(p.sps, p.pps))
+			tracks = append(tracks, codec.H264Track(p.sps, p.pps))
 		}
 	}
 	if p.audioReady() {
 		p.audioTrack = len(tracks)
 		switch p.acodec {
 		case flv.AudioAAC:
-			tracks = append(tracks, flv.AACTrack(p.aacConf))
+			tracks = append(tracks, codec.AACTrackConfig(p.aacConf))
 		case flv.AudioOpus:
-			tracks = append(tracks, flv.OpusTrack(p.channels))
+			tracks = append(tracks, codec.OpusTrack(p.channels))
 		case flv.AudioPCMA, flv.AudioPCMU:
-			tracks = append(tracks, flv.G711Track(p.acodec == flv.AudioPCMU))
+			tracks = append(tracks, codec.G711Track(p.acodec != flv.AudioPCMU, 8000, 1))
 		}
 	}
 	pub, err := p.c.s.Hub.Publish(p.path, p.c.origin(), hub.KindAU, tracks, nil)
