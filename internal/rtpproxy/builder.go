@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -150,6 +151,10 @@ type builder struct {
 	unsupported map[int]bool // stream ids already logged as unsupported
 
 	tap func(*hub.Frame) // tests: sees every frame written
+
+	// hubEnded is set once the hub has ended the stream (takeover,
+	// shutdown); the session, in another goroutine for TS, polls it.
+	hubEnded atomic.Bool
 }
 
 func newBuilder(h *hub.Hub, log *slog.Logger, path string, origin hub.Origin) *builder {
@@ -334,6 +339,7 @@ func (b *builder) write(f pendingFrame) {
 	select {
 	case <-b.pub.Done():
 		b.ended = true
+		b.hubEnded.Store(true)
 		return
 	default:
 	}
@@ -357,19 +363,6 @@ func (b *builder) close() {
 		b.pub = nil
 	}
 	b.pending = nil
-}
-
-// done reports whether the hub ended the stream (takeover, shutdown).
-func (b *builder) done() bool {
-	if b.pub == nil {
-		return false
-	}
-	select {
-	case <-b.pub.Done():
-		return true
-	default:
-		return false
-	}
 }
 
 // ticksToDuration converts 90 kHz ticks; frames from before the stream's

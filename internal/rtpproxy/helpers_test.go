@@ -219,8 +219,12 @@ func appendPES(b []byte, id byte, pts int64, data []byte) []byte {
 // rtpPackets cuts each unit into RTP packets of at most mtu payload bytes,
 // the timestamp being the unit's PTS and the marker on its last packet.
 func rtpPackets(units []psUnit, ssrc uint32, pt byte, mtu int) [][]byte {
+	return rtpPacketsFrom(units, ssrc, pt, mtu, 1000)
+}
+
+// rtpPacketsFrom is rtpPackets starting at sequence number seq.
+func rtpPacketsFrom(units []psUnit, ssrc uint32, pt byte, mtu int, seq uint16) [][]byte {
 	var out [][]byte
-	seq := uint16(1000)
 	for _, u := range units {
 		d := u.data
 		for len(d) > 0 {

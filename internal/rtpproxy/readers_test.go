@@ -3,6 +3,7 @@ package rtpproxy
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,26 +115,33 @@ func TestPSPushWithG711IsReadableOverRTSP(t *testing.T) {
 	e := newEnv(t, 30)
 	addr := e.serveRTSP(t)
 	_, _, units := c.build(t)
-	// Over TCP, so the whole file waits in the server and ffprobe reads it live.
-	pkts := rtpPackets(units, 0x34020000, 96, 1400)
-	conn := sendTCP(t, e.tcp, pkts[:len(pkts)/10])
+	conn, err := net.Dial("tcp", e.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close()
-	e.waitStream(t, "rtp/34020000")
 	done := make(chan struct{})
-	go func() { // keep pushing in real time while ffprobe reads
+	go func() { // push in real time, as a camera does, while ffprobe reads
 		defer close(done)
-		for i := len(pkts) / 10; i < len(pkts); i += 20 {
+		start := time.Now()
+		seq := uint16(0)
+		for i, u := range units {
+			if d := time.Duration(u.pts-units[0].pts) * time.Second / clockHz; d > time.Since(start) {
+				time.Sleep(d - time.Since(start)) // pacing a sender
+			}
 			var buf []byte
-			for _, p := range pkts[i:min(i+20, len(pkts))] {
+			pkts := rtpPacketsFrom(units[i:i+1], 0x34020000, 96, 1400, seq)
+			seq += uint16(len(pkts))
+			for _, p := range pkts {
 				buf = append(buf, byte(len(p)>>8), byte(len(p)))
 				buf = append(buf, p...)
 			}
 			if _, err := conn.Write(buf); err != nil {
 				return
 			}
-			time.Sleep(20 * time.Millisecond) // pacing a sender
 		}
 	}()
+	e.waitStream(t, "rtp/34020000")
 	if got := strings.Join(ffprobeCodecs(t, "rtsp://"+addr+"/rtp/34020000"), ","); got != "h264,pcm_alaw" {
 		t.Fatalf("ffprobe over RTSP: %s, want h264,pcm_alaw", got)
 	}

@@ -145,7 +145,7 @@ func (s *session) expired(now time.Time, timeout time.Duration) (bool, string) {
 	if now.Sub(s.lastSeen) > timeout {
 		return true, "no packets for " + timeout.String()
 	}
-	if s.kind == payloadPS && s.b.done() {
+	if s.b.hubEnded.Load() {
 		return true, "ended by the hub"
 	}
 	if s.kind == payloadTS && s.ts.dead.Load() {
