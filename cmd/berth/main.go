@@ -151,6 +151,7 @@ Flags (each overrides a config key):
 		var se *ports.StartError
 		if errors.As(err, &se) {
 			for _, f := range se.Findings {
+				f.ConfigFile = cfg.Source
 				fmt.Fprintln(stderr, f.Error())
 			}
 			fmt.Fprintf(stderr, "berth: not started: %d listener(s) cannot be used (exit code %d); `berth doctor` shows every port\n", len(se.Findings), exitPorts)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -81,6 +82,9 @@ func (c *conn) run() {
 	reason := "client closed the connection"
 	if r := c.reason.Load(); r != nil {
 		reason = *r
+	} else if errors.Is(err, syscall.ECONNRESET) {
+		// Normal when a player tears down and closes with media still unread.
+		reason = "client reset the connection"
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		reason = err.Error()
 	}

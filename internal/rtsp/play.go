@@ -21,9 +21,11 @@ const (
 func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 	defer close(done)
 	sess := c.sess
-	frames := make([]*hub.Frame, batchFrames)
-	backing := make(net.Buffers, 0, 2*batchFrames)
-	hdrs := make([]byte, 4*batchFrames)
+	// The batch lives in one heap object made once: a net.Buffers local to
+	// the loop would escape through WriteTo and allocate on every write.
+	b := &playBatch{}
+	frames := b.frames[:]
+	hdrs := b.hdrs[:]
 	udp := sess.udp
 	tracks := sess.tracks
 	var sent, bytes uint64
@@ -43,7 +45,7 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 		if err != nil {
 			break
 		}
-		bufs := backing[:0]
+		bufs := b.backing[:0]
 		for i := 0; i < n; i++ {
 			f := frames[i]
 			frames[i] = nil
@@ -71,7 +73,8 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 			c.wmu.Lock()
 			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 			var w int64
-			w, err = bufs.WriteTo(c.nc)
+			b.nb = bufs
+			w, err = b.nb.WriteTo(c.nc)
 			c.wmu.Unlock()
 			c.bytesOut.Add(uint64(w))
 			if err != nil {
@@ -97,6 +100,13 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 	default:
 		c.close("write to the client failed: " + err.Error())
 	}
+}
+
+type playBatch struct {
+	frames  [batchFrames]*hub.Frame
+	hdrs    [4 * batchFrames]byte
+	backing [2 * batchFrames][]byte
+	nb      net.Buffers
 }
 
 func playEndReason(err error) string {

@@ -17,12 +17,22 @@ func (s *session) onInterleaved(c *conn, channel int, pkt []byte) {
 	if t < 0 {
 		return // an RTCP channel (odd) or one never set up
 	}
-	s.publishPacket(c, t, pkt, time.Now())
+	// Wake readers once per socket read rather than once per packet: a
+	// keyframe arrives as dozens of packets in one read. The cap bounds the
+	// delay when the buffer never drains.
+	s.pending++
+	flush := c.br.Buffered() == 0 || s.pending >= maxUnflushed
+	if flush {
+		s.pending = 0
+	}
+	s.publishPacket(c, t, pkt, time.Now(), flush)
 }
+
+const maxUnflushed = 16
 
 // publishPacket turns one RTP packet into a frame: one copy, into the buffer
 // every reader will share.
-func (s *session) publishPacket(c *conn, track int, pkt []byte, recv time.Time) {
+func (s *session) publishPacket(c *conn, track int, pkt []byte, recv time.Time, flush bool) {
 	h, ok := codec.ParseRTP(pkt)
 	if !ok {
 		if n := s.garbageIn.Add(1); n == 1 || n%1000 == 0 {
@@ -32,7 +42,10 @@ func (s *session) publishPacket(c *conn, track int, pkt []byte, recv time.Time) 
 	}
 	s.pubMu.Lock()
 	key := s.keys[track].Key(h)
-	s.pub.Write(hub.NewRTPFrame(track, pkt, key, recv))
+	s.pub.Append(hub.NewRTPFrame(track, pkt, key, recv))
+	if flush {
+		s.pub.Flush()
+	}
 	s.pubMu.Unlock()
 	s.packetsIn.Add(1)
 	s.mediaBytes.Add(uint64(len(pkt)))
@@ -57,7 +70,7 @@ func (c *conn) readUDP(t *trackSetup, rtp bool) {
 		c.touch()
 		c.bytesIn.Add(uint64(n))
 		if rtp {
-			c.sess.publishPacket(c, t.index, buf[:n], time.Now())
+			c.sess.publishPacket(c, t.index, buf[:n], time.Now(), true)
 		}
 	}
 }

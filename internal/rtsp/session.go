@@ -40,11 +40,12 @@ type session struct {
 	tracks []*trackSetup
 
 	// publishing
-	desc   *description.Session
-	pub    *hub.Publisher
-	keys   []codec.KeyDetector
-	pubMu  sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
-	byChan [256]int16 // interleaved channel -> track+1 (0 = none)
+	desc    *description.Session
+	pub     *hub.Publisher
+	keys    []codec.KeyDetector
+	pubMu   sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
+	byChan  [256]int16 // interleaved channel -> track+1 (0 = none)
+	pending int        // frames appended since the last flush (TCP)
 
 	// playing
 	stream   *hub.Stream

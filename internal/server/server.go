@@ -104,6 +104,9 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.bound = bound
+	for _, n := range bound.Notices {
+		s.Log.Warn(n)
+	}
 	for _, line := range ports.Shadows(bound) {
 		s.Log.Warn(line)
 	}
