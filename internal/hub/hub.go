@@ -145,6 +145,19 @@ func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, 
 	return &Publisher{Writer: Writer{s: s, r: s.views[native].ring}}, nil
 }
 
+// CheckPublish returns the *BusyError Publish would return for path now,
+// or nil. Protocols whose tracks are only known after media starts (RTMP)
+// call it when the client asks to publish, so a refusal comes at once; the
+// authoritative check is still Publish.
+func (h *Hub) CheckPublish(path string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old := h.streams[path]; old != nil && !h.opts.AllowTakeover {
+		return &BusyError{Path: path, Holder: old.Origin, Since: old.Since}
+	}
+	return nil
+}
+
 // Get returns the live stream at path, or nil.
 func (h *Hub) Get(path string) *Stream {
 	h.mu.Lock()

@@ -790,3 +790,24 @@ func TestConcurrentTakeoversLeaveOneLiveStream(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPublish(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		h := New(Options{AllowTakeover: takeover})
+		if err := h.CheckPublish("live/a"); err != nil {
+			t.Fatalf("free path: %v", err)
+		}
+		p, err := h.Publish("live/a", Origin{Proto: "rtsp", Remote: "1.2.3.4:5"}, KindRTP, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.CheckPublish("live/a")
+		if takeover != (err == nil) || (!takeover && !errors.Is(err, ErrPathBusy)) {
+			t.Errorf("takeover=%v: CheckPublish on a live path = %v", takeover, err)
+		}
+		p.Close()
+		if err := h.CheckPublish("live/a"); err != nil {
+			t.Errorf("after Close: %v", err)
+		}
+	}
+}

@@ -379,6 +379,12 @@ func (c *conn) onPublish(msid uint32, args []any) error {
 		c.onStatus(msid, "error", "NetStream.Publish.Unauthorized", "publish needs ?user=NAME&pass=PASSWORD of a publish user")
 		return nil
 	}
+	if err := c.s.Hub.CheckPublish(path); err != nil {
+		c.log.Warn("rtmp publish refused: "+err.Error(), "path", path, "publisher", c.origin().String(),
+			"fix", "stop the other publisher, publish to another stream name, or set [general] allow_takeover=1")
+		c.onStatus(msid, "error", "NetStream.Publish.BadName", err.Error())
+		return fmt.Errorf("publish %s refused: %w", path, err)
+	}
 	c.pub = newPublishSession(c, path, msid)
 	c.log.Info("rtmp publish started", "path", path)
 	return c.onStatus(msid, "status", "NetStream.Publish.Start", path+" is now published.")
