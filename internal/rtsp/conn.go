@@ -21,7 +21,9 @@ import (
 )
 
 const (
-	readBufferSize = 64 * 1024
+	// Control connections are mostly idle players: a small buffer keeps
+	// memory per reader low; a publisher's media reads bypass it in ReadFull.
+	readBufferSize = 8 * 1024
 	writeTimeout   = 10 * time.Second // a reader whose socket takes longer is dropped
 )
 
@@ -45,14 +47,13 @@ type conn struct {
 	lastSeen  atomic.Int64 // unix nanos of the last request or packet from the client
 	started   time.Time
 
-	frame []byte // reusable buffer for one interleaved frame
+	frame []byte // reusable buffer for one interleaved frame, grown on demand
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
 		s: s, nc: nc, br: bufio.NewReaderSize(nc, readBufferSize),
 		remote: nc.RemoteAddr().String(), started: time.Now(),
-		frame: make([]byte, 65536),
 	}
 	c.log = s.Log.With("conn", id, "remote", c.remote)
 	c.sess = &session{}
@@ -74,10 +75,7 @@ func (c *conn) close(reason string) {
 // cleans up the session.
 func (c *conn) run() {
 	c.log.Info("connection accepted", "local_port", portOf(c.nc.LocalAddr()))
-	stopWatch := make(chan struct{})
-	go c.watchdog(stopWatch)
 	err := c.readLoop()
-	close(stopWatch)
 	c.sess.teardown(c)
 	reason := "client closed the connection"
 	if r := c.reason.Load(); r != nil {
@@ -93,39 +91,26 @@ func (c *conn) run() {
 		"duration", time.Since(c.started).Round(time.Millisecond).String())
 }
 
-// watchdog closes a connection whose session has been silent past the
+// checkIdle closes a connection whose session has been silent past the
 // keep-alive (RFC 2326 12.37): UDP sessions must send RTCP or requests,
 // publishers must send media, and a connection without a session must not
-// idle forever. A TCP player's liveness is its socket.
-func (c *conn) watchdog(stop <-chan struct{}) {
-	period := c.s.KeepAlive / 3
-	if period < 100*time.Millisecond {
-		period = 100 * time.Millisecond
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		idle := time.Since(time.Unix(0, c.lastSeen.Load()))
-		if idle < c.s.KeepAlive {
-			continue
-		}
-		sess := c.sess.snapshot()
-		if sess.playing && !sess.udp {
-			continue
-		}
-		msg := fmt.Sprintf("session timed out: nothing received for %s ([rtsp] keepAliveSecond=%d)", idle.Round(time.Second), int(c.s.KeepAlive/time.Second))
-		if sess.recording && sess.udp && sess.packetsIn == 0 {
-			msg = "no UDP packets received from the publisher; a firewall or NAT is likely; try TCP (ffmpeg: -rtsp_transport tcp)"
-		}
-		c.log.Warn(msg, "path", sess.path)
-		c.close(msg)
+// idle forever. A TCP player's liveness is its socket. The server's one
+// watchdog goroutine calls it for every connection.
+func (c *conn) checkIdle(now time.Time) {
+	idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
+	if idle < c.s.KeepAlive {
 		return
 	}
+	sess := c.sess.snapshot()
+	if sess.playing && !sess.udp {
+		return
+	}
+	msg := fmt.Sprintf("session timed out: nothing received for %s ([rtsp] keepAliveSecond=%d)", idle.Round(time.Second), int(c.s.KeepAlive/time.Second))
+	if sess.recording && sess.udp && sess.packetsIn == 0 {
+		msg = "no UDP packets received from the publisher; a firewall or NAT is likely; try TCP (ffmpeg: -rtsp_transport tcp)"
+	}
+	c.log.Warn(msg, "path", sess.path)
+	c.close(msg)
 }
 
 // readLoop reads requests and interleaved frames until the connection ends.
@@ -178,6 +163,9 @@ func (c *conn) readInterleaved() error {
 		return err
 	}
 	n := int(binary.BigEndian.Uint16(hdr[2:]))
+	if cap(c.frame) < n {
+		c.frame = make([]byte, max(n, 2048))
+	}
 	buf := c.frame[:n]
 	if _, err := io.ReadFull(c.br, buf); err != nil {
 		return err

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"runtime"
@@ -54,6 +55,7 @@ func runScript(t testing.TB, h *hub.Hub, script string) string {
 	c := newConn(srv, sc, 1)
 	c.readLoop()
 	c.sess.teardown(c)
+	srv.Shutdown(context.Background())
 	return sc.replies()
 }
 

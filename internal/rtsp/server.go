@@ -38,6 +38,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closed    bool
+	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
 }
@@ -49,6 +50,8 @@ func (s *Server) init() {
 	if s.conns == nil {
 		s.conns = map[*conn]struct{}{}
 		s.listeners = map[net.Listener]struct{}{}
+		s.stop = make(chan struct{})
+		defer func() { go s.watchdog() }() // after the defaults below are set
 	}
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
@@ -130,6 +133,9 @@ func (s *Server) handle(c *conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.init()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	for l := range s.listeners {
 		l.Close()
@@ -149,6 +155,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// watchdog is one goroutine for all connections (not one each, which costs
+// a stack per idle player) that closes sessions silent past the keep-alive.
+func (s *Server) watchdog() {
+	period := s.KeepAlive / 3
+	if period < 100*time.Millisecond {
+		period = 100 * time.Millisecond
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			conns = conns[:0]
+			for c := range s.conns {
+				conns = append(conns, c)
+			}
+			s.mu.Unlock()
+			for _, c := range conns {
+				c.checkIdle(now)
+			}
+		}
 	}
 }
 
