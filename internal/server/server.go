@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ type Server struct {
 	rtp   *rtpproxy.Server
 	flv   *flv.Handler
 	http  *http.Server
+	pprof *http.Server
 	wg    sync.WaitGroup
 }
 
@@ -154,12 +156,48 @@ func (s *Server) Start() error {
 		s.serve("http", func() error { return s.http.Serve(l) })
 	}
 
+	if err := s.startPprof(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+
 	for _, line := range ports.SelfProbe(bound, s.Instance, 2*time.Second) {
 		s.Log.Error(line)
 	}
 	if s.Banner != nil {
 		ports.Banner(s.Banner, bound, s.Log)
 	}
+	return nil
+}
+
+// startPprof serves Go's profiler on 127.0.0.1 only ([general] pprof_port):
+// it exposes stacks and memory, so it never listens beyond loopback.
+func (s *Server) startPprof() error {
+	port := s.Config.General.PprofPort
+	if port <= 0 {
+		return nil
+	}
+	if s.Ephemeral {
+		port = 0
+	}
+	spec := ports.Spec{Name: "pprof", Section: "general", Flag: "--pprof-port", Network: "tcp", Host: "127.0.0.1", Port: port}
+	l, err := ports.Listen(spec)
+	if err != nil {
+		var f *ports.Finding
+		if errors.As(err, &f) {
+			return &ports.StartError{Findings: []*ports.Finding{f}}
+		}
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.Log.Info("pprof listening", "url", "http://"+l.Addr().String()+"/debug/pprof/")
+	s.serve("pprof", func() error { return s.pprof.Serve(l) })
 	return nil
 }
 
@@ -228,6 +266,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.http != nil {
 		s.http.Shutdown(ctx)
+	}
+	if s.pprof != nil {
+		s.pprof.Close()
 	}
 	if s.Hub != nil {
 		s.Hub.Close()
