@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 func TestCLIExitCodes(t *testing.T) {
@@ -93,18 +94,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestBinaryServesThePushAndStopsOnSIGTERM runs berth as users do, pushes
 // with the README's ffmpeg command, plays it back, then stops it with
 // SIGTERM: exit 0, and the port is free again.
@@ -115,7 +104,7 @@ func TestBinaryServesThePushAndStopsOnSIGTERM(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin, "--listen-ip", "127.0.0.1", "--rtsp-port", strconv.Itoa(port),
 		"--rtmp-port", "0", "--http-port", "0", "--rtp-port", "0")
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	cmd.Stderr = &logs
 	cmd.Stdout = &logs
 	if err := cmd.Start(); err != nil {

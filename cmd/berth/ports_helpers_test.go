@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 var (
@@ -132,14 +134,14 @@ func runBerth(t *testing.T, args ...string) (int, string, time.Duration) {
 // servingBerth is a berth process running until the test ends.
 type servingBerth struct {
 	pid  int
-	logs *syncBuffer
+	logs *testutil.LogBuffer
 }
 
 // startBerth runs berth with args and waits until the banner is printed.
 func startBerth(t *testing.T, args ...string) *servingBerth {
 	t.Helper()
 	cmd := exec.Command(berthBinary(t), args...)
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -285,16 +285,6 @@ func sendTCP(t testing.TB, addr string, pkts [][]byte) net.Conn {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func requireMedia(t testing.TB, k testmedia.Kind) string {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtsp"
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // serveRTSP puts the lead's RTSP server on the test hub and returns its address.
@@ -176,7 +177,7 @@ func TestPSFromFFmpegVOBIsSplitIntoWholeFrames(t *testing.T) {
 		t.Fatalf("tracks %s", got)
 	}
 	// 10 s at 25 fps; the last frame waits for a next one that never comes.
-	waitFor(t, 10*time.Second, "249 frames", func() bool { return len(e.frames.get("rtp/00007777")) >= 249 })
+	testutil.WaitFor(t, 10*time.Second, "249 frames", func() bool { return len(e.frames.get("rtp/00007777")) >= 249 })
 	frames := e.frames.get("rtp/00007777")
 	keys := 0
 	for i, f := range frames {

@@ -20,30 +20,13 @@ import (
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testmedia.Cleanup()
 	os.Exit(code)
-}
-
-// logBuf collects log lines for assertions, safe for concurrent use.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // frameLog records what the server published, per path.
@@ -72,14 +55,14 @@ type testEnv struct {
 	hub     *hub.Hub
 	udp     string
 	tcp     string
-	logs    *logBuf
+	logs    *testutil.LogBuffer
 	frames  *frameLog
 	udpPort int
 }
 
 func newEnv(t *testing.T, timeoutSec int, opts ...func(*Server)) *testEnv {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &testutil.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := hub.New(hub.Options{Log: log, Converters: codec.Converters(log)})
 	pc, err := ports.ListenPacket(ports.Spec{Name: "rtp_proxy", Section: "rtp_proxy", Network: "udp", Host: "127.0.0.1"})
@@ -115,7 +98,7 @@ func newEnv(t *testing.T, timeoutSec int, opts ...func(*Server)) *testEnv {
 func (e *testEnv) waitStream(t *testing.T, path string) *hub.Stream {
 	t.Helper()
 	var s *hub.Stream
-	waitFor(t, 15*time.Second, "stream "+path, func() bool { s = e.hub.Get(path); return s != nil })
+	testutil.WaitFor(t, 15*time.Second, "stream "+path, func() bool { s = e.hub.Get(path); return s != nil })
 	return s
 }
 
@@ -261,7 +244,7 @@ func checkPublished(t *testing.T, e *testEnv, path string, c psCase, video, audi
 	}
 	// The last video frame stays in the splitter until the next one starts.
 	want := len(video) - 1 + len(audio)
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d frames", want), func() bool { return len(e.frames.get(path)) >= want })
+	testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("%d frames", want), func() bool { return len(e.frames.get(path)) >= want })
 	got := e.frames.get(path)
 	var gv, ga []*hub.Frame
 	for _, f := range got {
@@ -335,7 +318,7 @@ func TestPSOverTCPIsDemuxedAndEndsWithTheConnection(t *testing.T) {
 	conn := sendTCP(t, e.tcp, rtpPackets(units, 0xABCDEF01, 96, 1400))
 	checkPublished(t, e, "rtp/ABCDEF01", c, video, audio)
 	conn.Close()
-	waitFor(t, 5*time.Second, "stream end after the TCP connection closed", func() bool { return e.hub.Get("rtp/ABCDEF01") == nil })
+	testutil.WaitFor(t, 5*time.Second, "stream end after the TCP connection closed", func() bool { return e.hub.Get("rtp/ABCDEF01") == nil })
 	if !strings.Contains(e.logs.String(), "RTP stream ended") || !strings.Contains(e.logs.String(), "TCP connection closed") {
 		t.Fatalf("no end line:\n%s", e.logs.String())
 	}
@@ -381,7 +364,7 @@ func TestPSOverRTPWithLossCountsItAndKeepsGoing(t *testing.T) {
 	}
 	sendUDP(t, e.udp, sent)
 	s := e.waitStream(t, "rtp/22220002")
-	waitFor(t, 10*time.Second, "most video frames", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "most video frames", func() bool {
 		n := 0
 		for _, f := range e.frames.get("rtp/22220002") {
 			if f.Track == 0 {
@@ -390,14 +373,14 @@ func TestPSOverRTPWithLossCountsItAndKeepsGoing(t *testing.T) {
 		}
 		return n >= len(video)/2
 	})
-	waitFor(t, 5*time.Second, "loss counted", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "loss counted", func() bool {
 		st := e.srv.Stats()
 		// At least what the test dropped; a loaded machine may drop more.
 		return len(st.Sessions) == 1 && st.Sessions[0].Lost >= uint64(dropped)
 	})
 	_ = s
 	// The log says so, rate-limited.
-	waitFor(t, 5*time.Second, "loss log line", func() bool { return strings.Contains(e.logs.String(), "RTP packets lost") })
+	testutil.WaitFor(t, 5*time.Second, "loss log line", func() bool { return strings.Contains(e.logs.String(), "RTP packets lost") })
 }
 
 func TestSilentStreamEndsAfterTimeout(t *testing.T) {
@@ -407,7 +390,7 @@ func TestSilentStreamEndsAfterTimeout(t *testing.T) {
 	_, _, units := c.build(t)
 	sendUDP(t, e.udp, rtpPackets(units[:100], 0x33330003, 96, 1400))
 	e.waitStream(t, "rtp/33330003")
-	waitFor(t, 5*time.Second, "the stream to end", func() bool { return e.hub.Get("rtp/33330003") == nil })
+	testutil.WaitFor(t, 5*time.Second, "the stream to end", func() bool { return e.hub.Get("rtp/33330003") == nil })
 	if !strings.Contains(e.logs.String(), "no packets for 1s") {
 		t.Fatalf("no timeout line:\n%s", e.logs.String())
 	}
@@ -431,14 +414,14 @@ func TestGarbageDatagramsAreCountedAndDropped(t *testing.T) {
 			conn.Write(j)
 		}
 	}
-	waitFor(t, 5*time.Second, "garbage counted", func() bool { return e.srv.Stats().Garbage == uint64(len(junk)-1) })
+	testutil.WaitFor(t, 5*time.Second, "garbage counted", func() bool { return e.srv.Stats().Garbage == uint64(len(junk)-1) })
 	if n := len(e.hub.Streams()); n != 0 {
 		t.Fatalf("%d streams from garbage", n)
 	}
 	// RTP with a payload type that is neither PS nor TS and a payload that is neither: no stream.
 	p := []byte{0x80, 0x62, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9, 'h', 'e', 'l', 'l', 'o'}
 	conn.Write(p)
-	waitFor(t, 5*time.Second, "warning about the payload", func() bool { return strings.Contains(e.logs.String(), "neither MPEG-TS nor PS") })
+	testutil.WaitFor(t, 5*time.Second, "warning about the payload", func() bool { return strings.Contains(e.logs.String(), "neither MPEG-TS nor PS") })
 }
 
 func TestOpenPortPicksAFreePortInTheRangeAndTakenPortsAreFindings(t *testing.T) {
@@ -483,7 +466,7 @@ func TestOpenPortPicksAFreePortInTheRangeAndTakenPortsAreFindings(t *testing.T) 
 	if !e.srv.ClosePort("cam1") {
 		t.Fatal("ClosePort found no port")
 	}
-	waitFor(t, 5*time.Second, "the stream to end with its port", func() bool { return e.hub.Get("rtp/cam1") == nil })
+	testutil.WaitFor(t, 5*time.Second, "the stream to end with its port", func() bool { return e.hub.Get("rtp/cam1") == nil })
 	if e.srv.ClosePort("cam1") {
 		t.Fatal("ClosePort closed a port twice")
 	}

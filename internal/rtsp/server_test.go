@@ -25,6 +25,7 @@ import (
 	"github.com/berthmedia/berth/internal/rtsp"
 	"github.com/berthmedia/berth/internal/rtspclient"
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -33,63 +34,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuffer collects log lines for assertions, safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// waitLog waits until the log holds every part on one line.
-func (l *logBuffer) waitLog(t *testing.T, parts ...string) string {
-	t.Helper()
-	var line string
-	waitFor(t, 5*time.Second, "a log line with "+strings.Join(parts, ", "), func() bool {
-		for _, ln := range strings.Split(l.String(), "\n") {
-			ok := true
-			for _, p := range parts {
-				if !strings.Contains(ln, p) {
-					ok = false
-					break
-				}
-			}
-			if ok {
-				line = ln
-				return true
-			}
-		}
-		return false
-	})
-	return line
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 type testServer struct {
 	addr string
 	hub  *hub.Hub
 	srv  *rtsp.Server
-	log  *logBuffer
+	log  *testutil.LogBuffer
 }
 
 func (ts *testServer) url(path string) string { return "rtsp://" + ts.addr + "/" + path }
@@ -98,7 +47,7 @@ type serverOpt func(*rtsp.Server, *hub.Options)
 
 func startServer(t *testing.T, opts ...serverOpt) *testServer {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &testutil.LogBuffer{}
 	log := logging.New(lb, logging.LevelTrace)
 	hopts := hub.Options{Log: log}
 	srv := &rtsp.Server{Log: log, Instance: "test-instance", Version: "test", KeepAlive: 5 * time.Second,
@@ -147,7 +96,7 @@ func push(t *testing.T, file, url, transport string, extra ...string) *exec.Cmd 
 func waitPublished(t *testing.T, ts *testServer, path string) *hub.Stream {
 	t.Helper()
 	var st *hub.Stream
-	waitFor(t, 10*time.Second, "stream "+path+" to be published with frames", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "stream "+path+" to be published with frames", func() bool {
 		st = ts.hub.Get(path)
 		return st != nil && st.FramesIn.Load() > 0
 	})
@@ -201,14 +150,14 @@ func TestFFmpegPushIsReadableOverTCPAndUDP(t *testing.T) {
 			ts := startServer(t)
 			push(t, file, ts.url("live/stream"), pushT)
 			waitPublished(t, ts, "live/stream")
-			ts.log.waitLog(t, "publish started", "path=live/stream", "transport="+pushT)
+			ts.log.WaitLine(t, "publish started", "path=live/stream", "transport="+pushT)
 			want := "h264 320x240, aac 48000Hz 1ch"
 			for _, readT := range []string{"tcp", "udp"} {
 				if got := summary(ffprobe(t, ts.url("live/stream"), readT)); got != want {
 					t.Errorf("ffprobe over %s: got %q, want %q", readT, got, want)
 				}
 			}
-			ts.log.waitLog(t, "connection accepted", "local_port=")
+			ts.log.WaitLine(t, "connection accepted", "local_port=")
 		})
 	}
 }
@@ -293,7 +242,7 @@ func TestPublisherLeavingEndsReaders(t *testing.T) {
 		readers = append(readers, cmd)
 		defer cmd.Process.Kill()
 	}
-	waitFor(t, 10*time.Second, "3 readers", func() bool { return st.Readers() == 3 })
+	testutil.WaitFor(t, 10*time.Second, "3 readers", func() bool { return st.Readers() == 3 })
 	pub.Process.Kill()
 	left := time.Now()
 	var wg sync.WaitGroup
@@ -312,9 +261,9 @@ func TestPublisherLeavingEndsReaders(t *testing.T) {
 	if d := time.Since(left); d > time.Second {
 		t.Errorf("readers took %s to end, want within 1 s", d)
 	}
-	waitFor(t, time.Second, "the stream to leave the registry", func() bool { return ts.hub.Get("live/s") == nil })
-	ts.log.waitLog(t, "publish ended", "path=live/s", "bytes_in=")
-	ts.log.waitLog(t, "play ended", "reason=\"publisher left\"")
+	testutil.WaitFor(t, time.Second, "the stream to leave the registry", func() bool { return ts.hub.Get("live/s") == nil })
+	ts.log.WaitLine(t, "publish ended", "path=live/s", "bytes_in=")
+	ts.log.WaitLine(t, "play ended", "reason=\"publisher left\"")
 }
 
 // rawRequest sends raw bytes on a new connection and returns the reply head.
@@ -355,7 +304,7 @@ func TestSecondPublisherIsRefused(t *testing.T) {
 	if !strings.HasPrefix(reply, "RTSP/1.0 406") {
 		t.Errorf("second ANNOUNCE got %q, want 406", reply)
 	}
-	ts.log.waitLog(t, "publish refused", "path=live/s", "holder=\"rtsp 127.0.0.1:", "fix=")
+	ts.log.WaitLine(t, "publish refused", "path=live/s", "holder=\"rtsp 127.0.0.1:", "fix=")
 	// ffmpeg as the second publisher fails.
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-i", testmedia.File(t, testmedia.H264AAC),
 		"-t", "1", "-c", "copy", "-f", "rtsp", ts.url("live/s")).CombinedOutput()
@@ -387,7 +336,7 @@ func TestMalformedRequests(t *testing.T) {
 			if got := rawRequest(t, ts.addr, c.raw); !strings.HasPrefix(got, c.want) {
 				t.Errorf("got %q, want %s", firstLine(got), c.want)
 			}
-			ts.log.waitLog(t, c.log)
+			ts.log.WaitLine(t, c.log)
 			// The server still answers.
 			if got := rawRequest(t, ts.addr, []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: 9\r\n\r\n")); !strings.HasPrefix(got, "RTSP/1.0 200") ||
 				!strings.Contains(got, "X-Berth-Instance: test-instance") {
@@ -423,7 +372,7 @@ func TestAuth(t *testing.T) {
 	if err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "rtsp://viewer:wrong@"+ts.addr+"/live/s").Run(); err == nil {
 		t.Errorf("play with a wrong password succeeded")
 	}
-	ts.log.waitLog(t, "authentication failed", "user=viewer", "action=play")
+	ts.log.WaitLine(t, "authentication failed", "user=viewer", "action=play")
 }
 
 // TestFiftyReadersGetEveryPacketInOrder: 50 of Berth's own clients read one
@@ -479,9 +428,9 @@ func TestFiftyReadersGetEveryPacketInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "50 readers on the stream", func() bool { return st.Readers() == readers })
+	testutil.WaitFor(t, 10*time.Second, "50 readers on the stream", func() bool { return st.Readers() == readers })
 	start := st.FramesIn.Load()
-	waitFor(t, 20*time.Second, "3 s of media to pass", func() bool { return st.FramesIn.Load() > start+400 })
+	testutil.WaitFor(t, 20*time.Second, "3 s of media to pass", func() bool { return st.FramesIn.Load() > start+400 })
 	for i, c := range clients {
 		c.Close()
 		cn := all[i]
@@ -526,5 +475,5 @@ func TestSessionTimeout(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("silent session closed after %s, want about 1 s", d)
 	}
-	ts.log.waitLog(t, "session timed out", "keepAliveSecond=1")
+	ts.log.WaitLine(t, "session timed out", "keepAliveSecond=1")
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // testSDP is what ffmpeg announces for H.264 + AAC.
@@ -150,17 +152,6 @@ func rtpPacket(pt uint8, seq uint16, ts uint32, n int) []byte {
 	return b
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for a condition
-	}
-}
-
 // seqChecker records what a reader received on one track.
 type seqChecker struct {
 	mu      sync.Mutex
@@ -252,7 +243,7 @@ func TestPublishAndPlay(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			}
-			waitFor(t, "every video and audio packet", 5*time.Second, func() bool {
+			testutil.WaitFor(t, 5*time.Second, "every video and audio packet", func() bool {
 				return tracks[0].count() == n && tracks[1].count() == n/3
 			})
 			if tracks[0].ooo != 0 || tracks[1].ooo != 0 {
