@@ -48,7 +48,8 @@ func (p *Process) IsBerth() bool {
 		return false
 	}
 	n := strings.ToLower(strings.TrimSuffix(p.Name, ".exe"))
-	return n == "berth" || strings.HasPrefix(n, "berth-") || strings.HasPrefix(n, "berth_")
+	// Copies renamed berth2, berth-new or berth_old are still Berth.
+	return strings.HasPrefix(n, "berth")
 }
 
 // Describe is "pid 812 (wmpnetwk.exe, Windows Media Player Network Sharing

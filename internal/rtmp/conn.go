@@ -102,7 +102,7 @@ func localPort(a net.Addr) int {
 }
 
 func (c *conn) serve() {
-	c.log.Info("rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()), "proto", "rtmp")
+	c.log.Info("rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()))
 	err := c.loop()
 	c.close()
 	if c.pub != nil {
