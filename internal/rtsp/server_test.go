@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -476,4 +477,30 @@ func TestSessionTimeout(t *testing.T) {
 		t.Errorf("silent session closed after %s, want about 1 s", d)
 	}
 	ts.log.WaitLine(t, "session timed out", "keepAliveSecond=1")
+}
+
+// TestBasicAuth: with [rtsp] authBasic=1 the challenge offers Basic too, and
+// Basic credentials are checked like Digest ones.
+func TestBasicAuth(t *testing.T) {
+	ts := startServer(t, func(s *rtsp.Server, _ *hub.Options) {
+		s.AuthBasic = true
+		s.Auth = &auth.Checker{Play: []config.User{{Name: "viewer", Password: "pw"}}, Realm: "berth"}
+	})
+	describe := func(authz string) string {
+		h := ""
+		if authz != "" {
+			h = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(authz)) + "\r\n"
+		}
+		return rawRequest(t, ts.addr, []byte("DESCRIBE "+ts.url("live/none")+" RTSP/1.0\r\nCSeq: 1\r\n"+h+"\r\n"))
+	}
+	if got := describe(""); !strings.HasPrefix(got, "RTSP/1.0 401") || !strings.Contains(got, "Basic realm") || !strings.Contains(got, "Digest") {
+		t.Errorf("challenge: %q", got)
+	}
+	if got := describe("viewer:wrong"); !strings.HasPrefix(got, "RTSP/1.0 401") {
+		t.Errorf("wrong password: %q", firstLine(got))
+	}
+	// Right credentials get past auth to the 404 of a stream nobody publishes.
+	if got := describe("viewer:pw"); !strings.HasPrefix(got, "RTSP/1.0 404") {
+		t.Errorf("right password: %q", firstLine(got))
+	}
 }
