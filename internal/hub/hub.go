@@ -229,6 +229,7 @@ type Stream struct {
 	Skips    atomic.Uint64 // reader skips to a newer keyframe, over the stream's life
 
 	lastSlowLog atomic.Int64
+	clocks      atomic.Pointer[streamClocks] // sender report mappings, made at the first (clock.go)
 }
 
 type view struct {
