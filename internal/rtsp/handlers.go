@@ -305,6 +305,12 @@ func (c *conn) setup(req *base.Request) response {
 	c.sess.setTrack(t, ntracks)
 	if !udp && record {
 		c.sess.byChan[t.channel] = int16(index + 1)
+		// The RTCP channel carries the publisher's sender reports, which
+		// tie the tracks' clocks together (RFC 3550 6.4.1). Negative marks
+		// RTCP; a channel some track's RTP already uses keeps that use.
+		if rc := rtcpChannel(t.channel, th.InterleavedIDs); rc >= 0 && c.sess.byChan[rc] <= 0 {
+			c.sess.byChan[rc] = -int16(index + 1)
+		}
 	}
 	if !record {
 		c.sess.state = statePrePlay

@@ -138,14 +138,22 @@ func (t *trackSetup) observe(f *hub.Frame, pkt []byte) {
 }
 
 // sendReports sends an RTCP sender report (and a BYE when bye) per track
-// that has sent media, mapping wall clock to the RTP clock by the last
-// packet's arrival, so players can align audio and video.
+// that has sent media, mapping wall clock to the RTP clock by the
+// publisher's sender reports where it sent them (hub.ClockRef), else by the
+// last packet's arrival, so players can align audio and video.
 func (c *conn) sendReports(tracks []*trackSetup, now time.Time, bye bool) {
 	for _, t := range tracks {
 		if t == nil || !t.seen || t.clockRate <= 0 {
 			continue
 		}
 		rtpTime := t.lastTS + uint32(now.Sub(t.lastRecv).Seconds()*float64(t.clockRate))
+		// The publisher's own sender reports map its clocks exactly; the
+		// last packet's arrival carries its sending and network jitter.
+		if st := c.sess.stream; st != nil {
+			if ts, ok := st.RTPTimeAt(t.index, now); ok {
+				rtpTime = ts
+			}
+		}
 		pkts := []rtcp.Packet{&rtcp.SenderReport{
 			SSRC: t.ssrc, NTPTime: ntpTime(now), RTPTime: rtpTime, PacketCount: t.packets, OctetCount: t.octets,
 		}}

@@ -1,7 +1,10 @@
 package rtsp
 
 import (
+	"math"
 	"time"
+
+	"github.com/pion/rtcp"
 
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/hub"
@@ -13,9 +16,14 @@ func (s *session) onInterleaved(c *conn, channel int, pkt []byte) {
 	if s.getState() != stateRecord {
 		return
 	}
-	t := int(s.byChan[channel]) - 1
+	v := int(s.byChan[channel])
+	if v < 0 {
+		s.onRTCP(c, -v-1, pkt, time.Now())
+		return
+	}
+	t := v - 1
 	if t < 0 {
-		return // an RTCP channel (odd) or one never set up
+		return // a channel never set up
 	}
 	// Wake readers once per socket read rather than once per packet: a
 	// keyframe arrives as dozens of packets in one read. The cap bounds the
@@ -71,6 +79,88 @@ func (c *conn) readUDP(t *trackSetup, rtp bool) {
 		c.bytesIn.Add(uint64(n))
 		if rtp {
 			c.sess.publishPacket(c, t.index, buf[:n], time.Now(), true)
+		} else {
+			c.sess.onRTCP(c, t.index, buf[:n], time.Now())
 		}
 	}
+}
+
+// rtcpChannel is the interleaved channel of a track's RTCP: the second of
+// the client's pair, else the one after its RTP channel; -1 when out of
+// range.
+func rtcpChannel(rtpChannel int, ids *[2]int) int {
+	ch := rtpChannel + 1
+	if ids != nil && ids[1] != ids[0] {
+		ch = ids[1]
+	}
+	if ch < 0 || ch > 255 {
+		return -1
+	}
+	return ch
+}
+
+// onRTCP takes an RTCP compound packet of a publisher's track (interleaved
+// or on the UDP RTCP port) and records its sender report, the exact
+// mapping of the track's RTP clock to the sender's wall clock, on the
+// stream (RFC 3550 6.4.1). Readers use it: the RTP to AU conversion to
+// line tracks up, RTSP players' own sender reports. Players' receiver
+// reports, and anything that does not parse, only keep the session alive.
+func (s *session) onRTCP(c *conn, track int, pkt []byte, recv time.Time) {
+	if s.getState() != stateRecord {
+		return
+	}
+	s.pubMu.Lock()
+	pub := s.pub
+	s.pubMu.Unlock()
+	if pub == nil {
+		return
+	}
+	st := pub.Stream()
+	if track < 0 || track >= len(st.Tracks) || st.Tracks[track].Format == nil {
+		return
+	}
+	rate := st.Tracks[track].Format.ClockRate()
+	sr, ok := parseSenderReport(pkt)
+	if !ok || rate <= 0 {
+		return
+	}
+	first := false
+	if _, had := st.ClockRef(track); !had {
+		first = true
+	}
+	st.SetClockRef(track, hub.ClockRef{NTP: sr.NTP, RTPTime: sr.RTPTime, ClockRate: rate, Recv: recv})
+	if first {
+		c.log.Debug("publisher sends RTCP sender reports; tracks are aligned by them", "path", s.path, "track", track)
+	}
+}
+
+// senderReport is what a sender report says about its source's clocks.
+type senderReport struct {
+	SSRC    uint32
+	NTP     time.Time
+	RTPTime uint32
+}
+
+// parseSenderReport returns the first sender report of an RTCP compound
+// packet. It never panics on any input.
+func parseSenderReport(b []byte) (senderReport, bool) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return senderReport{}, false
+	}
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			return senderReport{SSRC: sr.SSRC, NTP: ntpToTime(sr.NTPTime), RTPTime: sr.RTPTime}, true
+		}
+	}
+	return senderReport{}, false
+}
+
+// ntpToTime converts RFC 3550's 64-bit NTP timestamp (seconds since 1900
+// and a 32-bit fraction) to a time; ntpTime is its inverse.
+func ntpToTime(v uint64) time.Time {
+	const ntpEpochOffset = 2208988800
+	secs := int64(v>>32) - ntpEpochOffset
+	nsec := int64((v & math.MaxUint32) * 1e9 >> 32)
+	return time.Unix(secs, nsec).UTC()
 }
