@@ -102,3 +102,37 @@ func TestRTSPPushPlaysInEveryProtocol(t *testing.T) {
 		t.Errorf("getMediaList: %s", body)
 	}
 }
+
+// TestGStreamerPlays: gstreamer's players decode 100 video frames over RTSP
+// TCP and UDP, HTTP-FLV and RTMP. It runs where gstreamer is installed
+// (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good
+// gstreamer1.0-plugins-bad gstreamer1.0-libav); CI installs only ffmpeg.
+func TestGStreamerPlays(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	if _, err := exec.LookPath("gst-launch-1.0"); err != nil {
+		t.Skip("gst-launch-1.0 not installed")
+	}
+	srv, _ := start(t)
+	url := "rtsp://" + srv.Addr("rtsp") + "/live/g"
+	pub := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", testmedia.File(t, testmedia.H264AAC), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
+	testutil.WaitFor(t, 10*time.Second, "the stream to be published", func() bool { return srv.Hub.Get("live/g") != nil })
+	decode := "! h264parse ! avdec_h264 ! fakesink num-buffers=100"
+	for name, src := range map[string]string{
+		"rtsp tcp": "rtspsrc location=" + url + " protocols=tcp ! rtph264depay " + decode,
+		"rtsp udp": "rtspsrc location=" + url + " protocols=udp ! rtph264depay " + decode,
+		"http-flv": "souphttpsrc location=http://" + srv.Addr("http") + "/live/g.live.flv ! flvdemux name=d d.video " + decode,
+		"rtmp":     "rtmpsrc location=rtmp://" + srv.Addr("rtmp") + "/live/g ! flvdemux name=d d.video " + decode,
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, "gst-launch-1.0", strings.Fields(src)...).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("gstreamer over %s: %v\n%s", name, err, out)
+		}
+	}
+}
