@@ -2,7 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/ports"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown; it wraps net.ErrClosed.
@@ -78,35 +78,19 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return ErrServerClosed
-			}
-			// EMFILE and friends: keep serving after a pause instead of dying.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log().Warn("rtmp accept failed; retrying", "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	ports.AcceptLoop(l, s.log(), func(nc net.Conn) bool {
 		c := newConn(s, nc)
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
+			return false
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
-		s.mu.Unlock()
 		go s.run(c)
-	}
+		return true
+	})
+	return ErrServerClosed
 }
 
 func (s *Server) run(c *conn) {

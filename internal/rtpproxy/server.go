@@ -190,31 +190,9 @@ func (s *Server) ServeTCP(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l net.Listener, d *portBinding) error {
-	var delay time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Back off on temporary errors (EMFILE and the like), as net/http does.
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else {
-				delay = min(2*delay, time.Second)
-			}
-			s.Log.Warn("rtp proxy: accept failed; retrying", "err", err, "retry_in", delay.String())
-			select {
-			case <-time.After(delay):
-			case <-s.stop:
-				return nil
-			}
-			continue
-		}
-		delay = 0
+	ports.AcceptLoop(l, s.Log, func(c net.Conn) bool {
 		if !s.track(c) {
-			c.Close()
-			return nil
+			return false
 		}
 		s.wg.Add(1)
 		go func() {
@@ -222,7 +200,9 @@ func (s *Server) acceptLoop(l net.Listener, d *portBinding) error {
 			defer s.untrack(c)
 			s.serveConn(c, d)
 		}()
-	}
+		return true
+	})
+	return nil
 }
 
 const udpReadBuffer = 4 << 20

@@ -9,7 +9,6 @@ package rtsp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/ports"
 )
 
 // Server serves RTSP on listeners it is given. Set the fields, then Serve.
@@ -78,40 +78,20 @@ func (s *Server) Serve(l net.Listener) error {
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
 
-	var backoff time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return ErrServerClosed
-			}
-			// Out of file descriptors and the like: back off, as net/http does.
-			if backoff == 0 {
-				backoff = 5 * time.Millisecond
-			} else if backoff *= 2; backoff > time.Second {
-				backoff = time.Second
-			}
-			s.Log.Error("accept failed; retrying", "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	ports.AcceptLoop(l, s.Log, func(nc net.Conn) bool {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
+			return false
 		}
 		s.nextID++
 		c := newConn(s, nc, s.nextID)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
-		s.mu.Unlock()
 		go s.handle(c)
-	}
+		return true
+	})
+	return ErrServerClosed
 }
 
 func (s *Server) handle(c *conn) {
