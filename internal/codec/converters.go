@@ -12,9 +12,11 @@ import (
 //
 // RTP to AU (an RTSP publisher read as RTMP/FLV):
 //   - Timestamps are durations from the stream's start, monotonic per
-//     track, with audio and video aligned by arrival time (see timeline):
-//     when the converter starts it holds back each track's first 500 ms
-//     (at most 1 s of arrivals) to place it by the median arrival.
+//     track, with audio and video aligned by the publisher's RTCP sender
+//     reports where it sends them (hub.ClockRef), else by arrival time
+//     (see timeline): when the converter starts it holds back each
+//     track's first 500 ms (at most 1 s of arrivals) to place it by the
+//     median arrival.
 //   - H.264/H.265 DTS comes from the bitstream's picture order (B-frames).
 //   - Every keyframe AU carries its parameter sets (SPS/PPS, and VPS for
 //     H.265): the latest seen in-band, else the SDP's. hub.Track is

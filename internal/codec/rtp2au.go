@@ -73,6 +73,7 @@ func formatName(f format.Format) string {
 type depacketizer struct {
 	log    *slog.Logger
 	path   string
+	stream *hub.Stream // where the publisher's sender reports are
 	tl     timeline
 	tracks []*depackTrack // nil where the track's codec is not converted
 	pkt    rtp.Packet     // reused: decoders keep only the payload bytes
@@ -141,7 +142,7 @@ type depackTrack struct {
 }
 
 func newDepacketizer(s *hub.Stream, log *slog.Logger) *depacketizer {
-	d := &depacketizer{log: log, path: s.Path, tl: timeline{since: s.Since}, tracks: make([]*depackTrack, len(s.Tracks))}
+	d := &depacketizer{log: log, path: s.Path, stream: s, tl: timeline{since: s.Since}, tracks: make([]*depackTrack, len(s.Tracks))}
 	for i, t := range s.Tracks {
 		dt, err := newDepackTrack(i, t.Format)
 		if err != nil {
@@ -240,6 +241,7 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 	}
 	pkt := &d.pkt
 	ticks := t.clock.unwrap(pkt)
+	d.syncRef(t)
 
 	switch t.kind {
 	case kindH264, kindH265:
@@ -351,7 +353,12 @@ func (d *depacketizer) audioSample(t *depackTrack, raw int64, n int, recv time.T
 // settles (see timeline).
 func (d *depacketizer) emit(t *depackTrack, f *hub.Frame, pts, dts int64, recv time.Time, out []*hub.Frame) []*hub.Frame {
 	if d.settled {
-		t.clock.settle()
+		if !t.clock.settled {
+			t.clock.settle()
+			if t.clock.hasRef {
+				d.adoptRefs()
+			}
+		}
 		return append(out, d.finish(t, f, pts, dts))
 	}
 	if len(d.held) == 0 {
@@ -384,6 +391,9 @@ func (d *depacketizer) flush(out []*hub.Frame) []*hub.Frame {
 	}
 	for _, h := range d.held {
 		h.t.clock.settle()
+	}
+	d.adoptRefs()
+	for _, h := range d.held {
 		d.shift = max(d.shift, -ticksToDur(h.dts+h.t.clock.offset, h.t.clock.rate))
 	}
 	for i, h := range d.held {
@@ -392,6 +402,49 @@ func (d *depacketizer) flush(out []*hub.Frame) []*hub.Frame {
 	}
 	d.held = d.held[:0]
 	return out
+}
+
+// syncRef takes the publisher's latest sender report for t, if it sent a
+// new one since the last packet.
+func (d *depacketizer) syncRef(t *depackTrack) {
+	ref, ok := d.stream.ClockRef(t.index)
+	if !ok || !t.clock.started || int64(ref.ClockRate) != t.clock.rate ||
+		(t.clock.hasRef && ref.RTPTime == t.clock.ref.RTPTime && ref.NTP.Equal(t.clock.ref.NTP)) {
+		return
+	}
+	if !d.tl.anchored {
+		d.tl.anchor, d.tl.anchored = ref.NTP, true
+	}
+	t.clock.applyRef(ref, d.tl.anchor)
+	if d.settled && t.clock.settled {
+		d.adoptRefs()
+	}
+}
+
+// adoptRefs places every settled track that has a sender report on the
+// sender's axis (see timeline). A track joins that axis where its arrival
+// put it, unless it has sent nothing yet and the axis is already placed;
+// the shift only grows, so tracks that already sent frames only move
+// later and stay monotonic. Reports that come later update their track.
+func (d *depacketizer) adoptRefs() {
+	placed := d.tl.hasShift
+	for _, t := range d.tracks {
+		if t == nil || !t.clock.hasRef || !t.clock.settled || t.clock.onRef {
+			continue
+		}
+		t.clock.onRef = true
+		if placed && !t.emitted {
+			continue
+		}
+		if c := t.clock.refShift(); !d.tl.hasShift || c > d.tl.ntpShift {
+			d.tl.ntpShift, d.tl.hasShift = c, true
+		}
+	}
+	for _, t := range d.tracks {
+		if t != nil && t.clock.onRef {
+			t.clock.offset = t.clock.refOffset(d.tl.ntpShift)
+		}
+	}
 }
 
 // finish places f on the stream's clock.

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/berthmedia/berth/internal/hub"
 )
 
 // settleWindow is how much of each track the RTP to AU conversion watches
@@ -17,9 +19,9 @@ const settleWindow = 500 * time.Millisecond
 //
 // RTP timestamps of different tracks start at random values (RFC 3550
 // section 5.1), so they say nothing about how tracks line up. Without RTCP
-// sender reports (the hub does not carry them) the evidence is arrival
-// time, taken from Frame.Recv rather than the converter's clock so that
-// frames read from the ring's backlog line up too. Each track compares the
+// sender reports the evidence is arrival time, taken from Frame.Recv
+// rather than the converter's clock so that frames read from the ring's
+// backlog line up too. Each track compares the
 // decoding time of what it receives with when it arrived, and takes the
 // median offset over its first settleWindow: one sample would carry the
 // sender's and the network's jitter (ffmpeg -re sends its aggregated AAC
@@ -29,8 +31,24 @@ const settleWindow = 500 * time.Millisecond
 //
 // After its start a track advances by signed 32-bit differences of its RTP
 // timestamps, which carries it across timestamp wrap-around.
+//
+// Sender reports (RTCP SR, RFC 3550 section 6.4.1), where the publisher
+// sends them, replace the evidence of arrival: they tie each track's RTP
+// clock to the sender's wall clock, the same for all its tracks, so tracks
+// with a report sit on one axis, the sender's, exactly as it captured them.
+// One shift, the same for all of them, moves that axis onto the stream's
+// clock; it comes from the arrival medians (the largest, so that no track
+// is placed before it arrived). A report that comes after a track's frames
+// went out only ever moves tracks later, never back.
 type timeline struct {
 	since time.Time // the stream's start
+
+	// anchor is the sender wall time of the first report; reports are
+	// kept relative to it, so that ticks never overflow.
+	anchor   time.Time
+	anchored bool
+	ntpShift time.Duration // stream position = sender time - anchor + ntpShift
+	hasShift bool
 }
 
 // pos is an arrival's position on the stream's clock.
@@ -53,6 +71,31 @@ type trackClock struct {
 	cands   []int64 // candidate offsets while not settled
 	first   int64   // decoding time of the first sample, raw
 	last    int64
+
+	ref    hub.ClockRef // the sender report in use, when hasRef
+	hasRef bool
+	refRaw int64         // ref.RTPTime as raw ticks of this track
+	refNTP time.Duration // ref.NTP - timeline.anchor
+	onRef  bool          // offset follows ref and timeline.ntpShift
+}
+
+// applyRef takes a sender report; the track must have started. RTPTime is
+// read within 2^31 ticks of the latest packet, across wrap-around.
+func (c *trackClock) applyRef(ref hub.ClockRef, anchor time.Time) {
+	c.ref, c.hasRef = ref, true
+	c.refRaw = c.raw + int64(int32(ref.RTPTime-c.prev))
+	c.refNTP = ref.NTP.Sub(anchor)
+}
+
+// refShift is the timeline shift that keeps the track where its current
+// offset puts it.
+func (c *trackClock) refShift() time.Duration {
+	return ticksToDur(c.offset+c.refRaw, c.rate) - c.refNTP
+}
+
+// refOffset is the track's offset on the sender's axis moved by shift.
+func (c *trackClock) refOffset(shift time.Duration) int64 {
+	return durToTicks(c.refNTP+shift, c.rate) - c.refRaw
 }
 
 // unwrap returns the packet's RTP timestamp as raw ticks since the track's
