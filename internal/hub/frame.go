@@ -55,6 +55,7 @@ type Frame struct {
 	Recv time.Time
 
 	seq uint64 // position in the ring, set by Write
+	mid bool   // set by Write: a video RTP packet whose frame's last packet is still to come
 	enc [maxEncodings]encSlot
 }
 
@@ -65,6 +66,12 @@ type encSlot struct {
 	p  atomic.Pointer[[]byte]
 	mu sync.Mutex
 }
+
+// MidFrame reports a video RTP packet that is not the last of its video
+// frame (no marker bit, on a track whose packets carry markers): more of the
+// same frame is on its way, so a reader gains nothing by writing it alone.
+// Set by Write; false for every other frame.
+func (f *Frame) MidFrame() bool { return f.mid }
 
 // RTP returns the RTP packet of a KindRTP frame.
 func (f *Frame) RTP() []byte { return f.Data[RTPPrefix:] }

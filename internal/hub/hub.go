@@ -354,8 +354,26 @@ func (w *Writer) Write(f *Frame) {
 func (w *Writer) Append(f *Frame) {
 	if !w.s.hasVideo {
 		f.Key = true
+	} else {
+		f.mid = w.midFrame(f)
 	}
 	w.r.append(f)
+}
+
+// midFrame tells a video RTP packet without the marker bit on a track that
+// has shown markers before (some sources never set it: their packets count
+// as whole frames, as before).
+func (w *Writer) midFrame(f *Frame) bool {
+	if len(f.Data) < RTPPrefix+2 || f.Track < 0 || f.Track >= 64 || f.Track >= len(w.s.Tracks) ||
+		w.s.Tracks[f.Track] == nil || !w.s.Tracks[f.Track].Video {
+		return false
+	}
+	bit := uint64(1) << f.Track
+	if f.Data[RTPPrefix+1]&0x80 != 0 {
+		w.r.markers |= bit
+		return false
+	}
+	return w.r.markers&bit != 0
 }
 
 // Flush wakes the readers waiting since the last Write or Flush.

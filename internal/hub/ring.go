@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ring is a single-writer, many-reader ring of frame pointers. The writer
@@ -36,7 +37,21 @@ type ring struct {
 	// (started under mu) once more than inlineWakeMax readers were parked.
 	kick   chan struct{}
 	waking bool
+
+	// Writer-only state for holding wake-ups until a video frame is whole.
+	markers  uint64    // bit t: track t's video packets have carried the RTP marker
+	held     int       // flushes skipped since the last wake-up
+	heldFrom time.Time // Recv of the first frame whose wake-up was held
+	lastMid  bool      // the newest frame is MidFrame
 }
+
+// Wake-ups are held while a video frame is incomplete, at most this many
+// flushes or this long (by the frames' arrival times), so a stream whose
+// markers are unreliable still flows.
+const (
+	maxHeldFlushes = 256
+	maxHeldTime    = 2 * time.Millisecond
+)
 
 // inlineWakeMax is how many parked readers the writer wakes itself; a
 // bigger list is handed to the ring's waker goroutine, so the writer's work
@@ -60,8 +75,26 @@ func (r *ring) write(f *Frame) {
 	r.flush()
 }
 
-// flush wakes the readers parked since the last wake-up.
+// flush wakes the readers parked since the last wake-up, unless the newest
+// frame is the middle of a video frame whose rest is on its way (see
+// Frame.MidFrame): readers then wake once per video frame, not once per
+// socket read of the publisher, and write the frame with one writev. The
+// frame cannot be decoded before its last packet anyway, so holding its
+// first packets until then delays no picture.
 func (r *ring) flush() {
+	if r.lastMid {
+		if r.held == 0 {
+			r.heldFrom = r.slots[(r.head.Load()-1)&r.mask].Load().Recv
+		}
+		if r.held < maxHeldFlushes {
+			f := r.slots[(r.head.Load()-1)&r.mask].Load()
+			if f.Recv.Sub(r.heldFrom) < maxHeldTime {
+				r.held++
+				return
+			}
+		}
+	}
+	r.held = 0
 	n := r.nparked.Load()
 	switch {
 	case n == 0:
@@ -109,6 +142,7 @@ func (r *ring) runWaker(kick chan struct{}) {
 // it). Only one goroutine writes a ring at a time, and a frame is written to
 // one ring once (its seq is the ring position).
 func (r *ring) append(f *Frame) {
+	r.lastMid = f.mid
 	pos := r.head.Load()
 	f.seq = pos
 	r.slots[pos&r.mask].Store(f)

@@ -38,13 +38,25 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 			}
 		}
 	}
+	// last is each track's newest packet sent; what a sender report needs
+	// from it is parsed only when a report is due, not per packet.
+	last := make([]*hub.Frame, len(tracks))
+	var wdl time.Time // when the write deadline was last pushed forward
 	var err error
 	for {
 		var n int
 		n, err = rd.Read(frames)
-		if err != nil {
-			break
+		// The first packets of a video frame whose rest the publisher is
+		// still delivering: take the rest before writing (the hub wakes us
+		// when the frame is whole), so the frame goes out in one writev
+		// and this reader wakes once per frame, not per publisher read.
+		for err == nil && n < len(frames) && frames[n-1].MidFrame() {
+			var m int
+			m, err = rd.Read(frames[n:])
+			n += m
 		}
+		readErr := err
+		err = nil
 		bufs := b.backing[:0]
 		for i := 0; i < n; i++ {
 			f := frames[i]
@@ -54,7 +66,9 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 				continue
 			}
 			pkt := f.RTP()
-			t.observe(f, pkt)
+			last[f.Track] = f
+			t.packets++
+			t.octets += uint32(len(pkt))
 			sent++
 			bytes += uint64(len(pkt))
 			if udp {
@@ -69,9 +83,15 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 				bufs = append(bufs, h, pkt)
 			}
 		}
+		now := time.Now()
 		if !udp && len(bufs) > 0 {
 			c.wmu.Lock()
-			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			// Moving the deadline costs a runtime timer update; once a
+			// second is enough (a stuck client is dropped after 9-10 s).
+			if now.Sub(wdl) >= time.Second {
+				c.nc.SetWriteDeadline(now.Add(writeTimeout))
+				wdl = now
+			}
 			var w int64
 			b.nb = bufs
 			w, err = b.nb.WriteTo(c.nc)
@@ -81,9 +101,14 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 				break
 			}
 		}
-		if now := time.Now(); firstSR || now.Sub(lastSR) >= senderReportTime {
+		if readErr != nil {
+			err = readErr
+			break
+		}
+		if firstSR || now.Sub(lastSR) >= senderReportTime {
 			firstSR = false
 			lastSR = now
+			observe(tracks, last)
 			c.sendReports(tracks, now, false)
 		}
 	}
@@ -92,6 +117,7 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 	case errors.Is(err, hub.ErrEnded):
 		// RFC 3550 BYE is the closest thing RTSP 1.0 has to a server-sent
 		// TEARDOWN; then close, so the player ends at once.
+		observe(tracks, last)
 		c.sendReports(tracks, time.Now(), true)
 		c.close("stream ended: the publisher left")
 	case errors.Is(err, hub.ErrSlowReader):
@@ -128,13 +154,19 @@ func trackAt(ts []*trackSetup, i int) *trackSetup {
 	return nil
 }
 
-// observe keeps what a sender report needs from the last packet sent.
-func (t *trackSetup) observe(f *hub.Frame, pkt []byte) {
-	if h, ok := codec.ParseRTP(pkt); ok {
-		t.ssrc, t.lastTS, t.lastRecv, t.seen = h.SSRC, h.Timestamp, f.Recv, true
+// observe keeps what a sender report needs from each track's last packet
+// sent (packet and octet counts are kept per packet by playLoop).
+func observe(tracks []*trackSetup, last []*hub.Frame) {
+	for i, f := range last {
+		if f == nil {
+			continue
+		}
+		last[i] = nil
+		if h, ok := codec.ParseRTP(f.RTP()); ok {
+			t := tracks[i]
+			t.ssrc, t.lastTS, t.lastRecv, t.seen = h.SSRC, h.Timestamp, f.Recv, true
+		}
 	}
-	t.packets++
-	t.octets += uint32(len(pkt))
 }
 
 // sendReports sends an RTCP sender report (and a BYE when bye) per track
