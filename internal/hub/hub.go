@@ -352,28 +352,37 @@ func (w *Writer) Write(f *Frame) {
 // per packet. Frames appended and not flushed are still seen by readers that
 // are running, so a forgotten Flush only delays, never loses, a frame.
 func (w *Writer) Append(f *Frame) {
+	end := false
 	if !w.s.hasVideo {
 		f.Key = true
 	} else {
-		f.mid = w.midFrame(f)
+		f.mid, end = w.midFrame(f)
 	}
 	w.r.append(f)
+	if end {
+		// The packet that ends a video frame wakes readers even when the
+		// writer does not flush yet (the RTSP publisher flushes only when
+		// its read buffer is empty, and an RTCP packet behind the frame
+		// keeps it from being empty): the frame's first packets were held
+		// for this one, so it must not wait for the next frame.
+		w.r.flush()
+	}
 }
 
 // midFrame tells a video RTP packet without the marker bit on a track that
 // has shown markers before (some sources never set it: their packets count
-// as whole frames, as before).
-func (w *Writer) midFrame(f *Frame) bool {
+// as whole frames, as before), and end, a video packet with the marker.
+func (w *Writer) midFrame(f *Frame) (mid, end bool) {
 	if len(f.Data) < RTPPrefix+2 || f.Track < 0 || f.Track >= 64 || f.Track >= len(w.s.Tracks) ||
 		w.s.Tracks[f.Track] == nil || !w.s.Tracks[f.Track].Video {
-		return false
+		return false, false
 	}
 	bit := uint64(1) << f.Track
 	if f.Data[RTPPrefix+1]&0x80 != 0 {
 		w.r.markers |= bit
-		return false
+		return false, true
 	}
-	return w.r.markers&bit != 0
+	return w.r.markers&bit != 0, false
 }
 
 // Flush wakes the readers waiting since the last Write or Flush.

@@ -74,3 +74,25 @@ func TestWakeUpHeldUntilVideoFrameEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestFrameEndWakesWithoutFlush: the packet that ends a video frame wakes
+// readers even when appended without a flush, so a frame's held first
+// packets never wait for the next frame.
+func TestFrameEndWakesWithoutFlush(t *testing.T) {
+	h, _ := newTestHub(t, Options{})
+	p := mustPublish(t, h, "live/a", videoTracks)
+	r := mustSubscribe(t, h, "live/a", KindRTP)
+	ring := p.Stream().views[KindRTP].ring
+	p.Write(NewRTPFrame(0, rtpPacket(true), true, time.Now()))
+	if _, err := readNow(t, r); err != nil {
+		t.Fatal(err)
+	}
+	blocked := readAsync(r)
+	pollUntil(t, "reader parked", func() bool { return ring.nparked.Load() == 1 })
+	p.Append(NewRTPFrame(0, rtpPacket(false), false, time.Now()))
+	p.Flush() // held: mid-frame
+	p.Append(NewRTPFrame(0, rtpPacket(true), false, time.Now()))
+	if res := await(t, blocked, 2*time.Second); len(res.seqs) != 2 {
+		t.Fatalf("read %v, want the frame's 2 packets", res.seqs)
+	}
+}

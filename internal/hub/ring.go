@@ -50,7 +50,7 @@ type ring struct {
 // markers are unreliable still flows.
 const (
 	maxHeldFlushes = 256
-	maxHeldTime    = 2 * time.Millisecond
+	maxHeldTime    = time.Millisecond
 )
 
 // inlineWakeMax is how many parked readers the writer wakes itself; a
