@@ -38,6 +38,7 @@ const RTPPrefix = 4
 type Frame struct {
 	Track int  // index into Stream.Tracks
 	Key   bool // a reader may start here (a video keyframe, or any frame of an audio-only stream)
+	mid   bool // set by Write: a video RTP packet whose frame's last packet is still to come (in Key's padding)
 
 	// KindRTP: Data is RTPPrefix bytes of room followed by the marshalled RTP
 	// packet; Data[0:4] is the interleaved header for channel 2*Track.
@@ -55,7 +56,6 @@ type Frame struct {
 	Recv time.Time
 
 	seq uint64 // position in the ring, set by Write
-	mid bool   // set by Write: a video RTP packet whose frame's last packet is still to come
 	enc [maxEncodings]encSlot
 }
 
