@@ -104,6 +104,8 @@ func TestRTSPPushKeepsAudioAndVideoInSync(t *testing.T) {
 			})
 			t.Run("rtmp", func(t *testing.T) { checkAVSync(t, "rtmp://"+cs.rtmp+"/"+path) })
 			t.Run("http-flv", func(t *testing.T) { checkAVSync(t, cs.web+"/"+path+".live.flv") })
+			// RTSP players align by Berth's sender reports, which carry the publisher's mapping.
+			t.Run("rtsp", func(t *testing.T) { checkAVSync(t, "rtsp://"+cs.rtsp+"/"+path) })
 		})
 	}
 }

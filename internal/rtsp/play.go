@@ -30,7 +30,6 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 	tracks := sess.tracks
 	var sent, bytes uint64
 	lastSR := time.Now()
-	firstSR := true
 	if udp {
 		for _, t := range tracks {
 			if t != nil {
@@ -84,6 +83,13 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 			}
 		}
 		now := time.Now()
+		// A track's first report goes out before its first packet: a player
+		// then maps every packet by it, instead of guessing timestamps and
+		// correcting them later (ffmpeg's correction can step audio back).
+		if firstOfTrack(tracks, last) {
+			observe(tracks, last)
+			c.sendReports(rd.Stream(), tracks, now, false)
+		}
 		if !udp && len(bufs) > 0 {
 			c.wmu.Lock()
 			// Moving the deadline costs a runtime timer update; once a
@@ -105,11 +111,10 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 			err = readErr
 			break
 		}
-		if firstSR || now.Sub(lastSR) >= senderReportTime {
-			firstSR = false
+		if now.Sub(lastSR) >= senderReportTime {
 			lastSR = now
 			observe(tracks, last)
-			c.sendReports(tracks, now, false)
+			c.sendReports(rd.Stream(), tracks, now, false)
 		}
 	}
 	c.log.Info("play ended", "path", sess.path, "packets_out", sent, "bytes_out", bytes, "reason", playEndReason(err))
@@ -118,7 +123,7 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 		// RFC 3550 BYE is the closest thing RTSP 1.0 has to a server-sent
 		// TEARDOWN; then close, so the player ends at once.
 		observe(tracks, last)
-		c.sendReports(tracks, time.Now(), true)
+		c.sendReports(rd.Stream(), tracks, time.Now(), true)
 		c.close("stream ended: the publisher left")
 	case errors.Is(err, hub.ErrSlowReader):
 		c.close("dropped: the client did not keep up with the stream")
@@ -154,6 +159,16 @@ func trackAt(ts []*trackSetup, i int) *trackSetup {
 	return nil
 }
 
+// firstOfTrack reports whether the batch holds the first packet of a track.
+func firstOfTrack(tracks []*trackSetup, last []*hub.Frame) bool {
+	for i, f := range last {
+		if f != nil && !tracks[i].seen {
+			return true
+		}
+	}
+	return false
+}
+
 // observe keeps what a sender report needs from each track's last packet
 // sent (packet and octet counts are kept per packet by playLoop).
 func observe(tracks []*trackSetup, last []*hub.Frame) {
@@ -170,20 +185,18 @@ func observe(tracks []*trackSetup, last []*hub.Frame) {
 }
 
 // sendReports sends an RTCP sender report (and a BYE when bye) per track
-// that has sent media, mapping wall clock to the RTP clock by the last
-// packet's arrival, so players can align audio and video.
-//
-// The publisher's own mapping (hub.Stream.RTPTimeAt) is exact, but only
-// once reports precede a player's first media: ffmpeg guesses timestamps
-// until the first report and then corrects them, and the correction by an
-// exact mapping goes back (audio that arrives after a keyframe was
-// captured before it), which its muxer refuses.
-func (c *conn) sendReports(tracks []*trackSetup, now time.Time, bye bool) {
+// that has sent media, so players can align audio and video. The wall clock
+// maps to the RTP clock by the publisher's own reports when it sent them
+// (exact), else by the last packet's arrival.
+func (c *conn) sendReports(st *hub.Stream, tracks []*trackSetup, now time.Time, bye bool) {
 	for _, t := range tracks {
 		if t == nil || !t.seen || t.clockRate <= 0 {
 			continue
 		}
 		rtpTime := t.lastTS + uint32(now.Sub(t.lastRecv).Seconds()*float64(t.clockRate))
+		if ts, ok := st.RTPTimeAt(t.index, now); ok {
+			rtpTime = ts
+		}
 		pkts := []rtcp.Packet{&rtcp.SenderReport{
 			SSRC: t.ssrc, NTPTime: ntpTime(now), RTPTime: rtpTime, PacketCount: t.packets, OctetCount: t.octets,
 		}}
