@@ -16,24 +16,24 @@ func (s *session) onInterleaved(c *conn, channel int, pkt []byte) {
 	if s.getState() != stateRecord {
 		return
 	}
-	v := int(s.byChan[channel])
-	if v < 0 {
+	switch v := int(s.byChan[channel]); {
+	case v < 0:
 		s.onRTCP(c, -v-1, pkt, time.Now())
-		return
-	}
-	t := v - 1
-	if t < 0 {
-		return // a channel never set up
+	case v > 0:
+		s.publishPacket(c, v-1, pkt, time.Now(), false)
+		s.pending++
 	}
 	// Wake readers once per socket read rather than once per packet: a
-	// keyframe arrives as dozens of packets in one read. The cap bounds the
-	// delay when the buffer never drains.
-	s.pending++
-	flush := c.br.Buffered() == 0 || s.pending >= maxUnflushed
-	if flush {
+	// keyframe arrives as dozens of packets in one read. Checked after
+	// every frame, RTCP included, so a report at the end of a read does not
+	// hold the media before it; the cap bounds the delay when the buffer
+	// never drains.
+	if s.pending > 0 && (c.br.Buffered() == 0 || s.pending >= maxUnflushed) {
 		s.pending = 0
+		s.pubMu.Lock()
+		s.pub.Flush()
+		s.pubMu.Unlock()
 	}
-	s.publishPacket(c, t, pkt, time.Now(), flush)
 }
 
 const maxUnflushed = 16
