@@ -202,10 +202,20 @@ func (f *Finding) Fix() string {
 
 func (f *Finding) changePort() string {
 	p := f.FreePort
-	if p == 0 {
-		return fmt.Sprintf("set [%s] port to a free port in %s or run with %s PORT", f.Spec.Section, f.configFile(), f.Spec.Flag)
+	if f.Spec.Section == "" { // a port an API call asked for: the fix is in the call
+		if p == 0 {
+			return "ask for another port, or port=0 to let Berth pick a free one"
+		}
+		return fmt.Sprintf("ask for another port (%d is free), or port=0 to let Berth pick one", p)
 	}
-	return fmt.Sprintf("set [%s] port=%d in %s or run with %s %d", f.Spec.Section, p, f.configFile(), f.Spec.Flag, p)
+	key := f.Spec.Key
+	if key == "" {
+		key = "port"
+	}
+	if p == 0 {
+		return fmt.Sprintf("set [%s] %s to a free port in %s or run with %s PORT", f.Spec.Section, key, f.configFile(), f.Spec.Flag)
+	}
+	return fmt.Sprintf("set [%s] %s=%d in %s or run with %s %d", f.Spec.Section, key, p, f.configFile(), f.Spec.Flag, p)
 }
 
 func (f *Finding) configFile() string {

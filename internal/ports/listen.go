@@ -15,7 +15,8 @@ import (
 // Spec names one listener Berth wants.
 type Spec struct {
 	Name    string // what it serves, as users know it: "rtsp", "rtmp", "http", "rtp_proxy"
-	Section string // config section holding its port key, for the fix: "rtsp" -> [rtsp] port
+	Section string // config section holding its port key, for the fix: "rtsp" -> [rtsp] port; "" = opened by an API call
+	Key     string // the port key in Section when it is not "port": "pprof_port"
 	Flag    string // the flag that sets the port, for the fix: "--rtsp-port"
 	Network string // "tcp" or "udp"
 	Host    string // from [general] listen_ip; "::" or "0.0.0.0" mean every interface

@@ -479,7 +479,9 @@ func (s *Server) spec(network string, port int) ports.Spec {
 	if host == "" {
 		host = "::"
 	}
-	return ports.Spec{Name: "rtp_proxy", Section: "rtp_proxy", Flag: "--rtp-port", Network: network, Host: host, Port: port}
+	// No config section: the port came from an openRtpServer call, and the
+	// finding's fix says to ask for another one.
+	return ports.Spec{Name: "rtp_proxy", Network: network, Host: host, Port: port}
 }
 
 func (s *Server) bind(port, tcpMode int) (*portBinding, error) {

@@ -180,7 +180,7 @@ func (s *Server) startPprof() error {
 	if s.Ephemeral {
 		port = 0
 	}
-	spec := ports.Spec{Name: "pprof", Section: "general", Flag: "--pprof-port", Network: "tcp", Host: "127.0.0.1", Port: port}
+	spec := ports.Spec{Name: "pprof", Section: "general", Key: "pprof_port", Flag: "--pprof-port", Network: "tcp", Host: "127.0.0.1", Port: port}
 	l, err := ports.Listen(spec)
 	if err != nil {
 		var f *ports.Finding
