@@ -187,7 +187,7 @@ func (p *packetizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 	}
 	// RTP timestamps count the track's clock from the stream's start; audio
 	// encoders return offsets from the frame's first sample.
-	ts := uint32(durToTicks(f.PTS, t.rate))
+	ts := uint32(hub.DurationToTicks(f.PTS, t.rate))
 	for i, pkt := range pkts {
 		pkt.Timestamp += ts
 		n := pkt.MarshalSize()

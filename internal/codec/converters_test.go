@@ -235,7 +235,7 @@ func TestConverterAUToRTPPacketizesEachTrack(t *testing.T) {
 					t.Fatalf("video packet %d: %v", done, err)
 				}
 				in := mv.aus[len(vOut)]
-				if want := uint32(durToTicks(vbase+in.pts, 90000)); pkt.Timestamp != want {
+				if want := uint32(hub.DurationToTicks(vbase+in.pts, 90000)); pkt.Timestamp != want {
 					t.Fatalf("video AU %d: RTP timestamp %d, want %d", len(vOut), pkt.Timestamp, want)
 				}
 				vOut = append(vOut, au)
@@ -248,7 +248,7 @@ func TestConverterAUToRTPPacketizesEachTrack(t *testing.T) {
 					t.Fatalf("audio packet %d: %v", done, err)
 				}
 				in := ma.aus[len(aOut)]
-				if want := uint32(durToTicks(vbase+in.pts, 48000)); pkt.Timestamp != want {
+				if want := uint32(hub.DurationToTicks(vbase+in.pts, 48000)); pkt.Timestamp != want {
 					t.Fatalf("audio AU %d: RTP timestamp %d, want %d", len(aOut), pkt.Timestamp, want)
 				}
 				aOut = append(aOut, aus...)

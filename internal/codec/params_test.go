@@ -83,8 +83,8 @@ func TestDepacketizerPutsParameterSetsInEveryKeyframe(t *testing.T) {
 func TestTimelineConversionsAndWrap(t *testing.T) {
 	for _, rate := range []int64{8000, 44100, 48000, 90000} {
 		for _, ticks := range []int64{0, 1, 1023, 1024, rate - 1, rate, 1 << 33, -1, -rate - 7} {
-			if got := durToTicks(ticksToDur(ticks, rate), rate); got != ticks {
-				t.Errorf("rate %d: %d ticks -> %v -> %d ticks", rate, ticks, ticksToDur(ticks, rate), got)
+			if got := hub.DurationToTicks(hub.TicksToDuration(ticks, rate), rate); got != ticks {
+				t.Errorf("rate %d: %d ticks -> %v -> %d ticks", rate, ticks, hub.TicksToDuration(ticks, rate), got)
 			}
 		}
 	}

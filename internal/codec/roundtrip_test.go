@@ -53,7 +53,7 @@ const aacFrame = 1024 * time.Second / 48000
 // wrapBase is a stream time at which a clock of rate Hz is 1 s before its
 // 32-bit RTP timestamp wraps, so a 2 s stream crosses the wrap.
 func wrapBase(rate int64) time.Duration {
-	return ticksToDur(int64(math.MaxUint32)+1-rate, rate)
+	return hub.TicksToDuration(int64(math.MaxUint32)+1-rate, rate)
 }
 
 func TestRoundTripAUToRTPToAUPreservesBytesAndTimestamps(t *testing.T) {

@@ -394,7 +394,7 @@ func (d *depacketizer) flush(out []*hub.Frame) []*hub.Frame {
 	}
 	d.adoptRefs()
 	for _, h := range d.held {
-		d.shift = max(d.shift, -ticksToDur(h.dts+h.t.clock.offset, h.t.clock.rate))
+		d.shift = max(d.shift, -hub.TicksToDuration(h.dts+h.t.clock.offset, h.t.clock.rate))
 	}
 	for i, h := range d.held {
 		out = append(out, d.finish(h.t, h.f, h.pts, h.dts))
@@ -449,7 +449,7 @@ func (d *depacketizer) adoptRefs() {
 
 // finish places f on the stream's clock.
 func (d *depacketizer) finish(t *depackTrack, f *hub.Frame, pts, dts int64) *hub.Frame {
-	f.PTS, f.DTS = t.monotonic(d.shift+ticksToDur(pts+t.clock.offset, t.clock.rate), d.shift+ticksToDur(dts+t.clock.offset, t.clock.rate))
+	f.PTS, f.DTS = t.monotonic(d.shift+hub.TicksToDuration(pts+t.clock.offset, t.clock.rate), d.shift+hub.TicksToDuration(dts+t.clock.offset, t.clock.rate))
 	return f
 }
 

@@ -90,12 +90,12 @@ func (c *trackClock) applyRef(ref hub.ClockRef, anchor time.Time) {
 // refShift is the timeline shift that keeps the track where its current
 // offset puts it.
 func (c *trackClock) refShift() time.Duration {
-	return ticksToDur(c.offset+c.refRaw, c.rate) - c.refNTP
+	return hub.TicksToDuration(c.offset+c.refRaw, c.rate) - c.refNTP
 }
 
 // refOffset is the track's offset on the sender's axis moved by shift.
 func (c *trackClock) refOffset(shift time.Duration) int64 {
-	return durToTicks(c.refNTP+shift, c.rate) - c.refRaw
+	return hub.DurationToTicks(c.refNTP+shift, c.rate) - c.refRaw
 }
 
 // unwrap returns the packet's RTP timestamp as raw ticks since the track's
@@ -119,12 +119,12 @@ func (c *trackClock) sample(dec int64, pos time.Duration) {
 		c.first = dec
 	}
 	c.last = dec
-	c.cands = append(c.cands, durToTicks(pos, c.rate)-dec)
+	c.cands = append(c.cands, hub.DurationToTicks(pos, c.rate)-dec)
 }
 
 // ready reports whether the track has watched enough to settle.
 func (c *trackClock) ready() bool {
-	return c.settled || len(c.cands) == 0 || c.last-c.first >= durToTicks(settleWindow, c.rate) || len(c.cands) >= 64
+	return c.settled || len(c.cands) == 0 || c.last-c.first >= hub.DurationToTicks(settleWindow, c.rate) || len(c.cands) >= 64
 }
 
 // settle fixes the track's offset at the median of its samples.
@@ -139,27 +139,4 @@ func (c *trackClock) settle() {
 	slices.Sort(c.cands)
 	c.offset = c.cands[len(c.cands)/2]
 	c.cands = nil
-}
-
-// durToTicks converts d to ticks of a rate-Hz clock, rounded to the
-// nearest tick so that ticksToDur and back is lossless, without overflowing
-// for any duration a stream lasts.
-func durToTicks(d time.Duration, rate int64) int64 {
-	secs := int64(d / time.Second)
-	rem := int64(d % time.Second)
-	half := int64(time.Second) / 2
-	if rem < 0 {
-		half = -half
-	}
-	return secs*rate + (rem*rate+half)/int64(time.Second)
-}
-
-// ticksToDur converts ticks of a rate-Hz clock to a duration.
-func ticksToDur(t, rate int64) time.Duration {
-	if rate <= 0 {
-		return 0
-	}
-	secs := t / rate
-	rem := t % rate
-	return time.Duration(secs)*time.Second + time.Duration(rem*int64(time.Second)/rate)
 }
