@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,31 +10,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
-// logBuffer collects a hub's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+func count(l *testutil.LogBuffer, substr string) int { return strings.Count(l.String(), substr) }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) count(substr string) int { return strings.Count(l.String(), substr) }
-
-func newTestHub(t *testing.T, opts Options) (*Hub, *logBuffer) {
+func newTestHub(t *testing.T, opts Options) (*Hub, *testutil.LogBuffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &testutil.LogBuffer{}
 	opts.Log = slog.New(slog.NewTextHandler(lb, nil))
 	h := New(opts)
 	t.Cleanup(h.Close)
@@ -375,7 +358,7 @@ func TestSlowReaderLogIsRateLimited(t *testing.T) {
 	if got := p.Stream().Skips.Load(); got < 10 {
 		t.Fatalf("stream skips %d, want at least 10", got)
 	}
-	if n := lb.count("slow reader fell behind"); n != 1 {
+	if n := count(lb, "slow reader fell behind"); n != 1 {
 		t.Fatalf("%d slow-reader log lines in one burst of skips, want 1 (at most one per 5 s):\n%s", n, lb)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtsp"
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // crossServer runs RTMP, RTSP and HTTP-FLV on one hub with the codec
@@ -22,12 +23,12 @@ type crossServer struct {
 	hub        *hub.Hub
 	rtmp, rtsp string
 	web        string
-	logs       *logBuffer
+	logs       *testutil.LogBuffer
 }
 
 func startCross(t *testing.T) *crossServer {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	log := logging.New(logs, logging.LevelTrace)
 	h := hub.New(hub.Options{Log: log, Converters: codec.Converters(log)})
 	lr, err := ports.Listen(ports.Spec{Name: "rtmp", Network: "tcp", Host: "127.0.0.1", Port: 0})
