@@ -122,9 +122,13 @@ func (c *trackClock) sample(dec int64, pos time.Duration) {
 	c.cands = append(c.cands, hub.DurationToTicks(pos, c.rate)-dec)
 }
 
-// ready reports whether the track has watched enough to settle.
+// ready reports whether the track has watched enough to settle. A track
+// with the publisher's sender report needs no more: the report, not the
+// arrival median, places it against the other tracks, so a converter that
+// starts on a running stream does not hold its first frames.
 func (c *trackClock) ready() bool {
-	return c.settled || len(c.cands) == 0 || c.last-c.first >= hub.DurationToTicks(settleWindow, c.rate) || len(c.cands) >= 64
+	return c.settled || len(c.cands) == 0 || (c.hasRef && len(c.cands) > 0) ||
+		c.last-c.first >= hub.DurationToTicks(settleWindow, c.rate) || len(c.cands) >= 64
 }
 
 // settle fixes the track's offset at the median of its samples.
