@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"errors"
+	"os"
 	"net"
 	"time"
 
@@ -128,6 +129,9 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 	case errors.Is(err, hub.ErrSlowReader):
 		c.close("dropped: the client did not keep up with the stream")
 	case errors.Is(err, hub.ErrReaderClosed):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Warn("slow reader dropped: it took nothing for "+writeTimeout.String(), "path", sess.path)
+		c.close("dropped: the client stopped reading")
 	default:
 		c.close("write to the client failed: " + err.Error())
 	}
@@ -148,6 +152,8 @@ func playEndReason(err error) string {
 		return "stopped by the client"
 	case errors.Is(err, hub.ErrSlowReader):
 		return "client too slow"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "client stopped reading for " + writeTimeout.String() + "; dropped it (the stream and other readers go on)"
 	}
 	return err.Error()
 }

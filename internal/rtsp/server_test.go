@@ -504,3 +504,94 @@ func TestBasicAuth(t *testing.T) {
 		t.Errorf("right password: %q", firstLine(got))
 	}
 }
+
+// TestSlowReaderNeverSlowsOthers: a player that stops reading its socket is
+// dropped (logged) once its socket takes nothing for the write timeout,
+// while a healthy player of the same stream keeps every packet in order and
+// the publisher is untouched. (Skipping within the ring is unit-tested in
+// the hub: here the kernel's socket buffers absorb megabytes first.)
+func TestSlowReaderNeverSlowsOthers(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	ts := startServer(t, func(_ *rtsp.Server, o *hub.Options) { o.RingSize = 128 })
+	push(t, testmedia.File(t, testmedia.H264CBR), ts.url("live/s"), "tcp")
+	st := waitPublished(t, ts, "live/s")
+
+	// The slow player: a raw client with a tiny receive buffer that never reads after PLAY.
+	raw, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.(*net.TCPConn).SetReadBuffer(4096)
+	br := bufio.NewReader(raw)
+	session := ""
+	for i, req := range []string{
+		"SETUP " + ts.url("live/s") + "/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n",
+		"PLAY " + ts.url("live/s") + " RTSP/1.0\r\nCSeq: 2\r\nSession: %s\r\n\r\n",
+	} {
+		if i == 1 {
+			req = fmt.Sprintf(req, session)
+		}
+		raw.Write([]byte(req))
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(line, "Session: ") {
+				session = strings.SplitN(strings.TrimSpace(strings.TrimPrefix(line, "Session: ")), ";", 2)[0]
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+	}
+
+	// The healthy player.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := rtspclient.Dial(ctx, ts.url("live/s"), rtspclient.Options{Transport: rtspclient.TCP, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	last := map[int]uint16{}
+	packets, gaps := 0, 0
+	c.OnPacket = func(track int, pkt []byte) {
+		h, ok := codec.ParseRTP(pkt)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		if prev, seen := last[track]; seen && h.Seq != prev+1 {
+			gaps++
+		}
+		last[track] = h.Seq
+		packets++
+		mu.Unlock()
+	}
+	if _, err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the stuck reader to be dropped", func() bool {
+		return ts.log.Line("slow reader dropped") != ""
+	})
+	start := st.FramesIn.Load()
+	testutil.WaitFor(t, 20*time.Second, "2 s more of media", func() bool { return st.FramesIn.Load() > start+500 })
+	mu.Lock()
+	defer mu.Unlock()
+	if gaps > 0 || packets < 250 {
+		t.Errorf("healthy reader: %d packets, %d gaps while another reader was stuck", packets, gaps)
+	}
+	if ts.hub.Get("live/s") == nil {
+		t.Errorf("the stream ended because of a slow reader")
+	}
+}

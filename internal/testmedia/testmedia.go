@@ -21,6 +21,7 @@ const (
 	H264Opus Kind = "h264_opus.mkv" //
 	H264PCMA Kind = "h264_pcma.mkv" // G.711 A-law, 8 kHz mono
 	AACOnly  Kind = "aac.mp4"       // audio only
+	H264CBR  Kind = "h264_4m.mp4"   // 4 Mb/s constant bit rate (filler), for load and slow-reader tests
 )
 
 var args = map[Kind][]string{
@@ -29,6 +30,8 @@ var args = map[Kind][]string{
 	H264Opus: {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-b:a", "64k"},
 	H264PCMA: {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-bf", "0", "-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1"},
 	AACOnly:  {"-vn", "-c:a", "aac", "-b:a", "64k"},
+	H264CBR: {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-bf", "0",
+		"-b:v", "4M", "-minrate", "4M", "-maxrate", "4M", "-bufsize", "1M", "-x264-params", "nal-hrd=cbr", "-c:a", "aac", "-b:a", "64k"},
 }
 
 var (
