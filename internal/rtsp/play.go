@@ -2,8 +2,8 @@ package rtsp
 
 import (
 	"errors"
-	"os"
 	"net"
+	"os"
 	"time"
 
 	"github.com/pion/rtcp"
