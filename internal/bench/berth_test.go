@@ -230,15 +230,17 @@ func TestPushSynthetic(t *testing.T) {
 // keyframe.
 func TestPlayCountsFramesOverRTMPAndFLV(t *testing.T) {
 	srv := startBerth(t)
-	rtspURL := "rtsp://" + srv.Addr("rtsp") + "/live/conv"
+	// A path per case: the previous case's publisher may still be leaving
+	// (its TEARDOWN races the next ANNOUNCE, which would get 406).
 	for _, tc := range []struct{ name, listener, url string }{
-		{"rtmp", "rtmp", "rtmp://" + srv.Addr("rtmp") + "/live/conv"},
-		{"http-flv", "http", "http://" + srv.Addr("http") + "/live/conv.live.flv"},
+		{"rtmp", "rtmp", "rtmp://" + srv.Addr("rtmp") + "/live/conv-rtmp"},
+		{"http-flv", "http", "http://" + srv.Addr("http") + "/live/conv-flv.live.flv"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if srv.Addr(tc.listener) == "" {
 				t.Skipf("%s is not served", tc.listener)
 			}
+			rtspURL := "rtsp://" + srv.Addr("rtsp") + "/live/conv-" + map[string]string{"rtmp": "rtmp", "http-flv": "flv"}[tc.name]
 			pub := newCountingPublisher(t, rtspURL, rtspclient.TCP)
 			pub.pace = time.Second / synthFPS // the RTP->frame conversion follows the clock
 			defer pub.c.Close()
