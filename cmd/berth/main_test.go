@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,32 +55,10 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 }
 
-var (
-	lifecycleOnce sync.Once
-	lifecycleBin  string
-	lifecycleErr  error
-)
-
 // berthBinary builds cmd/berth once per test process.
 func berthBinary(t *testing.T) string {
 	t.Helper()
-	lifecycleOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "berth-bin-")
-		if err != nil {
-			lifecycleErr = err
-			return
-		}
-		lifecycleBin = filepath.Join(dir, "berth")
-		out, err := exec.Command("go", "build", "-o", lifecycleBin, ".").CombinedOutput()
-		if err != nil {
-			lifecycleErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if lifecycleErr != nil {
-		t.Fatal(lifecycleErr)
-	}
-	return lifecycleBin
+	return testutil.GoBinary(t, ".")
 }
 
 func freePort(t *testing.T) int {

@@ -12,39 +12,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/berthmedia/berth/internal/testutil"
 )
 
-var (
-	holderOnce sync.Once
-	holderPath string
-	holderErr  error
-)
-
 // portHolderBinary builds the test helper that holds ports in a separate
 // process (internal/ports/internal/portholder), once per test process.
 func portHolderBinary(t *testing.T) string {
 	t.Helper()
-	holderOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portholder-bin-")
-		if err != nil {
-			holderErr = err
-			return
-		}
-		holderPath = filepath.Join(dir, "portholder")
-		out, err := exec.Command("go", "build", "-o", holderPath, "github.com/berthmedia/berth/internal/ports/internal/portholder").CombinedOutput()
-		if err != nil {
-			holderErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if holderErr != nil {
-		t.Fatal(holderErr)
-	}
-	return holderPath
+	return testutil.GoBinary(t, "github.com/berthmedia/berth/internal/ports/internal/portholder")
 }
 
 // startPortHolder runs portholder with args until the test ends and returns its pid.

@@ -4,6 +4,10 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -67,4 +71,45 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+var (
+	binMu    sync.Mutex
+	binPaths = map[string]string{}
+	binDir   string
+)
+
+// GoBinary builds the Go package pkg (an import path, or "." for the test's
+// own package) once per test process and returns the executable's path, for
+// tests that run Berth or a helper as a real process.
+func GoBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if p, ok := binPaths[pkg]; ok {
+		return p
+	}
+	if binDir == "" {
+		d, err := os.MkdirTemp("", "berth-test-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binDir = d
+	}
+	// The executable keeps its package's name (tests look for the process
+	// name), in a directory of its own.
+	name := filepath.Base(pkg)
+	if pkg == "." {
+		name = "berth"
+	}
+	dir := filepath.Join(binDir, fmt.Sprint(len(binPaths)))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", p, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	binPaths[pkg] = p
+	return p
 }
