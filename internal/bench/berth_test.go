@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/rtspclient"
 	"github.com/berthmedia/berth/internal/server"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // startBerth runs a Berth server on ephemeral 127.0.0.1 ports.
@@ -19,7 +19,8 @@ func startBerth(t *testing.T) *server.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.General.ListenIP = "127.0.0.1"
-	srv := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logs := &testutil.LogBuffer{}
+	srv := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv.Ephemeral = true
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -28,6 +29,9 @@ func startBerth(t *testing.T) *server.Server {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
 	})
 	return srv
 }
