@@ -88,18 +88,18 @@ func TestBinaryServesThePushAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	defer func() {
+		if t.Failed() {
+			t.Logf("berth's output:\n%s", logs.String())
+		}
+	}()
+	testutil.WaitFor(t, 10*time.Second, "berth to listen on "+addr, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("berth did not listen on %s:\n%s", addr, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 	url := "rtsp://" + addr + "/live/stream"
 	pub := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC),
 		"-vcodec", "copy", "-acodec", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
@@ -108,18 +108,11 @@ func TestBinaryServesThePushAndStopsOnSIGTERM(t *testing.T) {
 	}
 	defer pub.Process.Kill()
 	var out []byte
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, 10*time.Second, "ffprobe to read the stream", func() bool {
 		var err error
 		out, err = exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url).Output()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ffprobe never read the stream: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil
+	})
 	if got := strings.Fields(string(out)); strings.Join(got, ",") != "h264,aac" {
 		t.Errorf("ffprobe saw %v, want h264,aac", got)
 	}
