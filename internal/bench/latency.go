@@ -141,7 +141,7 @@ func latencyRTSP(ctx context.Context, cfg LatencyConfig, onDelay func(time.Durat
 		return err
 	}
 	c.OnPacket = func(_ int, pkt []byte) {
-		if len(pkt) >= stampOffset+12 {
+		if len(pkt) >= stampOffset+stampLen {
 			if d, ok := stampDelay(pkt[stampOffset:], time.Since(stampEpoch)); ok {
 				onDelay(d)
 			}

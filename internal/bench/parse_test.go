@@ -331,3 +331,22 @@ func TestSynthParameterSetsParse(t *testing.T) {
 		t.Fatalf("PPS % x", synthPPS)
 	}
 }
+
+// TestStampNeverFormsAStartCode: a send time written into a slice must not
+// read as an Annex-B start code (00 00 01) at any time of the process, or a
+// server that splits NAL units on start codes sees a bogus SPS or IDR (it
+// did, 4.3-8.6 s into a test process, when stamps were plain big-endian).
+func TestStampNeverFormsAStartCode(t *testing.T) {
+	for _, d := range []time.Duration{0, 1, 1 << 32, 1<<32 + 7<<24, 1<<33 - 1, time.Hour, 1<<63 - 1} {
+		b := make([]byte, stampLen)
+		copy(b, stampMagic[:])
+		putStampTime(b[len(stampMagic):], d)
+		if i := bytes.Index(b, []byte{0, 0}); i >= 0 {
+			t.Fatalf("stamp of %d ns is % x: two zero bytes at %d", d, b, i)
+		}
+		got, ok := stampDelay(b, d)
+		if !ok || got != 0 {
+			t.Fatalf("stamp of %d ns read back as a delay of %v (ok %v); want 0", d, got, ok)
+		}
+	}
+}

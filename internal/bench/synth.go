@@ -117,8 +117,21 @@ func buildPPS() []byte {
 }
 
 // stampMagic marks a fragment that carries a send time: bytes 2-5 of the
-// FU-A payload, followed by 8 bytes of nanoseconds since stampEpoch.
+// FU-A payload, followed by stampTimeLen bytes of nanoseconds since
+// stampEpoch, 7 bits to a byte with the top bit set. No byte of a stamp is
+// 0: plain big-endian nanoseconds hold 00 00 00 01 from 4.3 s to 8.6 s
+// into the process, an Annex-B start code inside the slice, and a server
+// that splits NAL units on start codes (gortsplib's FU-A decoder does, for
+// cameras that pack several) then reads the next byte as a NAL header: a
+// bogus SPS or IDR that breaks its RTP to access unit conversion. Real
+// encoders cannot emit that pattern (emulation prevention, H.264 7.4.1).
 var stampMagic = [4]byte{'B', 'R', 'T', 'H'}
+
+// stampTimeLen is the encoded send time's size: 9 x 7 bits hold 63 bits.
+const stampTimeLen = 9
+
+// stampLen is the magic and the send time.
+const stampLen = len(stampMagic) + stampTimeLen
 
 // stampEpoch is this process's clock origin; publisher and reader run in
 // one process, so monotonic time since it is comparable.
@@ -178,7 +191,7 @@ func (s *synth) nextFrame(emit func(pkt []byte) error) error {
 		for i := range p {
 			p[i] = 0xab // never 00 00 0x, which would read as a start code
 		}
-		if n >= 12 {
+		if n >= stampLen {
 			copy(p, stampMagic[:])
 		}
 		if err := emit(s.packet(2+n, last)); err != nil {
@@ -207,17 +220,34 @@ func (s *synth) packet(n int, marker bool) []byte {
 
 // stamp writes the send time into a packet that carries the magic.
 func stamp(pkt []byte) {
-	if len(pkt) >= stampOffset+12 && [4]byte(pkt[stampOffset:]) == stampMagic {
-		binary.BigEndian.PutUint64(pkt[stampOffset+4:], uint64(time.Since(stampEpoch)))
+	if len(pkt) >= stampOffset+stampLen && [4]byte(pkt[stampOffset:]) == stampMagic {
+		putStampTime(pkt[stampOffset+len(stampMagic):], time.Since(stampEpoch))
+	}
+}
+
+// putStampTime writes d into b[:stampTimeLen], most significant 7 bits
+// first, each byte with its top bit set so that none is 0.
+func putStampTime(b []byte, d time.Duration) {
+	v := uint64(d)
+	for i := stampTimeLen - 1; i >= 0; i-- {
+		b[i] = 0x80 | byte(v&0x7f)
+		v >>= 7
 	}
 }
 
 // stampDelay reads a send time back; ok is false when data has none.
 func stampDelay(data []byte, now time.Duration) (time.Duration, bool) {
-	if len(data) < 12 || [4]byte(data) != stampMagic {
+	if len(data) < stampLen || [4]byte(data) != stampMagic {
 		return 0, false
 	}
-	return now - time.Duration(binary.BigEndian.Uint64(data[4:])), true
+	var v uint64
+	for _, b := range data[len(stampMagic):stampLen] {
+		if b&0x80 == 0 {
+			return 0, false
+		}
+		v = v<<7 | uint64(b&0x7f)
+	}
+	return now - time.Duration(v), true
 }
 
 // pubStats counts what a publisher sent.
