@@ -33,7 +33,11 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 	lastSR := time.Now()
 	if udp {
 		for _, t := range tracks {
-			if t != nil {
+			// One reader per RTCP socket for the session's life: a PLAY
+			// after PAUSE runs this loop again, and each extra reader would
+			// hold a goroutine and a 64 KB buffer until TEARDOWN.
+			if t != nil && !t.rtcpReading {
+				t.rtcpReading = true
 				go c.readUDP(t, false)
 			}
 		}
