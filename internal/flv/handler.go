@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -207,6 +208,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("flv play ended: the stream ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
 	case errors.Is(err, hub.ErrReaderClosed) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		log.Info("flv play ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A stuck player is dropped by the write deadline; say so at warn,
+		// as RTSP and RTMP do, not as a bare "i/o timeout" at info.
+		log.Warn("flv play stopped: the player accepted nothing for "+h.writeTimeout().String()+"; dropped it (the stream and other readers go on)",
+			"duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
 	default:
 		log.Info("flv play ended: "+err.Error(), "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
 	}
