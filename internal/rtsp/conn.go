@@ -268,12 +268,21 @@ func (c *conn) writeResponse(res *base.Response, req *base.Request) {
 	c.bytesOut.Add(uint64(n))
 }
 
-// headString keeps the head of a request or response dump, not its body.
+// headString keeps the head of a request or response dump, not its body,
+// with credentials cut: a Basic Authorization header is the password in
+// base64, and trace logs get pasted into bug reports.
 func headString(s string) string {
 	if i := strings.Index(s, "\r\n\r\n"); i >= 0 {
 		s = s[:i]
 	}
-	return strings.ReplaceAll(s, "\r\n", " | ")
+	lines := strings.Split(s, "\r\n")
+	for i, l := range lines {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Authorization") {
+			scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+			lines[i] = k + ": " + scheme + " (redacted)"
+		}
+	}
+	return strings.Join(lines, " | ")
 }
 
 func requestSize(req *base.Request) int { return req.MarshalSize() }
