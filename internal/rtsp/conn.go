@@ -144,7 +144,13 @@ func (c *conn) readLoop() error {
 			c.close("malformed request: " + err.Error())
 			return nil
 		}
-		c.touch()
+		// A publisher's sign of life is its media: one that sends only
+		// keep-alive requests (GET_PARAMETER, OPTIONS) is a stream with
+		// no pictures, or a UDP push whose packets a firewall drops, and
+		// it must time out with that hint rather than hold the path.
+		if c.sess.state != stateRecord {
+			c.touch()
+		}
 		c.bytesIn.Add(uint64(requestSize(&req)))
 		if logging.TraceEnabled(c.log) {
 			logging.Trace(c.log, "request", "head", headString(req.String()))

@@ -100,25 +100,7 @@ func (r *rawSession) readLoop() {
 // the server gives.
 func (r *rawSession) do(method base.Method, url string, h base.Header, body []byte) *base.Response {
 	r.t.Helper()
-	u, err := base.ParseURL(url)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.cseq++
-	hdr := base.Header{"CSeq": base.HeaderValue{strconv.Itoa(r.cseq)}}
-	for k, v := range h {
-		hdr[k] = v
-	}
-	if _, ok := hdr["Session"]; !ok && r.id != "" {
-		hdr["Session"] = base.HeaderValue{r.id}
-	}
-	req := base.Request{Method: method, URL: u, Header: hdr, Body: body}
-	b, err := req.Marshal()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := r.nc.Write(b); err != nil {
+	if err := r.write(method, url, h, body); err != nil {
 		r.t.Fatalf("%s %s: %v", method, url, err)
 	}
 	select {
@@ -139,6 +121,45 @@ func (r *rawSession) do(method base.Method, url string, h base.Header, body []by
 		r.t.Fatalf("%s %s: no response within 5 s", method, url)
 	}
 	return nil
+}
+
+// write sends a request with the next CSeq.
+func (r *rawSession) write(method base.Method, url string, h base.Header, body []byte) error {
+	u, err := base.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	r.cseq++
+	hdr := base.Header{"CSeq": base.HeaderValue{strconv.Itoa(r.cseq)}}
+	for k, v := range h {
+		hdr[k] = v
+	}
+	if _, ok := hdr["Session"]; !ok && r.id != "" {
+		hdr["Session"] = base.HeaderValue{r.id}
+	}
+	req := base.Request{Method: method, URL: u, Header: hdr, Body: body}
+	b, err := req.Marshal()
+	if err != nil {
+		return err
+	}
+	r.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err = r.nc.Write(b)
+	return err
+}
+
+// send sends a request to a session the server may end meanwhile: it
+// takes the answer, if any, and returns once the server closed instead.
+func (r *rawSession) send(method base.Method, url string) {
+	r.t.Helper()
+	if r.write(method, url, nil, nil) != nil {
+		return
+	}
+	select {
+	case <-r.res:
+	case <-r.closed:
+	case <-time.After(5 * time.Second):
+		r.t.Errorf("%s %s: neither an answer nor a close within 5 s", method, url)
+	}
 }
 
 // expect sends a request and fails the test unless the answer is code.
@@ -285,11 +306,12 @@ func syntheticPublisher(t *testing.T, ts *testServer, path string) (ssrc uint32)
 }
 
 // TestKeepAliveRequestsHoldASessionPastTheTimeout: with keepAliveSecond=1,
-// sessions that send GET_PARAMETER or SET_PARAMETER every 200 ms (a UDP
-// player, which has no other sign of life without RTCP, and a TCP
-// publisher between media) live through three timeouts, while the same
-// sessions left silent are ended with the timeout log line (RFC 2326 10.8,
-// 12.37).
+// players that send GET_PARAMETER or SET_PARAMETER every 200 ms (a UDP
+// player has no other sign of life without RTCP) live through three
+// timeouts, while a silent player is ended with the timeout log line (RFC
+// 2326 10.8, 12.37). A publisher's sign of life is its media: one that
+// sends keep-alives but no packets is ended like a silent one, and its
+// path is freed.
 func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 	ts := startServer(t, func(s *rtsp.Server, _ *hub.Options) { s.KeepAlive = time.Second })
 	publishDirect(t, ts, "live/ka", &format.H264{PayloadTyp: 96, PacketizationMode: 1})
@@ -314,9 +336,10 @@ func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 	}{
 		{"UDP player with GET_PARAMETER", udpPlayer(), base.GetParameter, ts.url("live/ka")},
 		{"UDP player with SET_PARAMETER", udpPlayer(), base.SetParameter, ts.url("live/ka")},
-		{"TCP publisher with GET_PARAMETER", publisher("live/ka-pub"), base.GetParameter, ts.url("live/ka-pub")},
 	}
-	silent := map[string]*rawSession{"silent UDP player": udpPlayer(), "silent TCP publisher": publisher("live/silent-pub")}
+	medialess := publisher("live/ka-pub")
+	silent := map[string]*rawSession{"silent UDP player": udpPlayer(), "silent TCP publisher": publisher("live/silent-pub"),
+		"TCP publisher with GET_PARAMETER but no media": medialess}
 
 	start := time.Now()
 	tick := time.NewTicker(200 * time.Millisecond) // the keep-alive period under test
@@ -343,6 +366,9 @@ func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 			}
 			a.r.expect(base.StatusOK, a.method, a.url, nil, nil)
 		}
+		if !medialess.isClosed() {
+			medialess.send(base.GetParameter, ts.url("live/ka-pub"))
+		}
 		<-tick.C
 	}
 	for _, a := range alive {
@@ -353,11 +379,8 @@ func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 	for _, r := range silent {
 		ts.log.WaitLine(t, "session timed out", "keepAliveSecond=1", "remote="+r.local())
 	}
-	if ts.hub.Get("live/ka-pub") == nil {
-		t.Errorf("the publisher that sent keep-alives lost its stream")
-	}
-	testutil.WaitFor(t, 5*time.Second, "the silent publisher's stream to leave the registry", func() bool {
-		return ts.hub.Get("live/silent-pub") == nil
+	testutil.WaitFor(t, 5*time.Second, "the media-less publishers' streams to leave the registry", func() bool {
+		return ts.hub.Get("live/silent-pub") == nil && ts.hub.Get("live/ka-pub") == nil
 	})
 }
 
