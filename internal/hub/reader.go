@@ -22,7 +22,9 @@ type Reader struct {
 
 	// sig gets a token when a frame arrives while the reader is parked, when
 	// its ring ends, or on Close. Stale tokens only cause one more look.
-	sig    chan struct{}
+	sig chan struct{}
+	// ready, when set, is called instead of sending the token (SetReady).
+	ready  func()
 	closed atomic.Bool
 	once   bool // Close ran; guarded by s.mu
 
@@ -40,6 +42,10 @@ func (r *Reader) Kind() Kind { return r.kind }
 func (r *Reader) Lag() uint64 { return r.r.head.Load() - r.cursor.Load() }
 
 func (r *Reader) signal() {
+	if r.ready != nil {
+		r.ready()
+		return
+	}
 	select {
 	case r.sig <- struct{}{}:
 	default:
@@ -50,7 +56,27 @@ func (r *Reader) signal() {
 // into dst. It returns ErrEnded once the stream has ended and its frames are
 // read, ErrReaderClosed after Close, ErrSlowReader under the close policy.
 // A Read with an empty dst returns 0, nil at once.
-func (r *Reader) Read(dst []*Frame) (int, error) {
+func (r *Reader) Read(dst []*Frame) (int, error) { return r.read(dst, true) }
+
+// SetReady makes the reader event-driven: its owner calls TryRead instead
+// of blocking in Read, and ready runs whenever a TryRead that found nothing
+// may now find something (frames came, the ring ended, Close). It runs on
+// the writer's or the waker's goroutine, so it must only schedule work.
+// Call it once, before the first TryRead, from the goroutine that made
+// the reader.
+//
+// This is how a server writes to many sockets from a few goroutines (a
+// non-blocking writev per reader per frame) instead of parking one
+// goroutine per reader: no stack per reader, and no goroutine wake-up per
+// reader per frame.
+func (r *Reader) SetReady(ready func()) { r.ready = ready }
+
+// TryRead is Read without blocking: when there is no frame it parks the
+// reader and returns 0, nil, and the ready function given to SetReady runs
+// once there may be one. Without SetReady nothing would wake the reader.
+func (r *Reader) TryRead(dst []*Frame) (int, error) { return r.read(dst, false) }
+
+func (r *Reader) read(dst []*Frame, block bool) (int, error) {
 	if len(dst) == 0 {
 		return 0, nil
 	}
@@ -102,6 +128,9 @@ func (r *Reader) Read(dst []*Frame) (int, error) {
 			continue
 		}
 		if r.r.park(r, head) {
+			if !block {
+				return 0, nil
+			}
 			<-r.sig
 		}
 	}

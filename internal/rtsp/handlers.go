@@ -387,7 +387,7 @@ func (c *conn) play(req *base.Request) response {
 	r.Header["Range"] = base.HeaderValue{"npt=0.000-"}
 	r.after = func() {
 		c.log.Info("play started", "path", c.sess.path, "transport", transportName(c.sess.udp), "tracks", countTracks(c.sess.tracks))
-		go c.playLoop(rd, c.sess.playDone)
+		c.startPlay(rd, c.sess.playDone)
 	}
 	return r
 }

@@ -17,98 +17,82 @@ const (
 	senderReportTime = 5 * time.Second // RTCP SR interval per track (RFC 3550 6.2 allows this order)
 )
 
-// playLoop follows the hub reader and writes to the client until the reader
-// ends (publisher left, PAUSE, TEARDOWN) or the client stops taking data.
-func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
-	defer close(done)
+// player is one PLAY's media state, in one heap object made once: the
+// batch, the iovecs and the net.Buffers a write needs would each escape
+// and allocate per write if they were locals.
+//
+// A TCP player on Linux is event-driven (playfast_linux.go): its hub
+// reader wakes one of the server's sender goroutines, which writes the
+// batch with one non-blocking writev, so an idle player costs no goroutine
+// and a frame costs no goroutine wake-up per player. A player whose socket
+// is full, a UDP player, and every player elsewhere run loop in a
+// goroutine of their own, which blocks in Read and in the write.
+type player struct {
+	c      *conn
+	rd     *hub.Reader
+	done   chan struct{}
+	tracks []*trackSetup
+	udp    bool
+
+	frames  [batchFrames]*hub.Frame
+	hdrs    [4 * batchFrames]byte
+	backing [2*batchFrames + 1][]byte // +1: sender reports ahead of the packets
+	nb      net.Buffers
+	report  []byte // interleaved RTCP frames due in the next write
+
+	// last is each track's newest packet sent; what a sender report needs
+	// from it is parsed only when a report is due, not per packet.
+	last        []*hub.Frame
+	sent, bytes uint64
+	lastSR      time.Time
+	wdl         time.Time // when the write deadline was last pushed forward
+
+	fast fastState // the event-driven player's state (playfast_*.go)
+}
+
+// startPlay starts the media of a PLAY: event-driven where it can be,
+// else in a goroutine of its own.
+func (c *conn) startPlay(rd *hub.Reader, done chan struct{}) {
 	sess := c.sess
-	// The batch lives in one heap object made once: a net.Buffers local to
-	// the loop would escape through WriteTo and allocate on every write.
-	b := &playBatch{}
-	frames := b.frames[:]
-	hdrs := b.hdrs[:]
-	udp := sess.udp
-	tracks := sess.tracks
-	var sent, bytes uint64
-	lastSR := time.Now()
-	if udp {
-		for _, t := range tracks {
+	p := &player{c: c, rd: rd, done: done, tracks: sess.tracks, udp: sess.udp, lastSR: time.Now()}
+	p.last = make([]*hub.Frame, len(p.tracks))
+	if p.udp {
+		for _, t := range p.tracks {
 			// One reader per RTCP socket for the session's life: a PLAY
-			// after PAUSE runs this loop again, and each extra reader would
+			// after PAUSE starts this again, and each extra reader would
 			// hold a goroutine and a 64 KB buffer until TEARDOWN.
 			if t != nil && !t.rtcpReading {
 				t.rtcpReading = true
 				go c.readUDP(t, false)
 			}
 		}
+	} else if p.startFast() {
+		return
 	}
-	// last is each track's newest packet sent; what a sender report needs
-	// from it is parsed only when a report is due, not per packet.
-	last := make([]*hub.Frame, len(tracks))
-	var wdl time.Time // when the write deadline was last pushed forward
+	go p.loop()
+}
+
+// loop follows the hub reader and writes to the client until the reader
+// ends (publisher left, PAUSE, TEARDOWN) or the client stops taking data.
+func (p *player) loop() {
 	var err error
 	for {
 		var n int
-		n, err = rd.Read(frames)
+		n, err = p.rd.Read(p.frames[:])
 		// The first packets of a video frame whose rest the publisher is
 		// still delivering: take the rest before writing (the hub wakes us
 		// when the frame is whole), so the frame goes out in one writev
 		// and this reader wakes once per frame, not per publisher read.
-		for err == nil && n < len(frames) && frames[n-1].MidFrame() {
+		for err == nil && n < len(p.frames) && p.frames[n-1].MidFrame() {
 			var m int
-			m, err = rd.Read(frames[n:])
+			m, err = p.rd.Read(p.frames[n:])
 			n += m
 		}
 		readErr := err
 		err = nil
-		bufs := b.backing[:0]
-		for i := 0; i < n; i++ {
-			f := frames[i]
-			frames[i] = nil
-			t := trackAt(tracks, f.Track)
-			if t == nil {
-				continue
-			}
-			pkt := f.RTP()
-			last[f.Track] = f
-			t.packets++
-			t.octets += uint32(len(pkt))
-			sent++
-			bytes += uint64(len(pkt))
-			if udp {
-				t.rtp.WriteToUDP(pkt, t.clientRTP)
-				continue
-			}
-			if t.channel == 2*f.Track {
-				bufs = append(bufs, f.Data) // the shared header already names our channel
-			} else {
-				h := hdrs[4*i : 4*i+4]
-				h[0], h[1], h[2], h[3] = '$', byte(t.channel), byte(len(pkt)>>8), byte(len(pkt))
-				bufs = append(bufs, h, pkt)
-			}
-		}
 		now := time.Now()
-		// A track's first report goes out before its first packet: a player
-		// then maps every packet by it, instead of guessing timestamps and
-		// correcting them later (ffmpeg's correction can step audio back).
-		if firstOfTrack(tracks, last) {
-			observe(tracks, last)
-			c.sendReports(rd.Stream(), tracks, now, false)
-		}
-		if !udp && len(bufs) > 0 {
-			c.wmu.Lock()
-			// Moving the deadline costs a runtime timer update; once a
-			// second is enough (a stuck client is dropped after 9-10 s).
-			if now.Sub(wdl) >= time.Second {
-				c.nc.SetWriteDeadline(now.Add(writeTimeout))
-				wdl = now
-			}
-			var w int64
-			b.nb = bufs
-			w, err = b.nb.WriteTo(c.nc)
-			c.wmu.Unlock()
-			c.bytesOut.Add(uint64(w))
-			if err != nil {
+		if bufs := p.batch(n, now); len(bufs) > 0 {
+			if err = p.writeBlocking(bufs, now); err != nil {
 				break
 			}
 		}
@@ -116,36 +100,102 @@ func (c *conn) playLoop(rd *hub.Reader, done chan struct{}) {
 			err = readErr
 			break
 		}
-		if now.Sub(lastSR) >= senderReportTime {
-			lastSR = now
-			observe(tracks, last)
-			c.sendReports(rd.Stream(), tracks, now, false)
+	}
+	p.finish(err)
+}
+
+// batch takes frames[:n] for one write: counted, sent at once over UDP,
+// or turned into the buffers of one writev over TCP, preceded by the
+// sender reports that are due.
+func (p *player) batch(n int, now time.Time) [][]byte {
+	bufs := p.backing[:1] // [0] is for the reports
+	for i := 0; i < n; i++ {
+		f := p.frames[i]
+		p.frames[i] = nil
+		t := trackAt(p.tracks, f.Track)
+		if t == nil {
+			continue
+		}
+		pkt := f.RTP()
+		p.last[f.Track] = f
+		t.packets++
+		t.octets += uint32(len(pkt))
+		p.sent++
+		p.bytes += uint64(len(pkt))
+		if p.udp {
+			t.rtp.WriteToUDP(pkt, t.clientRTP)
+			continue
+		}
+		if t.channel == 2*f.Track {
+			bufs = append(bufs, f.Data) // the shared header already names our channel
+		} else {
+			h := p.hdrs[4*i : 4*i+4]
+			h[0], h[1], h[2], h[3] = '$', byte(t.channel), byte(len(pkt)>>8), byte(len(pkt))
+			bufs = append(bufs, h, pkt)
 		}
 	}
-	c.log.Info("play ended", "path", sess.path, "packets_out", sent, "bytes_out", bytes, "reason", playEndReason(err))
+	// A track's first report goes out before its first packet: a player
+	// then maps every packet by it, instead of guessing timestamps and
+	// correcting them later (ffmpeg's correction can step audio back).
+	if firstOfTrack(p.tracks, p.last) || now.Sub(p.lastSR) >= senderReportTime {
+		p.lastSR = now
+		observe(p.tracks, p.last)
+		p.report = p.c.appendReports(p.report[:0], p.rd.Stream(), p.tracks, now, false)
+	}
+	if len(p.report) == 0 {
+		return bufs[1:]
+	}
+	bufs[0] = p.report
+	return bufs
+}
+
+// writeBlocking writes bufs, waiting for the socket up to writeTimeout.
+func (p *player) writeBlocking(bufs [][]byte, now time.Time) error {
+	c := p.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// Moving the deadline costs a runtime timer update; once a second is
+	// enough (a stuck client is dropped after 9-10 s).
+	if now.Sub(p.wdl) >= time.Second {
+		c.nc.SetWriteDeadline(now.Add(writeTimeout))
+		p.wdl = now
+	}
+	p.nb = bufs
+	w, err := p.nb.WriteTo(c.nc)
+	p.report = p.report[:0]
+	c.bytesOut.Add(uint64(w))
+	return err
+}
+
+// finish logs the end of the play, sends the goodbye of a stream that
+// ended, and closes the connection where the end calls for it.
+func (p *player) finish(err error) {
+	defer close(p.done)
+	c := p.c
+	c.log.Info("play ended", "path", c.sess.path, "packets_out", p.sent, "bytes_out", p.bytes, "reason", playEndReason(err))
 	switch {
 	case errors.Is(err, hub.ErrEnded):
 		// RFC 3550 BYE is the closest thing RTSP 1.0 has to a server-sent
 		// TEARDOWN; then close, so the player ends at once.
-		observe(tracks, last)
-		c.sendReports(rd.Stream(), tracks, time.Now(), true)
+		observe(p.tracks, p.last)
+		now := time.Now()
+		if b := c.appendReports(nil, p.rd.Stream(), p.tracks, now, true); len(b) > 0 {
+			c.wmu.Lock()
+			c.nc.SetWriteDeadline(now.Add(writeTimeout))
+			n, _ := c.nc.Write(b)
+			c.wmu.Unlock()
+			c.bytesOut.Add(uint64(n))
+		}
 		c.close("stream ended: the publisher left")
 	case errors.Is(err, hub.ErrSlowReader):
 		c.close("dropped: the client did not keep up with the stream")
 	case errors.Is(err, hub.ErrReaderClosed):
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.log.Warn("slow reader dropped: it took nothing for "+writeTimeout.String(), "path", sess.path)
+		c.log.Warn("slow reader dropped: it took nothing for "+writeTimeout.String(), "path", c.sess.path)
 		c.close("dropped: the client stopped reading")
 	default:
 		c.close("write to the client failed: " + err.Error())
 	}
-}
-
-type playBatch struct {
-	frames  [batchFrames]*hub.Frame
-	hdrs    [4 * batchFrames]byte
-	backing [2 * batchFrames][]byte
-	nb      net.Buffers
 }
 
 func playEndReason(err error) string {
@@ -180,7 +230,7 @@ func firstOfTrack(tracks []*trackSetup, last []*hub.Frame) bool {
 }
 
 // observe keeps what a sender report needs from each track's last packet
-// sent (packet and octet counts are kept per packet by playLoop).
+// sent (packet and octet counts are kept per packet by batch).
 func observe(tracks []*trackSetup, last []*hub.Frame) {
 	for i, f := range last {
 		if f == nil {
@@ -194,11 +244,13 @@ func observe(tracks []*trackSetup, last []*hub.Frame) {
 	}
 }
 
-// sendReports sends an RTCP sender report (and a BYE when bye) per track
-// that has sent media, so players can align audio and video. The wall clock
+// appendReports builds an RTCP sender report (and a BYE when bye) per track
+// that has sent media, so players can align audio and video. Over UDP they
+// go out at once on each track's RTCP port; over TCP they are appended to
+// dst as interleaved frames for the caller's next write. The wall clock
 // maps to the RTP clock by the publisher's own reports when it sent them
 // (exact), else by the last packet's arrival.
-func (c *conn) sendReports(st *hub.Stream, tracks []*trackSetup, now time.Time, bye bool) {
+func (c *conn) appendReports(dst []byte, st *hub.Stream, tracks []*trackSetup, now time.Time, bye bool) []byte {
 	for _, t := range tracks {
 		if t == nil || !t.seen || t.clockRate <= 0 {
 			continue
@@ -221,15 +273,10 @@ func (c *conn) sendReports(st *hub.Stream, tracks []*trackSetup, now time.Time, 
 			t.rtcp.WriteToUDP(buf, t.clientRTCP)
 			continue
 		}
-		frame := make([]byte, 4+len(buf))
-		frame[0], frame[1], frame[2], frame[3] = '$', byte(t.channel+1), byte(len(buf)>>8), byte(len(buf))
-		copy(frame[4:], buf)
-		c.wmu.Lock()
-		c.nc.SetWriteDeadline(now.Add(writeTimeout))
-		n, _ := c.nc.Write(frame)
-		c.wmu.Unlock()
-		c.bytesOut.Add(uint64(n))
+		dst = append(dst, '$', byte(t.channel+1), byte(len(buf)>>8), byte(len(buf)))
+		dst = append(dst, buf...)
 	}
+	return dst
 }
 
 // ntpTime is RFC 3550's 64-bit NTP timestamp.

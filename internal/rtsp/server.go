@@ -3,8 +3,10 @@
 // DESCRIBE/SETUP/PLAY, over TCP interleaved and UDP, on top of the hub.
 //
 // One goroutine per connection reads requests and, for publishers,
-// interleaved RTP; a player gets one more goroutine that follows a hub
-// reader and writes batches of packets with one writev.
+// interleaved RTP. A player's hub reader wakes one of the server's sender
+// goroutines, which writes its batch of packets with one writev (on Linux
+// over TCP; elsewhere, over UDP, and while a client is slow, the player
+// has a goroutine of its own).
 package rtsp
 
 import (
@@ -41,6 +43,7 @@ type Server struct {
 	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
+	send      senders // goroutines that write for event-driven players
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -129,7 +132,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.close("server shutting down")
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait() // every player has finished: the senders are idle
+		s.send.close()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

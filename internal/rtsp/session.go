@@ -65,7 +65,7 @@ type trackSetup struct {
 
 	clientRTP, clientRTCP *net.UDPAddr // UDP: where the client listens
 	rtp, rtcp             *net.UDPConn // UDP: the server pair
-	rtcpReading           bool         // UDP play: a readUDP goroutine reads rtcp (set by playLoop)
+	rtcpReading           bool         // UDP play: a readUDP goroutine reads rtcp (set by startPlay)
 
 	// play-side state for RTCP sender reports (RFC 3550 6.4.1)
 	clockRate int
