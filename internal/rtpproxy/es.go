@@ -3,6 +3,8 @@ package rtpproxy
 import (
 	"bytes"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/bits"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
@@ -30,6 +32,7 @@ type esSplitter struct {
 	auTS      tsMark
 	auHasVCL  bool
 	auOK      bool
+	auOwn     bool // auTS came from a PES of its own, not from frameTime's guess
 
 	// audio: next timestamp when a frame has no PES timestamp of its own
 	next    int64
@@ -44,6 +47,7 @@ type esSplitter struct {
 	lastMarked tsMark // the last frame that had its own PTS
 	sinceMark  int    // frames since lastMarked
 	frameDur   int64  // 90 kHz ticks per frame; 0 = not measured yet
+	poc        pocClock
 }
 
 type tsMark struct {
@@ -63,6 +67,7 @@ func (s *esSplitter) reset() {
 	s.start, s.scanFrom = -1, 0
 	s.au, s.auHasVCL, s.auOK = nil, false, false
 	s.nextOK = false
+	s.poc.anchorOK = false // the IDR that began the POC period may be among the lost
 }
 
 func (s *esSplitter) push(p []byte, pts, dts int64, hasPTS bool) {
@@ -164,6 +169,7 @@ func (s *esSplitter) nalu(n []byte, off int) {
 		return
 	}
 	if len(s.au) == 0 {
+		s.auOwn = s.curOK && s.markNew
 		s.auTS, s.auOK = s.frameTime()
 	}
 	s.au = append(s.au, clone(n))
@@ -203,8 +209,154 @@ func (s *esSplitter) flushAU() {
 	au, ts, ok := s.au, s.auTS, s.auOK
 	s.au, s.auHasVCL, s.auOK = nil, false, false
 	if ok && len(au) > 0 {
+		if s.e.codec == esH264 {
+			d := s.frameDur
+			if d == 0 {
+				d = clockHz / 25
+			}
+			ts = s.poc.time(au, ts, s.auOwn, d)
+		}
 		s.b.video(s.e, ts.pts, ts.dts, au)
 	}
+}
+
+// pocClock times the H.264 frames that have no PTS of their own when the
+// stream reorders frames (B-frames). frameTime's guess, the previous frame
+// plus one, is right for the decoding time but not for the presentation
+// time then: ffmpeg's PS muxer packs several frames in one PES and only the
+// first carries a PTS, so with B-frames the others came out with presentation
+// times out of order and repeated (every player then stutters, and ffmpeg
+// reading it over RTSP says "non monotonically increasing dts"). The picture
+// order count (H.264 8.2.1) gives the display order: PTS = the PTS of the last
+// frame that had one + the POC distance times the ticks per POC step.
+type pocClock struct {
+	spsRaw []byte
+	sps    *h264.SPS // nil: unknown or unparsable; frames keep frameTime's time
+
+	anchorOK  bool // a timed frame in the current POC period (since the last IDR)
+	anchorOwn bool // and its PTS was its own, not derived
+	anchorPOC uint32
+	anchorPTS int64
+	step      int64 // 90 kHz ticks per POC unit, measured; 0 = half a frame (POC counts 2 per frame)
+	idrDelay  int64 // PTS - DTS of the last IDR that had its own PTS
+}
+
+// time returns the timestamp of the access unit au: ts when it had its own
+// PTS (which becomes the anchor) or the stream's POC says nothing (POC type 1
+// and 2: type 2 is output in decoding order, where ts is right).
+func (p *pocClock) time(au [][]byte, ts tsMark, own bool, frameDur int64) tsMark {
+	var slice []byte
+	for _, n := range au {
+		switch n[0] & 0x1f {
+		case 7:
+			if !eq(n, p.spsRaw) {
+				p.spsRaw, p.sps = clone(n), nil
+				var sps h264.SPS
+				if sps.Unmarshal(n) == nil {
+					p.sps = &sps
+				}
+			}
+		case 1, 5:
+			if slice == nil {
+				slice = n
+			}
+		}
+	}
+	if p.sps == nil || p.sps.PicOrderCntType != 0 || slice == nil {
+		return ts
+	}
+	idr := slice[0]&0x1f == 5
+	poc, ok := picOrderCntLsb(slice, p.sps, idr)
+	if !ok {
+		return ts
+	}
+	if idr {
+		p.anchorOK = false // the POC starts again
+	}
+	if own {
+		if p.anchorOK && p.anchorOwn {
+			if dp := pocDiff(poc, p.anchorPOC, p.sps); dp != 0 {
+				if st := diff33(p.anchorPTS, ts.pts) / int64(dp); st > 0 && st < clockHz {
+					p.step = st
+				}
+			}
+		}
+		if idr {
+			p.idrDelay = diff33(ts.dts, ts.pts)
+		}
+		p.anchorOK, p.anchorOwn, p.anchorPOC, p.anchorPTS = true, true, poc, ts.pts
+		return ts
+	}
+	if !p.anchorOK {
+		if !idr {
+			return ts
+		}
+		// An IDR without a PTS starts a period with no anchor: it is shown
+		// as late after its decoding as the last IDR was.
+		ts.pts = (ts.dts + p.idrDelay) & maxClock
+		p.anchorOK, p.anchorOwn, p.anchorPOC, p.anchorPTS = true, false, poc, ts.pts
+		return ts
+	}
+	step := p.step
+	if step == 0 {
+		step = frameDur / 2
+	}
+	ts.pts = (p.anchorPTS + int64(pocDiff(poc, p.anchorPOC, p.sps))*step) & maxClock
+	if diff33(ts.dts, ts.pts) < 0 {
+		ts.pts = ts.dts // a frame is never shown before it is decoded
+	}
+	return ts
+}
+
+// picOrderCntLsb reads pic_order_cnt_lsb from the slice header of the
+// slice NAL unit n (H.264 7.3.3), for POC type 0.
+func picOrderCntLsb(n []byte, sps *h264.SPS, idr bool) (uint32, bool) {
+	// The fields before it take at most 3 ue(v) of 32 bits, 2 + 16 + 2 bits and a ue(v): 24 bytes.
+	b := h264.EmulationPreventionRemove(n[1:min(len(n), 1+24)])
+	pos := 0
+	for range 3 { // first_mb_in_slice, slice_type, pic_parameter_set_id
+		if _, err := bits.ReadGolombUnsigned(b, &pos); err != nil {
+			return 0, false
+		}
+	}
+	skip := int(sps.Log2MaxFrameNumMinus4) + 4 // frame_num
+	if sps.SeparateColourPlaneFlag {
+		skip += 2 // colour_plane_id
+	}
+	if _, err := bits.ReadBits(b, &pos, skip); err != nil {
+		return 0, false
+	}
+	if !sps.FrameMbsOnlyFlag {
+		field, err := bits.ReadFlag(b, &pos) // field_pic_flag
+		if err != nil {
+			return 0, false
+		}
+		if field {
+			if _, err := bits.ReadFlag(b, &pos); err != nil { // bottom_field_flag
+				return 0, false
+			}
+		}
+	}
+	if idr {
+		if _, err := bits.ReadGolombUnsigned(b, &pos); err != nil { // idr_pic_id
+			return 0, false
+		}
+	}
+	v, err := bits.ReadBits(b, &pos, int(sps.Log2MaxPicOrderCntLsbMinus4)+4)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// pocDiff is a-b on the circle of pic_order_cnt_lsb values.
+func pocDiff(a, b uint32, sps *h264.SPS) int32 {
+	m := uint32(1) << (sps.Log2MaxPicOrderCntLsbMinus4 + 4)
+	d := (a - b) & (m - 1)
+	if d > m/2 {
+		return int32(d) - int32(m)
+	}
+	return int32(d)
 }
 
 // classifyNALU says whether a NAL unit is a picture slice, whether it is the
