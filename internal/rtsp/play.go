@@ -21,12 +21,12 @@ const (
 // batch, the iovecs and the net.Buffers a write needs would each escape
 // and allocate per write if they were locals.
 //
-// A TCP player on Linux is event-driven (playfast_linux.go): its hub
-// reader wakes one of the server's sender goroutines, which writes the
-// batch with one non-blocking writev, so an idle player costs no goroutine
-// and a frame costs no goroutine wake-up per player. A player whose socket
-// is full, a UDP player, and every player elsewhere run loop in a
-// goroutine of their own, which blocks in Read and in the write.
+// A TCP player on Linux is event-driven (playevents.go): its hub reader
+// wakes one of the server's sender goroutines, which writes the batch with
+// one non-blocking writev, so an idle player costs no goroutine and a
+// frame costs no goroutine wake-up per player. A UDP player, and every
+// player where the socket cannot be written that way, runs loop in a
+// goroutine of its own, which blocks in Read and in the write.
 type player struct {
 	c      *conn
 	rd     *hub.Reader
@@ -47,7 +47,7 @@ type player struct {
 	lastSR      time.Time
 	wdl         time.Time // when the write deadline was last pushed forward
 
-	fast fastState // the event-driven player's state (playfast_*.go)
+	ev eventState // the event-driven player's state (playevents.go)
 }
 
 // startPlay starts the media of a PLAY: event-driven where it can be,
@@ -66,7 +66,7 @@ func (c *conn) startPlay(rd *hub.Reader, done chan struct{}) {
 				go c.readUDP(t, false)
 			}
 		}
-	} else if p.startFast() {
+	} else if p.startEvents() {
 		return
 	}
 	go p.loop()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
 )
@@ -43,7 +44,7 @@ type Server struct {
 	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
-	send      senders // goroutines that write for event-driven players
+	senders   fanout.Pool // goroutines that write for event-driven players
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -134,7 +135,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait() // every player has finished: the senders are idle
-		s.send.close()
+		s.senders.Close()
 		close(done)
 	}()
 	select {
