@@ -44,6 +44,7 @@ type packTrack struct {
 
 	h264 *rtph264.Encoder
 	h265 *rtph265.Encoder
+	av1  *av1Packer
 	aac  *rtpmpeg4audio.Encoder
 	latm *rtpfragmented.Encoder
 	opus *rtpsimpleaudio.Encoder
@@ -88,6 +89,8 @@ func newPackTrack(i int, f format.Format) (*packTrack, error) {
 		t.params[0], t.params[1], t.params[2] = f.VPS, f.SPS, f.PPS
 		t.h265 = &rtph265.Encoder{PayloadType: f.PayloadTyp, MaxDONDiff: f.MaxDONDiff, PayloadMaxSize: PayloadMaxSize}
 		err = t.h265.Init()
+	case *format.AV1:
+		t.av1, err = newAV1Packer(f.PayloadTyp)
 	case *format.MPEG4Audio:
 		if t.kind == kindNone {
 			return nil, errors.New("AAC track has no AudioSpecificConfig")
@@ -150,6 +153,12 @@ func (p *packetizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 		} else {
 			pkts, err = t.h265.Encode(t.withParams265(au))
 		}
+	case kindAV1:
+		tu := av1Elements(f.AU)
+		if len(tu) == 0 {
+			return out
+		}
+		pkts, err = t.av1.encode(tu)
 	case kindAAC:
 		if len(f.AU[0]) == 0 {
 			return out

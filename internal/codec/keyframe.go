@@ -56,6 +56,7 @@ func ParseRTP(pkt []byte) (h RTPHeader, ok bool) {
 const (
 	H264 = "H264"
 	H265 = "H265"
+	AV1  = "AV1" // what format.AV1 names itself, so RTSP publishers get it as is
 )
 
 // KeyDetector marks the RTP packet where a new reader may start: the first
@@ -63,7 +64,7 @@ const (
 // Parameter sets usually precede the IDR slice in the same access unit, so
 // only the first qualifying packet of an access unit is marked.
 type KeyDetector struct {
-	Codec   string // H264 or H265; anything else never reports a key
+	Codec   string // H264, H265 or AV1; anything else never reports a key
 	inKey   bool
 	keyTime uint32
 }
@@ -76,6 +77,8 @@ func (d *KeyDetector) Key(h RTPHeader) bool {
 		key = h264Key(h.Payload)
 	case H265:
 		key = h265Key(h.Payload)
+	case AV1:
+		key = av1Key(h.Payload)
 	default:
 		return false
 	}

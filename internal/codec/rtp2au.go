@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpav1"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpfragmented"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
@@ -32,10 +33,11 @@ const (
 	kindLATM
 	kindOpus
 	kindG711
+	kindAV1
 )
 
 func (k codecKind) String() string {
-	return [...]string{"unsupported", "H264", "H265", "AAC", "AAC-LATM", "Opus", "G711"}[k]
+	return [...]string{"unsupported", "H264", "H265", "AAC", "AAC-LATM", "Opus", "G711", "AV1"}[k]
 }
 
 func kindOf(f format.Format) codecKind {
@@ -44,6 +46,8 @@ func kindOf(f format.Format) codecKind {
 		return kindH264
 	case *format.H265:
 		return kindH265
+	case *format.AV1:
+		return kindAV1
 	case *format.MPEG4Audio:
 		if f.Config != nil {
 			return kindAAC
@@ -112,6 +116,7 @@ type depackTrack struct {
 
 	h264 *rtph264.Decoder
 	h265 *rtph265.Decoder
+	av1  *rtpav1.Decoder
 	aac  *rtpmpeg4audio.Decoder
 	latm *rtpfragmented.Decoder
 	opus *rtpsimpleaudio.Decoder
@@ -156,7 +161,7 @@ func newDepacketizer(s *hub.Stream, log *slog.Logger) *depacketizer {
 }
 
 // errUnsupported says a codec has no RTP to AU conversion.
-var errUnsupported = errors.New("codec has no conversion between RTP and access units (supported: H264, H265, AAC, Opus, G711)")
+var errUnsupported = errors.New("codec has no conversion between RTP and access units (supported: H264, H265, AV1, AAC, Opus, G711)")
 
 func newDepackTrack(i int, f format.Format) (*depackTrack, error) {
 	if f == nil {
@@ -181,6 +186,9 @@ func newDepackTrack(i int, f format.Format) (*depackTrack, error) {
 		t.waitKey = true
 		t.dts265.Initialize()
 		t.h265, err = f.CreateDecoder()
+	case *format.AV1:
+		t.waitKey = true
+		t.av1, err = f.CreateDecoder()
 	case *format.MPEG4Audio:
 		if t.kind == kindNone {
 			return nil, errors.New("AAC track has no config in the SDP")
@@ -276,6 +284,16 @@ func (d *depacketizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 			t.pending = false
 		}
 		return d.videoAU(t, au, auTicks, f.Recv, out)
+
+	case kindAV1:
+		tu, err := t.av1.Decode(pkt)
+		if err != nil {
+			if !errors.Is(err, rtpav1.ErrMorePacketsNeeded) && !errors.Is(err, rtpav1.ErrNonStartingPacketAndNoPrevious) {
+				d.drop(t, err.Error())
+			}
+			return out
+		}
+		return d.av1AU(t, tu, ticks, f.Recv, out)
 
 	case kindAAC:
 		aus, err := t.aac.Decode(pkt)
