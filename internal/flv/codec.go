@@ -49,6 +49,7 @@ const (
 	VideoNone VideoCodec = iota
 	VideoH264
 	VideoH265
+	VideoAV1
 )
 
 func (c VideoCodec) String() string {
@@ -57,6 +58,8 @@ func (c VideoCodec) String() string {
 		return "H264"
 	case VideoH265:
 		return "H265"
+	case VideoAV1:
+		return "AV1"
 	}
 	return "none"
 }
@@ -100,6 +103,8 @@ func videoCodecOf(f format.Format) VideoCodec {
 		return VideoH264
 	case *format.H265:
 		return VideoH265
+	case *format.AV1:
+		return VideoAV1
 	}
 	return VideoNone
 }

@@ -26,7 +26,7 @@ type VideoPacket struct {
 }
 
 // ParseVideo reads a video tag body, legacy (AVC, codec id 12 HEVC) or
-// enhanced RTMP (FourCC avc1/hvc1).
+// enhanced RTMP (FourCC avc1/hvc1/av01).
 func ParseVideo(b []byte) (VideoPacket, error) {
 	var p VideoPacket
 	if len(b) < 1 {
@@ -46,7 +46,7 @@ func ParseVideo(b []byte) (VideoPacket, error) {
 		case fourccAVC:
 			p.Codec = VideoH264
 		case fourccAV1:
-			return p, fmt.Errorf("%w: AV1 over enhanced RTMP is not supported yet", ErrUnsupported)
+			return parseAV1Video(b, p)
 		default:
 			return p, fmt.Errorf("%w: video FourCC %q", ErrUnsupported, cc[:])
 		}
@@ -77,7 +77,7 @@ func ParseVideo(b []byte) (VideoPacket, error) {
 	case videoCodecHEVCLegacy:
 		p.Codec = VideoH265
 	default:
-		return p, fmt.Errorf("%w: FLV video codec id %d (Berth takes H.264, and H.265 as id 12 or enhanced RTMP)", ErrUnsupported, b[0]&0x0f)
+		return p, fmt.Errorf("%w: FLV video codec id %d (Berth takes H.264, H.265 as id 12 or enhanced RTMP, and AV1 as enhanced RTMP)", ErrUnsupported, b[0]&0x0f)
 	}
 	if frameType == 5 {
 		p.Type = PacketIgnored

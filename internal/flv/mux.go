@@ -162,6 +162,7 @@ const (
 	TagOpus
 	TagPCMA
 	TagPCMU
+	TagAV1
 	NumTagCodecs
 )
 
@@ -171,6 +172,7 @@ const (
 var TagBuilders = [NumTagCodecs]func(*hub.Frame) []byte{
 	TagAVC: buildAVCTag, TagHEVC: buildHEVCTag, TagAAC: buildAACTag,
 	TagOpus: buildOpusTag, TagPCMA: buildPCMATag, TagPCMU: buildPCMUTag,
+	TagAV1: buildAV1Tag,
 }
 
 func buildAACTag(f *hub.Frame) []byte  { return buildAudioTag(f, headAAC) }
@@ -179,7 +181,7 @@ func buildPCMUTag(f *hub.Frame) []byte { return buildAudioTag(f, headPCMU) }
 func buildOpusTag(f *hub.Frame) []byte { return buildAudioTag(f, headOpus) }
 
 // ErrNoTracks means a stream has no track FLV can carry.
-var ErrNoTracks = errors.New("the stream has no track FLV/RTMP can carry (H.264, H.265, AAC, Opus, G.711)")
+var ErrNoTracks = errors.New("the stream has no track FLV/RTMP can carry (H.264, H.265, AV1, AAC, Opus, G.711)")
 
 // Tag is one tag to send, with its body apart so RTMP can send it as a message.
 type Tag struct {
@@ -199,6 +201,7 @@ type Muxer struct {
 	vfmt, afmt format.Format
 	vps        []byte
 	sps, pps   []byte
+	av1Seq     []byte // AV1 sequence header OBU, from a keyframe
 	started    bool
 	codec      []TagCodec // per track index; TagNone = not carried
 }
@@ -217,6 +220,8 @@ func NewMuxer(tracks []*hub.Track) (*Muxer, error) {
 				case *format.H265:
 					m.vps, m.sps, m.pps = f.SafeParams()
 					m.codec[i] = TagHEVC
+				case *format.AV1:
+					m.codec[i] = TagAV1
 				}
 				continue
 			}
@@ -287,7 +292,10 @@ func (m *Muxer) Start(f *hub.Frame) (tags []Tag, ok bool) {
 }
 
 func (m *Muxer) haveVideoParams() bool {
-	if m.Video == VideoH265 {
+	switch m.Video {
+	case VideoAV1:
+		return m.av1Seq != nil
+	case VideoH265:
 		return m.vps != nil && m.sps != nil && m.pps != nil
 	}
 	return m.sps != nil && m.pps != nil
@@ -296,6 +304,10 @@ func (m *Muxer) haveVideoParams() bool {
 // paramsFromAU takes parameter sets sent in-band (an RTSP source whose SDP
 // had no sprop-parameter-sets).
 func (m *Muxer) paramsFromAU(au [][]byte) {
+	if m.Video == VideoAV1 { // its sequence header travels in-band only
+		m.av1Seq = validAV1SequenceHeader(au)
+		return
+	}
 	for _, nal := range au {
 		if len(nal) == 0 {
 			continue
@@ -324,7 +336,10 @@ func (m *Muxer) paramsFromAU(au [][]byte) {
 }
 
 func (m *Muxer) videoSequenceHeader() []byte {
-	if m.Video == VideoH265 {
+	switch m.Video {
+	case VideoAV1:
+		return av1SequenceStart(m.av1Seq)
+	case VideoH265:
 		conf := hevcConfig(m.vps, m.sps, m.pps)
 		b := append([]byte{0x80 | 1<<4 | 0}, fourccHEVC[:]...)
 		return append(b, conf...)
@@ -367,6 +382,8 @@ func (m *Muxer) Metadata() []byte {
 			props = append(props, amf0.Property{Key: "width", Value: float64(s.Width())}, amf0.Property{Key: "height", Value: float64(s.Height())})
 		}
 		props = append(props, amf0.Property{Key: "videocodecid", Value: float64(binary.BigEndian.Uint32(fourccHEVC[:]))})
+	case VideoAV1:
+		props = append(props, av1Metadata(m.av1Seq)...)
 	}
 	switch f := m.afmt.(type) {
 	case *format.MPEG4Audio, *format.MPEG4AudioLATM:
