@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/flv/amf0"
 	"github.com/berthmedia/berth/internal/hub"
@@ -60,6 +61,11 @@ type playSession struct {
 	bufs   net.Buffers
 	wbufs  net.Buffers // WriteTo consumes its receiver; this one lives on the heap once
 	done   chan struct{}
+
+	// Event-driven (see package fanout): set when the socket allows it.
+	w      *fanout.Writer
+	runner *fanout.Runner
+	over   bool // end has been called
 }
 
 func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
@@ -79,7 +85,15 @@ func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
 	c.onStatus(msid, "status", "NetStream.Play.Start", "Started playing "+path+".")
 	c.writeMessage(csidData, msgDataAMF0, msid, 0, amf0.Encode("|RtmpSampleAccess", true, true))
 	c.log.Info("rtmp play started", "path", path, "video", m.Video.String(), "audio", m.Audio.String())
-	go p.run()
+	if w, ok := fanout.NewWriter(c.nc, readBatch+8); ok {
+		// A player that waits holds no goroutine; a frame for many players
+		// is one writev each from the server's sender goroutines.
+		p.w, p.runner = w, fanout.NewRunner(&c.s.senders, p.serve)
+		r.SetReady(p.runner.Wake)
+		p.runner.Start()
+	} else {
+		go p.run()
+	}
 	return p, nil
 }
 
@@ -91,9 +105,12 @@ func (p *playSession) stop() {
 	<-p.done
 }
 
-func (p *playSession) run() {
+// run is the player's goroutine where it cannot be event-driven.
+func (p *playSession) run() { p.end(p.loop()) }
+
+// end tells the player why the play ended and logs it.
+func (p *playSession) end(err error) {
 	defer close(p.done)
-	err := p.loop()
 	p.r.Close()
 	switch {
 	case errors.Is(err, hub.ErrEnded):
@@ -116,37 +133,97 @@ func (p *playSession) loop() error {
 		if err != nil {
 			return err
 		}
-		p.bufs = p.bufs[:0]
-		for i, f := range p.frames[:n] {
-			p.frames[i] = nil
-			c := p.m.Codec(f)
-			if c == flv.TagNone {
-				continue
-			}
-			tags, ok := p.m.Start(f)
-			if !ok {
-				continue
-			}
-			for _, t := range tags {
-				csid, typ := uint32(csidVideo), uint8(t.Type)
-				switch t.Type {
-				case flv.TagAudio:
-					csid = csidAudio
-				case flv.TagScript:
-					csid, typ = csidData, msgDataAMF0
-				}
-				p.bufs = append(p.bufs, AppendMessage(nil, csid, typ, streamID, t.TS, t.Body, outChunkSize))
-			}
-			p.bufs = append(p.bufs, f.Encoded(encRTMP, chunkBuilders[c]))
-			p.nframes.Add(1)
-		}
-		if len(p.bufs) == 0 {
+		if !p.batch(n) {
 			continue
 		}
 		if err := p.write(); err != nil {
 			return err
 		}
 	}
+}
+
+// serve is the event-driven player's turn: it writes what the reader has
+// until it parks (true), or gives the turn away (false): the play ended, or
+// a goroutine of its own finishes a write the socket did not take.
+func (p *playSession) serve() bool {
+	if p.over {
+		return false
+	}
+	for {
+		n, err := p.r.TryRead(p.frames)
+		if err != nil {
+			p.over = true
+			go p.end(err) // its goodbye writes may block
+			return false
+		}
+		if n == 0 {
+			return true
+		}
+		if !p.batch(n) {
+			continue
+		}
+		c := p.c
+		if !c.wmu.TryLock() { // a control message is being written
+			go p.finishWrite()
+			return false
+		}
+		w, ok := p.w.TryWrite(p.bufs)
+		c.wmu.Unlock()
+		p.sent += uint64(w)
+		c.bytesOut.Add(uint64(w))
+		if !ok {
+			p.bufs = fanout.Rest(p.bufs, w)
+			go p.finishWrite()
+			return false
+		}
+	}
+}
+
+// finishWrite writes the rest of p.bufs, waiting for the socket up to the
+// write timeout, then serves the player here until its reader parks.
+func (p *playSession) finishWrite() {
+	if err := p.write(); err != nil {
+		p.over = true
+		p.end(err)
+		return
+	}
+	// Non-blocking writes set no deadline; one left set would fail them.
+	p.c.wmu.Lock()
+	p.c.nc.SetWriteDeadline(time.Time{})
+	p.c.wmu.Unlock()
+	p.runner.Run()
+}
+
+// batch turns frames[:n] into p.bufs: the chunks each frame carries, built
+// once per frame for every player, and the sequence headers and metadata
+// a player needs before its first frame. It reports whether there is
+// anything to write.
+func (p *playSession) batch(n int) bool {
+	p.bufs = p.bufs[:0]
+	for i, f := range p.frames[:n] {
+		p.frames[i] = nil
+		c := p.m.Codec(f)
+		if c == flv.TagNone {
+			continue
+		}
+		tags, ok := p.m.Start(f)
+		if !ok {
+			continue
+		}
+		for _, t := range tags {
+			csid, typ := uint32(csidVideo), uint8(t.Type)
+			switch t.Type {
+			case flv.TagAudio:
+				csid = csidAudio
+			case flv.TagScript:
+				csid, typ = csidData, msgDataAMF0
+			}
+			p.bufs = append(p.bufs, AppendMessage(nil, csid, typ, streamID, t.TS, t.Body, outChunkSize))
+		}
+		p.bufs = append(p.bufs, f.Encoded(encRTMP, chunkBuilders[c]))
+		p.nframes.Add(1)
+	}
+	return len(p.bufs) > 0
 }
 
 func (p *playSession) write() error {

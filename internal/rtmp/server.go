@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
@@ -36,6 +37,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+	senders   fanout.Pool // goroutines that write for event-driven players
 }
 
 func (s *Server) log() *slog.Logger {
@@ -120,7 +122,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait() // every player has finished: the senders are idle
+		s.senders.Close()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

@@ -43,6 +43,7 @@ type player struct {
 	// last is each track's newest packet sent; what a sender report needs
 	// from it is parsed only when a report is due, not per packet.
 	last        []*hub.Frame
+	startAt     time.Time // the publisher's time of the keyframe the play starts on (beforeStart)
 	sent, bytes uint64
 	lastSR      time.Time
 	wdl         time.Time // when the write deadline was last pushed forward
@@ -104,20 +105,43 @@ func (p *player) loop() {
 	p.finish(err)
 }
 
-// batch takes frames[:n] for one write: counted, sent at once over UDP,
-// or turned into the buffers of one writev over TCP, preceded by the
-// sender reports that are due.
+// batch takes frames[:n] for one write: sent at once over UDP, or turned
+// into the buffers of one writev over TCP, preceded by the sender reports
+// that are due. A track's first report goes out before its first packet:
+// a player then maps every packet by it, instead of guessing timestamps
+// and correcting them later (ffmpeg's correction steps audio back).
 func (p *player) batch(n int, now time.Time) [][]byte {
-	bufs := p.backing[:1] // [0] is for the reports
-	for i := 0; i < n; i++ {
-		f := p.frames[i]
+	for i, f := range p.frames[:n] {
+		t := trackAt(p.tracks, f.Track)
+		if t == nil {
+			continue
+		}
+		if !t.seen && p.last[f.Track] == nil && p.beforeStart(f) {
+			p.frames[i] = nil
+			continue
+		}
+		p.last[f.Track] = f
+	}
+	if firstOfTrack(p.tracks, p.last) || now.Sub(p.lastSR) >= senderReportTime {
+		p.lastSR = now
+		observe(p.tracks, p.last)
+		// Over UDP the reports go out here, ahead of the packets below.
+		p.report = p.c.appendReports(p.report[:0], p.rd.Stream(), p.tracks, now, false)
+	}
+	bufs := p.backing[:0]
+	if len(p.report) > 0 {
+		bufs = append(bufs, p.report)
+	}
+	for i, f := range p.frames[:n] {
 		p.frames[i] = nil
+		if f == nil { // dropped by beforeStart
+			continue
+		}
 		t := trackAt(p.tracks, f.Track)
 		if t == nil {
 			continue
 		}
 		pkt := f.RTP()
-		p.last[f.Track] = f
 		t.packets++
 		t.octets += uint32(len(pkt))
 		p.sent++
@@ -134,18 +158,6 @@ func (p *player) batch(n int, now time.Time) [][]byte {
 			bufs = append(bufs, h, pkt)
 		}
 	}
-	// A track's first report goes out before its first packet: a player
-	// then maps every packet by it, instead of guessing timestamps and
-	// correcting them later (ffmpeg's correction can step audio back).
-	if firstOfTrack(p.tracks, p.last) || now.Sub(p.lastSR) >= senderReportTime {
-		p.lastSR = now
-		observe(p.tracks, p.last)
-		p.report = p.c.appendReports(p.report[:0], p.rd.Stream(), p.tracks, now, false)
-	}
-	if len(p.report) == 0 {
-		return bufs[1:]
-	}
-	bufs[0] = p.report
 	return bufs
 }
 
@@ -217,6 +229,37 @@ func trackAt(ts []*trackSetup, i int) *trackSetup {
 		return ts[i]
 	}
 	return nil
+}
+
+// startSkew is how far before the keyframe a play starts on its first
+// audio packet may begin.
+const startSkew = 50 * time.Millisecond
+
+// beforeStart reports, for the first packet of a track in a play, an audio
+// packet that begins well before the keyframe the play starts on, by the
+// publisher's sender reports. Publishers pack several AAC frames into one
+// packet and send it after its last frame (ffmpeg: up to ~100 ms), so the
+// first audio packet after a keyframe may begin 100 ms before it; dropping
+// it starts the player's audio and video together. The first video packet
+// (the keyframe) sets the start; without reports nothing is dropped.
+func (p *player) beforeStart(f *hub.Frame) bool {
+	st := p.rd.Stream()
+	ref, ok := st.ClockRef(f.Track)
+	if !ok || f.Track >= len(st.Tracks) {
+		return false
+	}
+	h, ok := codec.ParseRTP(f.RTP())
+	if !ok {
+		return false
+	}
+	at := ref.NTPAt(h.Timestamp)
+	if st.Tracks[f.Track].Video {
+		if p.startAt.IsZero() {
+			p.startAt = at
+		}
+		return false
+	}
+	return !p.startAt.IsZero() && at.Before(p.startAt.Add(-startSkew))
 }
 
 // firstOfTrack reports whether the batch holds the first packet of a track.
