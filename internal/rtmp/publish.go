@@ -44,7 +44,8 @@ type publishSession struct {
 	sps, pps    []byte
 	lengthSize  int
 	videoSeen   bool
-	paramsDirty bool // parameter sets changed after publish: send them in-band
+	paramsDirty bool   // parameter sets changed after publish: send them in-band
+	av1Seq      []byte // AV1: the latest sequence header OBU (see av1.go)
 	videoTrack  int
 
 	acodec     flv.AudioCodec
@@ -137,6 +138,9 @@ func (p *publishSession) onVideo(m *Message) error {
 	default:
 		return nil
 	}
+	if pkt.Codec == flv.VideoAV1 {
+		return p.onAV1Frame(m, pkt)
+	}
 	if p.lengthSize == 0 || pkt.Codec != p.vcodec {
 		p.warnOnce("vnoconf", "rtmp publisher sent video frames before the sequence header; dropped until it comes")
 		return nil
@@ -162,6 +166,9 @@ func (p *publishSession) onVideo(m *Message) error {
 }
 
 func (p *publishSession) onVideoConfig(pkt flv.VideoPacket) error {
+	if pkt.Codec == flv.VideoAV1 {
+		return p.onAV1Config(pkt)
+	}
 	var vps, sps, pps []byte
 	var ls int
 	var err error
@@ -253,7 +260,13 @@ func (p *publishSession) write(video bool, f *hub.Frame) error {
 	return p.maybePublish()
 }
 
-func (p *publishSession) videoReady() bool { return p.lengthSize > 0 }
+func (p *publishSession) videoReady() bool {
+	if p.vcodec == flv.VideoAV1 {
+		return p.av1Seq != nil
+	}
+	return p.lengthSize > 0
+}
+
 func (p *publishSession) audioReady() bool {
 	return p.acodec != flv.AudioNone && (p.acodec != flv.AudioAAC || p.aacConf != nil)
 }
@@ -278,9 +291,12 @@ func (p *publishSession) maybePublish() error {
 	var tracks []*hub.Track
 	if p.videoReady() {
 		p.videoTrack = len(tracks)
-		if p.vcodec == flv.VideoH265 {
+		switch p.vcodec {
+		case flv.VideoH265:
 			tracks = append(tracks, codec.H265Track(p.vps, p.sps, p.pps))
-		} else {
+		case flv.VideoAV1:
+			tracks = append(tracks, codec.AV1Track(p.av1Seq))
+		default:
 			tracks = append(tracks, codec.H264Track(p.sps, p.pps))
 		}
 	}
