@@ -65,7 +65,7 @@ func TestRunnerTurnGivenAway(t *testing.T) {
 	})
 	r.Start()
 	<-away
-	r.Wake() // must not start a turn: the turn is away
+	r.Wake()                          // must not start a turn: the turn is away
 	time.Sleep(20 * time.Millisecond) // proving that nothing happens: there is no condition to wait for
 	if n := turns.Load(); n != 1 {
 		t.Fatalf("%d turns while the turn was away; want 1", n)
