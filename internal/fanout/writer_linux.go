@@ -78,3 +78,7 @@ func (w *Writer) writev(fd uintptr) bool {
 	}
 	return true
 }
+
+// Supported reports whether NewWriter works on this system, for a caller
+// that must decide before it has the socket (HTTP-FLV hijacks it first).
+func Supported() bool { return true }

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 )
@@ -34,6 +35,9 @@ type Handler struct {
 	mu      sync.Mutex
 	readers map[*hub.Reader]struct{}
 	closed  bool
+	// senders write for event-driven HTTP-FLV players (events.go); they
+	// live as long as the handler.
+	senders fanout.Pool
 }
 
 // Close ends every FLV reader and refuses new ones. http.Server.Shutdown
@@ -153,12 +157,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("stream %s: %v", path, err), status)
 		return
 	}
-	defer rd.Close()
+	handed := false // to an event-driven player, which closes and untracks rd itself
+	defer func() {
+		if !handed {
+			rd.Close()
+		}
+	}()
 	if !h.track(rd) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.untrack(rd)
+	defer func() {
+		if !handed {
+			h.untrack(rd)
+		}
+	}()
 	m, err := NewMuxer(rd.Stream().Tracks)
 	if err != nil {
 		log.Info("flv play refused", "err", err)
@@ -167,6 +180,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodHead {
 		hdr.Set("Content-Type", "video/x-flv")
+		return
+	}
+	if !ws && h.startEvents(w, r, rd, m, log) {
+		handed = true
 		return
 	}
 	var out sink
@@ -203,8 +220,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("flv play started", "video", m.Video.String(), "audio", m.Audio.String())
 	start := time.Now()
 	sent, err := serve(rd, m, out)
+	h.logEnd(log, err, start, sent)
+}
+
+func isEnded(err error) bool { return errors.Is(err, hub.ErrEnded) }
+
+// logEnd logs why a play ended.
+func (h *Handler) logEnd(log *slog.Logger, err error, start time.Time, sent uint64) {
 	switch {
-	case errors.Is(err, hub.ErrEnded):
+	case isEnded(err):
 		log.Info("flv play ended: the stream ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
 	case errors.Is(err, hub.ErrReaderClosed) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		log.Info("flv play ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_out", sent)
