@@ -184,7 +184,7 @@ var keys = []key{
 		set: func(c *Config, v string) error { c.Auth.Realm = v; return nil },
 		get: func(c *Config) string { return c.Auth.Realm }},
 
-	intKey("hub", "ring_size", "ring-size", "frames kept per stream: the GOP cache and a slow reader's slack", 64, 1<<20,
+	intKey("hub", "ring_size", "ring-size", "RTP packets kept per stream (access-unit views of RTMP/FLV keep a quarter as many frames): the GOP cache and a slow reader's slack", 64, 1<<20,
 		func(c *Config) *int { return &c.Hub.RingSize }),
 	{section: "hub", name: "slow_reader", flag: "slow-reader", help: "skip = a reader that falls behind jumps to the newest keyframe; close = it is disconnected",
 		set: func(c *Config, v string) error {

@@ -77,7 +77,7 @@ type Converter func(s *Stream, src *Reader, dst *Writer)
 
 // Options configure a Hub. The zero value works.
 type Options struct {
-	RingSize      int // frames per ring; default 4096
+	RingSize      int // RTP packets per ring (an access-unit ring holds a quarter as many frames); default 4096
 	SlowReader    SlowPolicy
 	AllowTakeover bool
 	Log           *slog.Logger
@@ -92,6 +92,18 @@ type Hub struct {
 	mu      sync.Mutex
 	streams map[string]*Stream
 	closed  bool
+}
+
+// ringSize is how many frames a ring of kind k holds. An access unit is a
+// whole video frame (tens of RTP packets at 4 Mb/s) or an audio frame, so
+// RingSize of them would be a minute of a 4 Mb/s stream, 56 MB with their
+// cached RTMP/FLV encodings, in every converted or RTMP-published stream; a
+// quarter still holds 14 s at 25 fps plus audio, more than the RTP ring.
+func (o *Options) ringSize(k Kind) int {
+	if k == KindAU {
+		return max(o.RingSize/4, 1)
+	}
+	return o.RingSize
 }
 
 // New returns an empty hub.
@@ -139,7 +151,7 @@ func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, 
 			s.hasVideo = true
 		}
 	}
-	s.views[native] = &view{ring: newRing(h.opts.RingSize)}
+	s.views[native] = &view{ring: newRing(h.opts.ringSize(native))}
 	h.streams[path] = s
 	h.mu.Unlock()
 	return &Publisher{Writer: Writer{s: s, r: s.views[native].ring}}, nil
@@ -270,7 +282,7 @@ func (s *Stream) subscribe(kind Kind, who Origin, counted bool) (*Reader, error)
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: %s to %s", ErrNoConversion, s.Native, kind)
 		}
-		v = &view{ring: newRing(s.h.opts.RingSize)}
+		v = &view{ring: newRing(s.h.opts.ringSize(kind))}
 		src := s.newReader(s.views[s.Native], s.Native, Origin{Proto: "convert", ID: kind.String()})
 		s.views[s.Native].readers++
 		v.src = src

@@ -83,7 +83,9 @@ func (c countingReader) Read(p []byte) (int, error) {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), id: strconv.FormatUint(connIDs.Add(1), 10)}
 	c.log = s.log().With("remote", c.remote, "conn", c.id)
-	c.br = bufio.NewReaderSize(countingReader{nc, &c.bytesIn}, 64<<10)
+	// Most connections are players, which send a few commands and
+	// acknowledgements: 4 KB each. A publisher's reader grows to 64 KB.
+	c.br = bufio.NewReaderSize(countingReader{nc, &c.bytesIn}, 4<<10)
 	c.cr = NewChunkReader(c.br)
 	return c
 }
@@ -386,6 +388,7 @@ func (c *conn) onPublish(msid uint32, args []any) error {
 		return fmt.Errorf("publish %s refused: %w", path, err)
 	}
 	c.pub = newPublishSession(c, path, msid)
+	c.cr.Grow(publishReadBuffer)
 	c.log.Info("rtmp publish started", "path", path)
 	return c.onStatus(msid, "status", "NetStream.Publish.Start", path+" is now published.")
 }
