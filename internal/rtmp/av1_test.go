@@ -155,17 +155,18 @@ func sendAV1OverRTMP(t *testing.T, addr, name string, src *av1Source) {
 	if err := c.SendMedia(msgVideo, 0, append(append([]byte{0x80 | 1<<4 | 0}, av01...), src.av1C...)); err != nil {
 		t.Fatal(err)
 	}
-	av1Loop(t, func(i int) error { return c.SendMedia(msgVideo, uint32(i*40), tags[i%len(tags)]) })
+	sendEvery40ms(t, "AV1", func(i int) error { return c.SendMedia(msgVideo, uint32(i*40), tags[i%len(tags)]) })
 }
 
-// av1Loop calls send(i) every 40 ms, i = 0, 1, ..., until the test ends.
-func av1Loop(t *testing.T, send func(i int) error) {
+// sendEvery40ms calls send(i) every 40 ms (one frame at 25 fps), i = 0, 1,
+// ..., until the test ends; what names the media in an error.
+func sendEvery40ms(t *testing.T, what string, send func(i int) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sent := make(chan error, 1)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-sent; err != nil {
-			t.Errorf("sending AV1: %v", err)
+			t.Errorf("sending %s: %v", what, err)
 		}
 	})
 	go func() {
@@ -247,7 +248,7 @@ func sendAV1OverRTSP(t *testing.T, addr, path string, src *av1Source) {
 		t.Fatal(err)
 	}
 	seq := uint16(1000)
-	av1Loop(t, func(i int) error {
+	sendEvery40ms(t, "AV1", func(i int) error {
 		pkts, err := av1RTPPackets(tus[i%len(tus)], 0x1234, seq, uint32(i*3600))
 		if err != nil {
 			return err
@@ -367,17 +368,9 @@ func decodeAV1(t *testing.T, tus [][]byte) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	checkOneVideo(t, "what the reader got", "av1", 320, 240, "-f", "obu", p)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var video []probeStream
-	for _, s := range ffprobeStreamsArgs(t, ctx, "-f", "obu", p) {
-		if s.CodecType == "video" {
-			video = append(video, s)
-		}
-	}
-	if len(video) != 1 || video[0].CodecName != "av1" || video[0].Width != 320 || video[0].Height != 240 {
-		t.Errorf("ffprobe of what the reader got = %+v, want one av1 320x240", video)
-	}
 	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-f", "obu", "-count_frames", "-select_streams", "v:0",
 		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", p).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(len(tus)) {
@@ -529,17 +522,7 @@ func TestEnhancedRTMPAV1IsReadable(t *testing.T) {
 		if ok, why := ffmpegCan(src, "rtp", "rtp://127.0.0.1:9"); !ok {
 			t.Skipf("this ffprobe cannot read AV1 over RTP (%s); the rtsp case reads it with Berth's client", why)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var video []probeStream
-		for _, s := range ffprobeStreamsArgs(t, ctx, "-rtsp_transport", "tcp", rtspURL) {
-			if s.CodecType == "video" {
-				video = append(video, s)
-			}
-		}
-		if len(video) != 1 || video[0].CodecName != "av1" || video[0].Width != 320 || video[0].Height != 240 {
-			t.Errorf("video streams over RTSP = %+v, want one av1 320x240", video)
-		}
+		checkOneVideo(t, "RTSP", "av1", 320, 240, "-rtsp_transport", "tcp", rtspURL)
 		ffmpegDecodeWith(t, []string{"-rtsp_transport", "tcp"}, rtspURL)
 	})
 	t.Run("rtsp", func(t *testing.T) {

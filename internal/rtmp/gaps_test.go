@@ -515,17 +515,7 @@ func TestEnhancedRTMPH265IsReadableOverRTSP(t *testing.T) {
 	cs := startCross(t)
 	checkHEVC := func(t *testing.T, url string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var video []probeStream
-		for _, s := range ffprobeStreamsArgs(t, ctx, "-rtsp_transport", "tcp", url) {
-			if s.CodecType == "video" {
-				video = append(video, s)
-			}
-		}
-		if len(video) != 1 || video[0].CodecName != "hevc" || video[0].Width != 320 || video[0].Height != 240 {
-			t.Errorf("video streams over RTSP = %+v, want one hevc 320x240", video)
-		}
+		checkOneVideo(t, "RTSP", "hevc", 320, 240, "-rtsp_transport", "tcp", url)
 		ffmpegDecodeWith(t, []string{"-rtsp_transport", "tcp"}, url)
 	}
 
@@ -600,34 +590,28 @@ func TestEnhancedRTMPH265IsReadableOverRTSP(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Send in real time, looping, as an encoder would, until the test ends.
-		ctx, cancel := context.WithCancel(context.Background())
-		sent := make(chan error, 1)
-		t.Cleanup(func() {
-			cancel()
-			if err := <-sent; err != nil {
-				t.Errorf("sending H.265: %v", err)
-			}
-		})
-		go func() {
-			tick := time.NewTicker(40 * time.Millisecond)
-			defer tick.Stop()
-			for i := 0; ; i++ {
-				if err := c.SendMedia(msgVideo, uint32(i*40), tags[i%len(tags)]); err != nil {
-					sent <- err
-					return
-				}
-				select {
-				case <-ctx.Done():
-					sent <- nil
-					return
-				case <-tick.C:
-				}
-			}
-		}()
+		sendEvery40ms(t, "H.265", func(i int) error { return c.SendMedia(msgVideo, uint32(i*40), tags[i%len(tags)]) })
 		waitFor(t, "live/h265 to be published", 10*time.Second, func() bool { return cs.hub.Get("live/h265") != nil })
 		if line := cs.logs.WaitLine(t, "rtmp stream live", "path=live/h265"); !strings.Contains(line, "H265") {
 			t.Errorf("stream live line %q does not name H265", line)
 		}
 		checkHEVC(t, "rtsp://"+cs.rtsp+"/live/h265")
 	})
+}
+
+// checkOneVideo asserts that ffprobe with args (what names it) reports
+// exactly one video stream, of codec at w x h.
+func checkOneVideo(t *testing.T, what, codec string, w, h int, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var video []probeStream
+	for _, s := range ffprobeStreamsArgs(t, ctx, args...) {
+		if s.CodecType == "video" {
+			video = append(video, s)
+		}
+	}
+	if len(video) != 1 || video[0].CodecName != codec || video[0].Width != w || video[0].Height != h {
+		t.Errorf("video streams of %s = %+v, want one %s %dx%d", what, video, codec, w, h)
+	}
 }
