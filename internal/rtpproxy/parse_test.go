@@ -392,3 +392,44 @@ func BenchmarkServerPacketPS(b *testing.B) {
 	s.Shutdown(context.Background())
 	h.Close()
 }
+
+// TestPSVideoFrameIsPublishedWhenTheNextBegins: without access unit
+// delimiters, a frame is complete when the next frame's first slice (or a
+// parameter set) begins; the splitter publishes it then, not when that next
+// NAL unit ends (the start of the frame after it: 40 ms later at 25 fps).
+func TestPSVideoFrameIsPublishedWhenTheNextBegins(t *testing.T) {
+	sps := []byte{0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0c, 0x83, 0xc5, 0x0a, 0xa8}
+	pps := []byte{0x68, 0xce, 0x0f, 0xc8}
+	frame := func(i int) []byte {
+		var au []byte
+		if i == 0 {
+			au = append(append(au, 0, 0, 0, 1), sps...)
+			au = append(append(au, 0, 0, 0, 1), pps...)
+			au = append(au, 0, 0, 0, 1, 0x65, 0x88)
+		} else {
+			au = append(au, 0, 0, 0, 1, 0x41, 0x9a)
+		}
+		return append(au, bytes.Repeat([]byte{0x55}, 200)...)
+	}
+	b, frames := testBuilder()
+	d := newPSDemuxer(b)
+	var ps []byte
+	ps = appendPackHeader(ps, 90000)
+	ps = appendSystemHeader(ps)
+	ps = appendPSM(ps, stH264, stG711A)
+	ps = appendPES(ps, 0xE0, 90000, frame(0))
+	d.feed(ps)
+	if len(*frames) != 0 {
+		t.Fatalf("%d frames before the second began; want 0 (the first may go on)", len(*frames))
+	}
+	for i := 1; i <= 3; i++ {
+		d.feed(appendPES(appendPackHeader(nil, int64(90000+i*3600)), 0xE0, int64(90000+i*3600), frame(i)))
+		if len(*frames) != i {
+			t.Fatalf("%d frames published once frame %d began; want %d", len(*frames), i, i)
+		}
+	}
+	if !(*frames)[0].Key || len((*frames)[0].AU) != 3 || (*frames)[1].Key {
+		t.Fatalf("first frame key %v with %d NAL units, second key %v; want a keyframe of SPS, PPS, IDR, then not",
+			(*frames)[0].Key, len((*frames)[0].AU), (*frames)[1].Key)
+	}
+}
