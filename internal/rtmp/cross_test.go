@@ -124,4 +124,7 @@ func TestRTMPPushIsReadableOverRTSP(t *testing.T) {
 			checkH264AAC(t, ffprobeStreamsArgs(t, ctx, "-rtsp_transport", transport, url))
 		})
 	}
+	// RTSP players of an RTMP publisher align by Berth's sender reports,
+	// which map the frames' own timestamps.
+	t.Run("av-sync-rtsp", func(t *testing.T) { checkAVSync(t, "rtsp://"+cs.rtsp+"/live/m1") })
 }

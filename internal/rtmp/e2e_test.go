@@ -201,6 +201,7 @@ func TestFFmpegPushIsReadableOverRTMPAndFLV(t *testing.T) {
 	})
 	t.Run("av-sync-rtmp", func(t *testing.T) { checkAVSync(t, rtmpURL) })
 	t.Run("av-sync-http-flv", func(t *testing.T) { checkAVSync(t, httpURL) })
+	t.Run("av-sync-ws-flv", func(t *testing.T) { readWSFLV(t, "ws"+strings.TrimPrefix(httpURL, "http"), 10*time.Second) })
 
 	logs := ts.logs.String()
 	for _, want := range []string{"rtmp connection accepted", "rtmp publish started", "path=live/s1", "rtmp play started",
@@ -213,7 +214,8 @@ func TestFFmpegPushIsReadableOverRTMPAndFLV(t *testing.T) {
 
 // readWSFLV reads FLV over WebSocket for d of stream time and checks what a
 // browser player needs: header, onMetaData, sequence headers, then a keyframe,
-// and timestamps that never go back per media type.
+// timestamps that never go back per media type, and the first audio within
+// 100 ms of the first video.
 func readWSFLV(t *testing.T, url string, d time.Duration) {
 	t.Helper()
 	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
@@ -249,6 +251,7 @@ func readWSFLV(t *testing.T, url string, d time.Duration) {
 	var tags []flv.Tag
 	last := map[byte]uint32{}
 	var first uint32
+	firstAudio := int64(-1)
 	for {
 		tag, err := r.ReadTag()
 		if err != nil {
@@ -260,6 +263,9 @@ func readWSFLV(t *testing.T, url string, d time.Duration) {
 		}
 		if len(tags) == 3 { // after onMetaData and the two sequence headers
 			first = tag.TS
+		}
+		if tag.Type == flv.TagAudio && len(tags) >= 3 && firstAudio < 0 {
+			firstAudio = int64(tag.TS)
 		}
 		if prev, ok := last[tag.Type]; ok && tag.TS < prev {
 			t.Errorf("tag type %d timestamp went back from %d to %d", tag.Type, prev, tag.TS)
@@ -284,6 +290,11 @@ func readWSFLV(t *testing.T, url string, d time.Duration) {
 	}
 	if tags[3].Type != flv.TagVideo || tags[3].Body[0] != 0x17 {
 		t.Errorf("fourth tag = type %d % x, want a keyframe", tags[3].Type, tags[3].Body[:1])
+	}
+	if firstAudio < 0 {
+		t.Errorf("no audio in %s of stream time", d)
+	} else if gap := firstAudio - int64(first); gap > 100 || gap < -100 {
+		t.Errorf("first audio at %d ms, first video at %d ms: %d ms apart, want <= 100", firstAudio, first, gap)
 	}
 }
 
@@ -331,7 +342,9 @@ func checkAVSync(t *testing.T, url string) {
 	if d := math.Abs(first["video"] - first["audio"]); d > 0.1 {
 		t.Errorf("first video at %.3f s, first audio at %.3f s: %.0f ms apart, want <= 100", first["video"], first["audio"], d*1000)
 	}
-	if span := last["video"] - first["video"]; span < 9.5 || span > 10.5 {
-		t.Errorf("read %.2f s of video, want 10 s within 5%%", span)
+	for _, typ := range []string{"video", "audio"} {
+		if span := last[typ] - first[typ]; span < 9.5 || span > 10.5 {
+			t.Errorf("read %.2f s of %s, want 10 s within 5%%", span, typ)
+		}
 	}
 }
