@@ -79,14 +79,20 @@ type Runner struct {
 	// runner's hands (the play ended, or a goroutine of the player's own
 	// finishes a write and then calls Run).
 	serve func() bool
+	// crashed is told of a panic in serve; the runner is then dead (its
+	// wake-ups stay pending, so none is served again).
+	crashed func(v any)
 	// pending counts wake-ups not yet served; the one that makes it 1
 	// queues the runner, so only one goroutine serves it at a time.
 	pending atomic.Int32
 }
 
-// NewRunner makes a runner of serve on pool.
-func NewRunner(pool *Pool, serve func() bool) *Runner {
-	return &Runner{pool: pool, serve: serve}
+// NewRunner makes a runner of serve on pool. A panic in serve is
+// recovered and handed to crashed, which must end that player (close its
+// connection): a sender serves every player, so one broken player must not
+// take down the others, nor the server.
+func NewRunner(pool *Pool, serve func() bool, crashed func(v any)) *Runner {
+	return &Runner{pool: pool, serve: serve, crashed: crashed}
 }
 
 // Start gives the runner its first turn.
@@ -103,6 +109,11 @@ func (r *Runner) Wake() {
 // away. The pool calls it; so does a player's own goroutine that took the
 // turn from serve.
 func (r *Runner) Run() {
+	defer func() {
+		if v := recover(); v != nil {
+			r.crashed(v)
+		}
+	}()
 	for {
 		n := r.pending.Load()
 		if !r.serve() {

@@ -29,7 +29,7 @@ func TestRunnerServesEveryWakeOneAtATime(t *testing.T) {
 		runtime.Gosched()
 		inServe.Add(-1)
 		return true
-	})
+	}, func(v any) { t.Errorf("serve panicked: %v", v) })
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -62,7 +62,7 @@ func TestRunnerTurnGivenAway(t *testing.T) {
 			return false // a goroutine of the player's own has the turn now
 		}
 		return true
-	})
+	}, func(v any) { t.Errorf("serve panicked: %v", v) })
 	r.Start()
 	<-away
 	r.Wake()                          // must not start a turn: the turn is away
@@ -73,6 +73,35 @@ func TestRunnerTurnGivenAway(t *testing.T) {
 	r.Run() // the goroutine that had the turn goes on
 	if n := turns.Load(); n != 2 {
 		t.Fatalf("%d turns after Run; want 2", n)
+	}
+}
+
+// TestRunnerSurvivesAPanickingServe: a serve that panics is reported to
+// crashed and its runner is dead; the pool's senders go on serving others.
+func TestRunnerSurvivesAPanickingServe(t *testing.T) {
+	var pool Pool
+	defer pool.Close()
+	crashed := make(chan any, 1)
+	bad := NewRunner(&pool, func() bool { panic("broken player") }, func(v any) { crashed <- v })
+	bad.Start()
+	select {
+	case v := <-crashed:
+		if v != "broken player" {
+			t.Fatalf("crashed got %v", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the panic never reached crashed")
+	}
+	bad.Wake() // dead: never served again
+	served := make(chan struct{}, 16)
+	good := NewRunner(&pool, func() bool { served <- struct{}{}; return true }, func(v any) { t.Errorf("good panicked: %v", v) })
+	for range runtime.GOMAXPROCS(0) + 1 { // every sender, at least once
+		good.Wake()
+		select {
+		case <-served:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the pool stopped serving after a panic")
+		}
 	}
 }
 

@@ -2,9 +2,11 @@ package flv
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -88,7 +90,7 @@ func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Re
 	}
 	p.bufs = append(p.bufs, nil, Header(m.VideoTrack >= 0, m.AudioTrack >= 0))
 	log.Info("flv play started", "video", m.Video.String(), "audio", m.Audio.String())
-	p.runner = fanout.NewRunner(&h.senders, p.serve)
+	p.runner = fanout.NewRunner(&h.senders, p.serve, p.crashed)
 	rd.SetReady(p.runner.Wake)
 	p.runner.Start()
 	return true
@@ -156,6 +158,15 @@ func (p *eventPlayer) batch(n int) [][]byte {
 	line := strconv.AppendInt(p.size[:0], int64(size), 16)
 	p.bufs[0] = append(line, '\r', '\n')
 	return append(p.bufs, crlf)
+}
+
+// crashed ends a player whose turn panicked.
+func (p *eventPlayer) crashed(v any) {
+	p.log.Error("flv player crashed; closed its connection, others are unaffected", "panic", v, "stack", string(debug.Stack()))
+	if !p.over {
+		p.over = true
+		go p.end(fmt.Errorf("internal error: %v", v))
+	}
 }
 
 // finishWrite writes the rest of a batch, waiting for the socket up to the

@@ -2,7 +2,9 @@ package rtmp
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -88,7 +90,7 @@ func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
 	if w, ok := fanout.NewWriter(c.nc, readBatch+8); ok {
 		// A player that waits holds no goroutine; a frame for many players
 		// is one writev each from the server's sender goroutines.
-		p.w, p.runner = w, fanout.NewRunner(&c.s.senders, p.serve)
+		p.w, p.runner = w, fanout.NewRunner(&c.s.senders, p.serve, p.crashed)
 		r.SetReady(p.runner.Wake)
 		p.runner.Start()
 	} else {
@@ -176,6 +178,15 @@ func (p *playSession) serve() bool {
 			go p.finishWrite()
 			return false
 		}
+	}
+}
+
+// crashed ends a player whose turn panicked.
+func (p *playSession) crashed(v any) {
+	p.c.log.Error("rtmp player crashed; closed its connection, others are unaffected", "panic", v, "stack", string(debug.Stack()))
+	if !p.over {
+		p.over = true
+		go p.end(fmt.Errorf("internal error: %v", v))
 	}
 }
 

@@ -30,7 +30,7 @@ func (p *player) startEvents() bool {
 		return false
 	}
 	p.ev.w = w
-	p.ev.runner = fanout.NewRunner(&p.c.s.senders, p.serve)
+	p.ev.runner = fanout.NewRunner(&p.c.s.senders, p.serve, p.crashed)
 	p.rd.SetReady(p.ev.runner.Wake)
 	p.ev.runner.Start()
 	return true
@@ -39,18 +39,8 @@ func (p *player) startEvents() bool {
 // serve writes what the reader has until it parks (true), or until the
 // turn leaves the runner (false): the play ended, or a goroutine of p's
 // own finishes a write the socket did not take.
-func (p *player) serve() (waiting bool) {
+func (p *player) serve() bool {
 	ev := &p.ev
-	defer func() {
-		if r := recover(); r != nil {
-			p.c.log.Error("player crashed; closed its connection, others are unaffected", "panic", r, "stack", string(debug.Stack()))
-			waiting = false
-			if !ev.over {
-				ev.over = true
-				go p.finish(fmt.Errorf("internal error: %v", r))
-			}
-		}
-	}()
 	if ev.over {
 		return false
 	}
@@ -87,6 +77,15 @@ func (p *player) serve() (waiting bool) {
 			go p.finish(err) // its goodbye write may block
 			return false
 		}
+	}
+}
+
+// crashed ends a player whose turn panicked.
+func (p *player) crashed(v any) {
+	p.c.log.Error("player crashed; closed its connection, others are unaffected", "panic", v, "stack", string(debug.Stack()))
+	if !p.ev.over {
+		p.ev.over = true
+		go p.finish(fmt.Errorf("internal error: %v", v))
 	}
 }
 
