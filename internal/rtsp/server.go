@@ -92,24 +92,35 @@ func (s *Server) Serve(l net.Listener) error {
 		c := newConn(s, nc, s.nextID)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
-		go s.handle(c)
+		go s.handle(c, true)
 		return true
 	})
 	return ErrServerClosed
 }
 
-func (s *Server) handle(c *conn) {
-	defer s.wg.Done()
+// handle serves c on this goroutine; accepted is false where it goes on
+// from another (a player between requests: see readLoop).
+func (s *Server) handle(c *conn, accepted bool) {
+	moved := false
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("connection crashed; closed it, others are unaffected", "panic", p, "stack", string(debug.Stack()))
 			c.close("internal error")
+			moved = false
+		}
+		if moved {
+			go s.handle(c, false)
+			return
 		}
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		s.wg.Done()
 	}()
-	c.run()
+	if accepted {
+		c.log.Info("connection accepted", "local_port", portOf(c.nc.LocalAddr()))
+	}
+	moved = c.run()
 }
 
 // Shutdown closes the listeners first, then ends every session, and waits
