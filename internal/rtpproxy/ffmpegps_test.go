@@ -396,15 +396,7 @@ func TestPSOverTCPWithLossCountsItAndPublishesOnlyWholeFrames(t *testing.T) {
 	e := newEnv(t, 30)
 	video, audio, units := c.build(t)
 	pkts := rtpPackets(units, 0x22220022, 96, 1400)
-	var sent [][]byte
-	dropped := 0
-	for i, p := range pkts {
-		if i%50 == 25 {
-			dropped++
-			continue
-		}
-		sent = append(sent, p)
-	}
+	sent, dropped := dropSome(pkts)
 	conn := sendTCP(t, e.tcp, sent)
 	defer conn.Close()
 	const path = "rtp/22220022"

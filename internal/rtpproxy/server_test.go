@@ -353,15 +353,7 @@ func TestPSOverRTPWithLossCountsItAndKeepsGoing(t *testing.T) {
 	e := newEnv(t, 5)
 	video, _, units := c.build(t)
 	pkts := rtpPackets(units, 0x22220002, 96, 1400)
-	var sent [][]byte
-	dropped := 0
-	for i, p := range pkts {
-		if i%50 == 25 {
-			dropped++
-			continue
-		}
-		sent = append(sent, p)
-	}
+	sent, dropped := dropSome(pkts)
 	sendUDP(t, e.udp, sent)
 	s := e.waitStream(t, "rtp/22220002")
 	testutil.WaitFor(t, 10*time.Second, "most video frames", func() bool {
@@ -515,4 +507,17 @@ func asFinding(err error, f **ports.Finding) bool {
 		err = u.Unwrap()
 	}
 	return false
+}
+
+// dropSome drops one packet in 50 (the 25th of each 50), as a lossy path
+// would: what is sent and how many were dropped.
+func dropSome(pkts [][]byte) (sent [][]byte, dropped int) {
+	for i, p := range pkts {
+		if i%50 == 25 {
+			dropped++
+			continue
+		}
+		sent = append(sent, p)
+	}
+	return sent, dropped
 }

@@ -548,20 +548,7 @@ func TestSlowReaderNeverSlowsOthers(t *testing.T) {
 	}
 
 	// The healthy player.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := rtspclient.Dial(ctx, ts.url("live/s"), rtspclient.Options{Transport: rtspclient.TCP, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc); err != nil {
-		t.Fatal(err)
-	}
+	c := dialPlayer(t, ts, "live/s", rtspclient.TCP)
 	var mu sync.Mutex
 	last := map[int]uint16{}
 	packets, gaps := 0, 0
@@ -594,4 +581,26 @@ func TestSlowReaderNeverSlowsOthers(t *testing.T) {
 	if ts.hub.Get("live/s") == nil {
 		t.Errorf("the stream ended because of a slow reader")
 	}
+}
+
+// dialPlayer connects Berth's client to path and sets up every track, ready
+// for PLAY. The client lives 30 s at most (its context's), and the test's
+// cleanup closes it.
+func dialPlayer(t *testing.T, ts *testServer, path string, tr rtspclient.Transport) *rtspclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	c, err := rtspclient.Dial(ctx, ts.url(path), rtspclient.Options{Transport: tr, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	desc, _, err := c.Describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

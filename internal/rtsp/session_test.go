@@ -501,20 +501,7 @@ func TestReadersGetRTCPSenderReports(t *testing.T) {
 	for _, tr := range []rtspclient.Transport{rtspclient.TCP, rtspclient.UDP} {
 		t.Run(tr.String(), func(t *testing.T) {
 			t.Parallel() // the reports come 5 s apart: wait for both readers at once
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := rtspclient.Dial(ctx, ts.url("live/sr"), rtspclient.Options{Transport: tr, Timeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			desc, _, err := c.Describe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.SetupAll(desc); err != nil {
-				t.Fatal(err)
-			}
+			c := dialPlayer(t, ts, "live/sr", tr)
 			var mu sync.Mutex
 			var reports []rtcp.SenderReport
 			var bad []string
