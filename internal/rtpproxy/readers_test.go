@@ -2,7 +2,6 @@ package rtpproxy
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -56,30 +55,10 @@ func (e *testEnv) serveRTMP(t *testing.T) string {
 // ffprobeCodecs returns the sorted codec names ffprobe finds at url.
 func ffprobeCodecs(t *testing.T, url string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	args := []string{"-hide_banner", "-loglevel", "error"}
-	if strings.HasPrefix(url, "rtsp:") {
-		args = append(args, "-rtsp_transport", "tcp")
-	}
-	args = append(args, "-show_entries", "stream=codec_name,width,height", "-of", "json", url)
-	out, err := exec.CommandContext(ctx, "ffprobe", args...).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
-	}
-	var r struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-			Width     int    `json:"width"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("ffprobe output: %v: %s", err, out)
-	}
 	var c []string
-	for _, s := range r.Streams {
-		c = append(c, s.CodecName)
-		if s.CodecName == "h264" && s.Width != 320 {
+	for _, s := range probeStreams(t, url) {
+		c = append(c, s.Codec)
+		if s.Codec == "h264" && s.Width != 320 {
 			t.Errorf("h264 width %d, want 320", s.Width)
 		}
 	}
