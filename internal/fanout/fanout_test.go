@@ -51,28 +51,28 @@ func TestRunnerServesEveryWakeOneAtATime(t *testing.T) {
 // TestRunnerTurnGivenAway: a serve that returns false keeps the turn from
 // the pool until the goroutine it went to calls Run.
 func TestRunnerTurnGivenAway(t *testing.T) {
+	// A pool without senders: the test takes the queued turns itself, so
+	// "no turn was queued" is a plain look at the queue, not a wait.
 	var pool Pool
-	defer pool.Close()
-	var turns atomic.Int32
-	away := make(chan struct{})
-	var r *Runner
-	r = NewRunner(&pool, func() bool {
-		if turns.Add(1) == 1 {
-			close(away)
-			return false // a goroutine of the player's own has the turn now
-		}
-		return true
+	pool.once.Do(func() { pool.q = make(chan *Runner, 8) })
+	turns := 0
+	r := NewRunner(&pool, func() bool {
+		turns++
+		return turns > 1 // the first turn goes to a goroutine of the player's own
 	}, func(v any) { t.Errorf("serve panicked: %v", v) })
 	r.Start()
-	<-away
-	r.Wake()                          // must not start a turn: the turn is away
-	time.Sleep(20 * time.Millisecond) // proving that nothing happens: there is no condition to wait for
-	if n := turns.Load(); n != 1 {
-		t.Fatalf("%d turns while the turn was away; want 1", n)
+	(<-pool.q).Run() // as a sender would: serve gives the turn away
+	r.Wake()         // must not queue a turn: the turn is away
+	if len(pool.q) != 0 || turns != 1 {
+		t.Fatalf("%d turns queued, %d served while the turn was away; want 0 and 1", len(pool.q), turns)
 	}
-	r.Run() // the goroutine that had the turn goes on
-	if n := turns.Load(); n != 2 {
-		t.Fatalf("%d turns after Run; want 2", n)
+	r.Run() // the goroutine that had the turn goes on, and serves the wake
+	if turns != 2 || len(pool.q) != 0 {
+		t.Fatalf("%d turns after Run, %d queued; want 2 and 0", turns, len(pool.q))
+	}
+	r.Wake() // waiting again: the next wake is queued for the senders
+	if len(pool.q) != 1 {
+		t.Fatalf("%d turns queued after the runner waited again; want 1", len(pool.q))
 	}
 }
 
