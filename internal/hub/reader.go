@@ -24,7 +24,9 @@ type Reader struct {
 	// its ring ends, or on Close. Stale tokens only cause one more look.
 	sig chan struct{}
 	// ready, when set, is called instead of sending the token (SetReady).
-	ready  func()
+	// Atomic: Close signals from any goroutine, and the load is what orders
+	// the owner's set-up (SetReady and what ready uses) before that call.
+	ready  atomic.Pointer[func()]
 	closed atomic.Bool
 	once   bool // Close ran; guarded by s.mu
 
@@ -42,8 +44,8 @@ func (r *Reader) Kind() Kind { return r.kind }
 func (r *Reader) Lag() uint64 { return r.r.head.Load() - r.cursor.Load() }
 
 func (r *Reader) signal() {
-	if r.ready != nil {
-		r.ready()
+	if ready := r.ready.Load(); ready != nil {
+		(*ready)()
 		return
 	}
 	select {
@@ -62,14 +64,14 @@ func (r *Reader) Read(dst []*Frame) (int, error) { return r.read(dst, true) }
 // of blocking in Read, and ready runs whenever a TryRead that found nothing
 // may now find something (frames came, the ring ended, Close). It runs on
 // the writer's or the waker's goroutine, so it must only schedule work.
-// Call it once, before the first TryRead, from the goroutine that made
-// the reader.
+// Call it once, before the first TryRead; Close may come from any
+// goroutine after it.
 //
 // This is how a server writes to many sockets from a few goroutines (a
 // non-blocking writev per reader per frame) instead of parking one
 // goroutine per reader: no stack per reader, and no goroutine wake-up per
 // reader per frame.
-func (r *Reader) SetReady(ready func()) { r.ready = ready }
+func (r *Reader) SetReady(ready func()) { r.ready.Store(&ready) }
 
 // TryRead is Read without blocking: when there is no frame it parks the
 // reader and returns 0, nil, and the ready function given to SetReady runs
