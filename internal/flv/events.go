@@ -48,7 +48,9 @@ var crlf = []byte("\r\n")
 // can be taken over and written that way. It reports false, having
 // written nothing, when not; the caller then serves it the plain way.
 func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Reader, m *Muxer, log *slog.Logger) bool {
-	if r.ProtoMajor != 1 || !fanout.Supported() {
+	// Over TLS the taken-over connection is a *tls.Conn, whose bytes a raw
+	// writev would bypass: such a player is served the plain way.
+	if r.ProtoMajor != 1 || r.TLS != nil || !fanout.Supported() {
 		return false
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
@@ -57,7 +59,12 @@ func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Re
 	}
 	fw, ok := fanout.NewWriter(nc, readBatch+8)
 	if !ok {
-		nc.Close() // cannot happen where Supported; the request is lost, not answered twice
+		// Only a connection that is not a socket gets here, and it is
+		// taken over already: it cannot be answered the plain way.
+		log.Error("flv play failed: the connection is not a socket Berth can write; closed it", "conn", fmt.Sprintf("%T", nc))
+		nc.Close()
+		rd.Close()
+		h.untrack(rd)
 		return true
 	}
 	p := &eventPlayer{h: h, rd: rd, m: m, nc: nc, log: log, start: time.Now(), w: fw,
