@@ -104,7 +104,11 @@ func (ms *Muxers) Open(s *hub.Stream) (*Cursor, error) {
 		m.stopTimer.Stop()
 		m.stopTimer = nil
 	}
-	return &Cursor{m: m, ms: ms}, nil
+	c := &Cursor{m: m, ms: ms}
+	m.mu.Lock()
+	c.next = m.startLocked()
+	m.mu.Unlock()
+	return c, nil
 }
 
 // ended forgets a muxer whose goroutine returned.
@@ -200,8 +204,8 @@ func (c *Cursor) Ready(ctx context.Context) (init []byte, codecs string, err err
 }
 
 // Next appends the fragments after the cursor's position to dst, waiting
-// for at least one. The first call starts at the newest keyframe fragment,
-// so a reader never starts mid-GOP. Once the muxer stopped it returns what
+// for at least one. A cursor starts at the newest keyframe fragment when it
+// is opened (or the next one), so a reader never starts mid-GOP. Once the muxer stopped it returns what
 // is left, then the reason (hub.ErrEnded, ErrStopped); ErrSlowReader when
 // the reader fell off the ring.
 func (c *Cursor) Next(ctx context.Context, dst []*Fragment) ([]*Fragment, error) {
@@ -209,23 +213,26 @@ func (c *Cursor) Next(ctx context.Context, dst []*Fragment) ([]*Fragment, error)
 	size := uint64(len(m.ring))
 	for {
 		m.mu.Lock()
-		if !c.started && m.haveKey && m.head-m.lastKey <= size {
-			c.next, c.started = m.lastKey, true
-		}
-		if c.started {
-			if m.head-c.next > size {
+		if m.head-c.next > size {
+			if c.started {
 				m.mu.Unlock()
 				return dst, ErrSlowReader
 			}
-			n := len(dst)
-			for c.next < m.head && len(dst) < cap(dst) {
-				dst = append(dst, m.ring[c.next%size])
-				c.next++
+			c.next = m.startLocked() // still waiting for its first keyframe
+		}
+		n := len(dst)
+		for c.next < m.head && len(dst) < cap(dst) {
+			f := m.ring[c.next%size]
+			c.next++
+			if !c.started && !f.Key {
+				continue
 			}
-			if len(dst) > n || cap(dst) == n {
-				m.mu.Unlock()
-				return dst, nil
-			}
+			c.started = true
+			dst = append(dst, f)
+		}
+		if len(dst) > n || cap(dst) == n {
+			m.mu.Unlock()
+			return dst, nil
 		}
 		err, wake := m.err, m.wake
 		m.mu.Unlock()
@@ -240,13 +247,19 @@ func (c *Cursor) Next(ctx context.Context, dst []*Fragment) ([]*Fragment, error)
 	}
 }
 
+// startLocked is where a new reader starts: the newest keyframe fragment
+// still in the ring, else the next fragment (and it skips to a keyframe).
+func (m *Muxer) startLocked() uint64 {
+	if m.haveKey && m.head-m.lastKey <= uint64(len(m.ring)) {
+		return m.lastKey
+	}
+	return m.head
+}
+
 // Lag is how many fragments the cursor is behind the muxer.
 func (c *Cursor) Lag() uint64 {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
-	if !c.started {
-		return 0
-	}
 	return c.m.head - c.next
 }
 

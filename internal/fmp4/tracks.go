@@ -190,11 +190,17 @@ func (t *track) mp4Codec() mp4.Codec {
 	return nil
 }
 
-// ticks converts a hub time to the track's timescale without overflowing
-// for streams that run for days.
+// ticks converts a hub time to the track's timescale, rounded to the
+// nearest tick (hub times come from ticks, truncated to nanoseconds: 1024
+// samples at 48 kHz are 21333333 ns, which truncating would make 1023),
+// without overflowing for streams that run for days.
 func (t *track) ticks(d time.Duration) int64 {
 	ts := int64(t.timescale)
-	return int64(d/time.Second)*ts + int64(d%time.Second)*ts/int64(time.Second)
+	sec, rem := int64(d/time.Second), int64(d%time.Second)
+	if rem < 0 {
+		sec, rem = sec-1, rem+int64(time.Second)
+	}
+	return sec*ts + (rem*ts+int64(time.Second)/2)/int64(time.Second)
 }
 
 // payload is f's sample data: length-prefixed NAL units (ISO 14496-15) for
