@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -40,6 +42,9 @@ type Handler struct {
 	// InitTimeout is how long a request waits for the stream's first
 	// keyframe with parameter sets; default 10 s.
 	InitTimeout time.Duration
+	// StreamWait is how long a player of a path not yet published waits for
+	// it (ZLMediaKit's [general] maxStreamWaitMS); 0 answers 404 at once.
+	StreamWait time.Duration
 }
 
 var upgrader = websocket.Upgrader{
@@ -119,7 +124,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The player's own registration: a counted hub reader that never reads,
 	// so getMediaList, the reader hooks and metrics see one reader per
 	// player while the frames flow through the muxer's one uncounted reader.
-	reg, err := h.Hub.Subscribe(path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr})
+	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: withoutCredentials(q)}
+	reg, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, who, h.StreamWait)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, hub.ErrNotFound) {
@@ -183,14 +189,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("fmp4 play started", "codecs", codecs)
 	start := time.Now()
-	sent, err := serve(ctx, cur, init, out)
+	sent, err := serve(ctx, cur, init, out, reg)
 	logEnd(log, err, start, sent, timeout)
 }
 
-// serve sends the init segment, then every fragment from the cursor.
-func serve(ctx context.Context, cur *Cursor, init []byte, out sink) (uint64, error) {
+// serve sends the init segment, then every fragment from the cursor, and
+// counts what it wrote on the player's hub registration.
+func serve(ctx context.Context, cur *Cursor, init []byte, out sink, reg *hub.Reader) (uint64, error) {
 	n, err := out.write([][]byte{init})
 	sent := uint64(n)
+	reg.AddBytes(uint64(n))
 	if err != nil {
 		return sent, err
 	}
@@ -204,6 +212,7 @@ func serve(ctx context.Context, cur *Cursor, init []byte, out sink) (uint64, err
 		if len(bufs) > 0 {
 			n, werr := out.write(bufs)
 			sent += uint64(n)
+			reg.AddBytes(uint64(n))
 			if werr != nil {
 				return sent, werr
 			}
@@ -215,6 +224,17 @@ func serve(ctx context.Context, cur *Cursor, init []byte, out sink) (uint64, err
 			return sent, err
 		}
 	}
+}
+
+// withoutCredentials is the query a web hook may see: user and pass removed.
+func withoutCredentials(q url.Values) string {
+	if !q.Has("user") && !q.Has("pass") {
+		return q.Encode()
+	}
+	q = maps.Clone(q)
+	q.Del("user")
+	q.Del("pass")
+	return q.Encode()
 }
 
 func logEnd(log *slog.Logger, err error, start time.Time, sent uint64, timeout time.Duration) {

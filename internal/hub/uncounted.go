@@ -9,3 +9,18 @@ package hub
 func (s *Stream) SubscribeUncounted(kind Kind, who Origin) (*Reader, error) {
 	return s.subscribe(kind, who, false)
 }
+
+// AddBytes counts n bytes sent to the player of r when they did not come
+// through r's Read: an fMP4 player's registration never reads, its
+// fragments come from the shared muxer, and the handler counts what it
+// wrote here, so Bytes, the stream's bytes out and Stats.BytesOut of the
+// player's protocol stay honest. For a converter's or muxer's own reader
+// (uncounted) it does nothing.
+func (r *Reader) AddBytes(n uint64) {
+	if r.outProto == nil {
+		return
+	}
+	r.bytes.Add(n)
+	r.outProto.Add(n)
+	r.s.bytesOut.Add(n)
+}

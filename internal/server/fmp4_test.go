@@ -202,6 +202,14 @@ func TestHTTPFMP4ReadersShareOneMuxer(t *testing.T) {
 	if !strings.Contains(string(body), `"readerCount":2`) {
 		t.Errorf("getMediaList with two fMP4 players: %s", body)
 	}
+	for _, r := range srv.Hub.Get("live/two").ReaderList() {
+		if r.Who().Proto != "http-fmp4" || r.Bytes() == 0 {
+			t.Errorf("player %s has %d bytes out, want http-fmp4 with the bytes it was sent", r.Who(), r.Bytes())
+		}
+	}
+	if n := srv.Hub.Stats().BytesOut["http-fmp4"]; n == 0 {
+		t.Errorf("hub stats: no http-fmp4 bytes out")
+	}
 	a.Body.Close()
 	b.Body.Close()
 	testutil.WaitFor(t, 5*time.Second, "the muxer to stop after its last player", func() bool { return ms.Running() == 0 })
