@@ -38,7 +38,7 @@ type Fragment struct {
 	DTS      time.Duration // decode time of its first sample of the lead track, in the hub's clock
 	Duration time.Duration // of the lead track's samples (video if any)
 	Data     []byte
-	Recv     time.Time // when the newest frame in it reached the server (delay = Made - Recv)
+	Recv     time.Time // when its first lead-track frame reached the server: Made - Recv is how long that frame waited in the muxer
 	Made     time.Time
 }
 
@@ -217,12 +217,10 @@ func (m *Muxer) complete(t *track, next int64) error {
 		if t == m.lead {
 			m.fragKey = !s.IsNonSyncSample
 			m.fragDTS = f.DTS
+			m.fragRecv = f.Recv
 		}
 	}
 	t.samples = append(t.samples, s)
-	if f.Recv.After(m.fragRecv) {
-		m.fragRecv = f.Recv
-	}
 	t.pending = nil
 	return nil
 }
@@ -299,7 +297,6 @@ func (m *Muxer) flush() error {
 	for _, t := range m.tracks {
 		t.samples = nil
 	}
-	m.fragRecv = time.Time{}
 	frag.Data = buf.Bytes()
 	frag.Made = time.Now()
 	m.mu.Lock()

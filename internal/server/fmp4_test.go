@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
@@ -276,4 +278,42 @@ func TestWSFMP4SendsInitThenFragments(t *testing.T) {
 			t.Errorf("message %d: %d bytes after its boxes", i, r.Len())
 		}
 	}
+}
+
+// TestFMP4FragmentDelay reports (does not assert: timings vary with the
+// machine) how long a frame waits in the muxer, from reaching the server to
+// its fragment being made, and the fragments' size, for docs/muxers.md.
+func TestFMP4FragmentDelay(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/d", "live/d")
+	c, err := srv.FMP4Muxers().Open(srv.Hub.Get("live/d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var delays []time.Duration
+	var bytes, key int
+	for len(delays) < 100 {
+		got, err := c.Next(ctx, make([]*fmp4.Fragment, 0, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range got {
+			if len(delays) == 0 && !f.Key {
+				t.Fatalf("first fragment is not a keyframe's")
+			}
+			if f.Key {
+				key++
+			}
+			delays = append(delays, f.Made.Sub(f.Recv))
+			bytes += len(f.Data)
+		}
+	}
+	delays = delays[25:] // the GOP a new reader starts with was made before it came
+	slices.Sort(delays)
+	t.Logf("muxer delay over %d fragments: median %v, p90 %v, max %v; %d keyframe fragments; %d bytes per fragment",
+		len(delays), delays[len(delays)/2], delays[len(delays)*9/10], delays[len(delays)-1], key, bytes/100)
 }
