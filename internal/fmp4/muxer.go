@@ -77,12 +77,12 @@ type Muxer struct {
 	stopTimer *time.Timer
 }
 
-func newMuxer(s *hub.Stream, rd *hub.Reader, log *slog.Logger, minFrag time.Duration, ringSize int) (*Muxer, error) {
+func newMuxer(s *hub.Stream, rd *hub.Reader, log *slog.Logger, minFrag time.Duration, ringSize int, logLeftOut bool) (*Muxer, error) {
 	tracks, left := pickTracks(s.Tracks)
 	if len(tracks) == 0 {
 		return nil, ErrNoTracks
 	}
-	if len(left) > 0 {
+	if len(left) > 0 && logLeftOut {
 		var names []string
 		for _, l := range left {
 			names = append(names, fmt.Sprintf("#%d %s", l.index, l.codec))
@@ -142,8 +142,11 @@ func (m *Muxer) run(onEnd func(*Muxer)) {
 	if errors.Is(err, hub.ErrEnded) {
 		m.drainPending()
 	}
-	if errors.Is(err, hub.ErrReaderClosed) {
+	switch {
+	case errors.Is(err, hub.ErrReaderClosed):
 		err = ErrStopped
+	case !errors.Is(err, hub.ErrEnded):
+		m.log.Warn("fmp4 muxer failed; its players are dropped and the next one restarts it", "err", err)
 	}
 	m.mu.Lock()
 	m.err = err

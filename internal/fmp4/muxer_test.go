@@ -379,3 +379,84 @@ func FuzzCodecStrings(f *testing.F) {
 		StreamPath(string(b))
 	})
 }
+
+// TestAudioOnlyStream: an AAC-only stream gets fragments that are all Key
+// (a reader may start at any), one per audio frame by default.
+func TestAudioOnlyStream(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	pub, _ := h.Publish("live/a", hub.Origin{Proto: "test"}, hub.KindAU, []*hub.Track{aacTrack()}, nil)
+	ms := &Muxers{}
+	c, err := ms.Open(pub.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 20; i++ {
+		at := time.Duration(i) * aacDur
+		pub.Write(&hub.Frame{Track: 0, AU: [][]byte{{0x21, byte(i)}}, PTS: at, DTS: at})
+	}
+	pub.Close()
+	frags, err := readAll(t, c)
+	if !errors.Is(err, hub.ErrEnded) || len(frags) != 20 {
+		t.Fatalf("%d fragments, %v; want 20 then ErrEnded", len(frags), err)
+	}
+	for _, f := range frags {
+		if !f.Key {
+			t.Errorf("fragment %d of an audio-only stream is not Key", f.Seq)
+		}
+	}
+	if _, codecs := c.Muxer().Init(); codecs != "mp4a.40.2" {
+		t.Errorf("codecs %q", codecs)
+	}
+}
+
+// TestAV1TakesItsSequenceHeaderInBand: AV1's sequence header comes in the
+// first keyframe; samples carry OBUs with sizes and without temporal
+// delimiters.
+func TestAV1TakesItsSequenceHeaderInBand(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	pub, _ := h.Publish("live/av1", hub.Origin{Proto: "test"}, hub.KindAU, []*hub.Track{codec.AV1Track(nil)}, nil)
+	ms := &Muxers{}
+	c, err := ms.Open(pub.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seq := append([]byte{0x08}, av1Seq[2:]...) // as the hub carries it: no obu_size
+	td := []byte{0x10}
+	frame := []byte{0x30, 0xaa, 0xbb}
+	pub.Write(&hub.Frame{Track: 0, Key: false, AU: [][]byte{td, frame}, PTS: 0, DTS: 0})
+	for i := 1; i <= 3; i++ {
+		at := time.Duration(i) * frameDur
+		au := [][]byte{td, frame}
+		if i == 1 {
+			au = [][]byte{td, seq, frame}
+		}
+		pub.Write(&hub.Frame{Track: 0, Key: i == 1, AU: au, PTS: at, DTS: at})
+	}
+	pub.Close()
+	frags, _ := readAll(t, c)
+	init, codecs := c.Muxer().Init()
+	if codecs != "av01.1.00M.08" {
+		t.Errorf("codecs %q, want av01.1.00M.08", codecs)
+	}
+	var in mp4.Init
+	if err := in.Unmarshal(bytes.NewReader(init)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := in.Tracks[0].Codec.(*mp4.CodecAV1); !ok {
+		t.Fatalf("init codec %#v", in.Tracks[0].Codec)
+	}
+	if len(frags) != 3 || !frags[0].Key {
+		t.Fatalf("%d fragments, want 3 from the keyframe on", len(frags))
+	}
+	var parts mp4.Parts
+	if err := parts.Unmarshal(frags[1].Data); err != nil {
+		t.Fatal(err)
+	}
+	if got := parts[0].Tracks[0].Samples[0].Payload; !bytes.Equal(got, []byte{0x32, 0x02, 0xaa, 0xbb}) {
+		t.Errorf("AV1 sample % x, want the frame OBU with its size and no temporal delimiter", got)
+	}
+}

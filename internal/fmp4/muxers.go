@@ -39,6 +39,7 @@ type Muxers struct {
 
 	mu      sync.Mutex
 	live    map[*hub.Stream]*Muxer
+	seen    map[*hub.Stream]struct{} // streams that had a muxer: the tracks-left-out line is said once per stream
 	closed  bool
 	started atomic.Uint64
 }
@@ -87,7 +88,7 @@ func (ms *Muxers) Open(s *hub.Stream) (*Cursor, error) {
 		if ring <= 0 {
 			ring = DefaultRingFragments
 		}
-		m, err = newMuxer(s, rd, ms.log().With("path", s.Path), ms.MinFragment, ring)
+		m, err = newMuxer(s, rd, ms.log().With("path", s.Path), ms.MinFragment, ring, ms.firstMuxerLocked(s))
 		if err != nil {
 			rd.Close()
 			return nil, err
@@ -109,6 +110,26 @@ func (ms *Muxers) Open(s *hub.Stream) (*Cursor, error) {
 	c.next = m.startLocked()
 	m.mu.Unlock()
 	return c, nil
+}
+
+// firstMuxerLocked reports whether s gets its first muxer, forgetting the
+// streams that ended.
+func (ms *Muxers) firstMuxerLocked(s *hub.Stream) bool {
+	if ms.seen == nil {
+		ms.seen = map[*hub.Stream]struct{}{}
+	}
+	for old := range ms.seen {
+		select {
+		case <-old.Done():
+			delete(ms.seen, old)
+		default:
+		}
+	}
+	if _, ok := ms.seen[s]; ok {
+		return false
+	}
+	ms.seen[s] = struct{}{}
+	return true
 }
 
 // ended forgets a muxer whose goroutine returned.
@@ -144,11 +165,13 @@ func (ms *Muxers) release(m *Muxer) {
 	m.stopTimer = tm
 }
 
-// stopLocked ends m's hub reader; its goroutine then ends the muxer.
+// stopLocked ends m's hub reader; its goroutine then ends the muxer. A
+// muxer that already ended with its stream is left alone.
 func (ms *Muxers) stopLocked(m *Muxer) {
-	if ms.live[m.stream] == m {
-		delete(ms.live, m.stream)
+	if ms.live[m.stream] != m {
+		return
 	}
+	delete(ms.live, m.stream)
 	m.log.Info("fmp4 muxer stopped: no reader left")
 	m.rd.Close()
 }

@@ -317,3 +317,26 @@ func TestFMP4FragmentDelay(t *testing.T) {
 	t.Logf("muxer delay over %d fragments: median %v, p90 %v, max %v; %d keyframe fragments; %d bytes per fragment",
 		len(delays), delays[len(delays)/2], delays[len(delays)*9/10], delays[len(delays)-1], key, bytes/100)
 }
+
+// TestHTTPFMP4OpusAndG711: Opus is carried and decodes; a G.711 track is
+// left out with one log line per stream and the video plays alone.
+func TestHTTPFMP4OpusAndG711(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, logs := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/opus", "live/opus")
+	push(t, srv, testmedia.H264PCMA, "rtsp://"+srv.Addr("rtsp")+"/live/pcma", "live/pcma")
+	url := "http://" + srv.Addr("http") + "/live/opus.live.mp4"
+	if p := ffprobe(t, url); len(p.Streams) != 2 || p.Streams[0].CodecName != "h264" || p.Streams[1].CodecName != "opus" {
+		t.Errorf("%s: ffprobe %+v, want h264 and opus", url, p.Streams)
+	}
+	decode3s(t, url)
+	url = "http://" + srv.Addr("http") + "/live/pcma.live.mp4"
+	if p := ffprobe(t, url); len(p.Streams) != 1 || p.Streams[0].CodecName != "h264" {
+		t.Errorf("%s: ffprobe %+v, want h264 alone", url, p.Streams)
+	}
+	logs.WaitLine(t, "fmp4: tracks left out", "path=live/pcma", "G711")
+	ffprobe(t, url) // a second muxer of the same stream says nothing more
+	if n := strings.Count(logs.String(), "fmp4: tracks left out"); n != 1 {
+		t.Errorf("%d lines about the left-out track, want 1 per stream", n)
+	}
+}
