@@ -120,24 +120,7 @@ func (m *Muxer) Init() (init []byte, codecs string) {
 }
 
 func (m *Muxer) run(onEnd func(*Muxer)) {
-	frames := make([]*hub.Frame, 64)
-	var err error
-	for {
-		var n int
-		n, err = m.rd.Read(frames)
-		if err != nil {
-			break
-		}
-		for i, f := range frames[:n] {
-			frames[i] = nil
-			if err = m.take(f); err != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
+	err := m.loop()
 	m.rd.Close()
 	if errors.Is(err, hub.ErrEnded) {
 		m.drainPending()
@@ -153,6 +136,30 @@ func (m *Muxer) run(onEnd func(*Muxer)) {
 	m.signalLocked()
 	m.mu.Unlock()
 	onEnd(m)
+}
+
+// loop muxes until the hub reader fails or a frame cannot be muxed. A
+// panic (a parser fed bytes it did not expect) ends this muxer with an
+// error, not the server.
+func (m *Muxer) loop() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("fmp4 muxer of %s panicked: %v", m.stream.Path, p)
+		}
+	}()
+	frames := make([]*hub.Frame, 64)
+	for {
+		n, err := m.rd.Read(frames)
+		if err != nil {
+			return err
+		}
+		for i, f := range frames[:n] {
+			frames[i] = nil
+			if err := m.take(f); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // take adds one frame; an error stops the muxer.
