@@ -121,11 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Proto: proto, App/Stream from path, Params: r.URL.RawQuery without user/pass, Remote: r.RemoteAddr}),
 	// once branch hooks adds it to auth.Checker: refuse with 403 and its reason.
 
-	// The player's own registration: a counted hub reader that never reads,
-	// so getMediaList, the reader hooks and metrics see one reader per
-	// player while the frames flow through the muxer's one uncounted reader.
-	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: withoutCredentials(q)}
-	reg, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, who, h.StreamWait)
+	st, reg, err := h.register(r, path, proto, q)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, hub.ErrNotFound) {
@@ -135,8 +131,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("stream %s: %v", path, err), status)
 		return
 	}
-	defer reg.Close()
-	cur, err := h.Muxers.Open(reg.Stream())
+	if reg != nil {
+		defer reg.Close()
+	}
+	cur, err := h.Muxers.Open(st)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, ErrNoTracks) {
@@ -191,6 +189,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sent, err := serve(ctx, cur, init, out, reg)
 	logEnd(log, err, start, sent, timeout)
+}
+
+// register finds the stream of a request. A player (GET) takes its own
+// registration: a counted hub reader that never reads, so getMediaList, the
+// reader hooks and metrics see one reader per player while the frames flow
+// through the muxer's one uncounted reader. A HEAD (a page asking for the
+// codecs) is no viewer: it takes none, and reg is nil.
+func (h *Handler) register(r *http.Request, path, proto string, q url.Values) (*hub.Stream, *hub.Reader, error) {
+	if r.Method == http.MethodHead {
+		st := h.Hub.Get(path)
+		if st == nil {
+			return nil, nil, hub.ErrNotFound
+		}
+		return st, nil, nil
+	}
+	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: withoutCredentials(q)}
+	reg, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, who, h.StreamWait)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg.Stream(), reg, nil
 }
 
 // serve sends the init segment, then every fragment from the cursor, and
