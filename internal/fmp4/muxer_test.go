@@ -460,3 +460,18 @@ func TestAV1TakesItsSequenceHeaderInBand(t *testing.T) {
 		t.Errorf("AV1 sample % x, want the frame OBU with its size and no temporal delimiter", got)
 	}
 }
+
+// TestCodecsFromTracks: the codecs string from a stream's tracks, without
+// a muxer, matches the init segment's where the parameters are out of band.
+func TestCodecsFromTracks(t *testing.T) {
+	if got := Codecs([]*hub.Track{codec.H264Track(sps320, pps), aacTrack(), codec.G711Track(true, 8000, 1)}); got != "avc1.42c00d,mp4a.40.2" {
+		t.Errorf("H.264+AAC+G.711: %q", got)
+	}
+	if got := Codecs([]*hub.Track{codec.G711Track(true, 8000, 1)}); got != "" {
+		t.Errorf("G.711 alone: %q, want none", got)
+	}
+	seq := append([]byte{0x08}, av1Seq[2:]...)
+	if got := Codecs([]*hub.Track{codec.AV1Track(seq)}); got != "av01.1.00M.08" {
+		t.Errorf("AV1 with its sequence header in the SDP: %q", got)
+	}
+}

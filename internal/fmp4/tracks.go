@@ -310,3 +310,29 @@ func av1CodecString(seq []byte) string {
 	}
 	return fmt.Sprintf("av01.%d.%02d%c.%02d", h.SeqProfile, h.SeqLevelIdx[0], tier, depth)
 }
+
+// Codecs is the RFC 6381 codecs string an init segment of these tracks
+// carries ("avc1.64001f,mp4a.40.2"), from their out-of-band parameters,
+// without starting a muxer (a status page's JSON). Parameters that only
+// come in-band (AV1's sequence header, an SDP without sprop-parameter-sets)
+// give a generic string for the codec; the X-Codecs header and
+// Muxer.Init, made from the stream's first keyframe, are exact. "" when no
+// track is carried.
+func Codecs(tracks []*hub.Track) string {
+	picked, _ := pickTracks(tracks)
+	var out []string
+	for _, t := range picked {
+		if t.kind == codecAV1 {
+			if f, ok := t.fmt.(*format.AV1); ok && f.LevelIdx != nil && f.Profile != nil {
+				tier := 'M'
+				if f.Tier != nil && *f.Tier == 1 {
+					tier = 'H'
+				}
+				out = append(out, fmt.Sprintf("av01.%d.%02d%c.08", *f.Profile, *f.LevelIdx, tier))
+				continue
+			}
+		}
+		out = append(out, t.codecString())
+	}
+	return strings.Join(out, ",")
+}
