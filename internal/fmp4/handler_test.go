@@ -6,11 +6,13 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // players counts the hub's reader events.
@@ -90,4 +92,79 @@ func TestHandlerAnswers(t *testing.T) {
 	if n := pub.Stream().Readers(); n != 1 || obs.added.Load() != 1 {
 		t.Errorf("one GET player: hub counts %d readers, %d events; want 1 and 1", n, obs.added.Load())
 	}
+}
+
+// TestTwoHundredPlayersOneMuxer: 200 HTTP players of one stream at once are
+// served by one muxer, and the hub counts 200 readers, then none.
+func TestTwoHundredPlayersOneMuxer(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	pub, err := h.Publish("live/many", hub.Origin{Proto: "test"}, hub.KindAU, []*hub.Track{codec.H264Track(sps320, pps), aacTrack()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := &Muxers{}
+	defer ms.Close()
+	srv := httptest.NewServer(&Handler{Hub: h, Muxers: ms})
+	defer srv.Close()
+	stop := make(chan struct{})
+	wrote := make(chan struct{})
+	go func() { // a live source: a frame every 10 ms until the test ends
+		defer close(wrote)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			writeGOPs(pub, i, 1)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() { close(stop); <-wrote }()
+
+	const n = 200
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}}
+	bodies := make(chan io.ReadCloser, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			res, err := client.Get(srv.URL + "/live/many.live.mp4")
+			if err != nil {
+				errs <- err
+				return
+			}
+			// init (ftyp+moov) and a few fragments, then hold the connection.
+			if _, err := io.CopyN(io.Discard, res.Body, 4096); err != nil {
+				res.Body.Close()
+				errs <- err
+				return
+			}
+			bodies <- res.Body
+		}()
+	}
+	var open []io.ReadCloser
+	for len(open) < n {
+		select {
+		case b := <-bodies:
+			open = append(open, b)
+		case err := <-errs:
+			t.Fatalf("a player: %v", err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of %d players got their first 4 KB", len(open), n)
+		}
+	}
+	if ms.Started() != 1 {
+		t.Errorf("%d muxers started for %d players of one stream, want 1", ms.Started(), n)
+	}
+	if got := pub.Stream().Readers(); got != n {
+		t.Errorf("hub counts %d readers, want %d", got, n)
+	}
+	for _, b := range open {
+		b.Close()
+	}
+	testutil.WaitFor(t, 10*time.Second, "every player to leave and the muxer to stop", func() bool {
+		return pub.Stream().Readers() == 0 && ms.Running() == 0
+	})
 }
