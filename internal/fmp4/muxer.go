@@ -214,6 +214,11 @@ func (m *Muxer) complete(t *track, next int64) error {
 	payload, err := t.payload(f)
 	if err != nil {
 		m.warnOnce("payload"+t.kind.String(), "fmp4: frame dropped: "+err.Error(), "codec", t.kind.String())
+		// The samples of a traf follow each other from its base time: the
+		// one before stretches over the gap, or later ones would move up.
+		if n := len(t.samples); n > 0 {
+			t.samples[n-1].Duration += uint32(next - t.pendingDTS)
+		}
 		t.pending = nil
 		return nil
 	}
