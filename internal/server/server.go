@@ -27,6 +27,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -48,6 +49,7 @@ type Server struct {
 
 	Hub      *hub.Hub
 	Instance string
+	Metrics  *metrics.Metrics // served at /metrics on the HTTP port; ObserveHook feeds it hook calls
 
 	bound *ports.Bound
 	rtsp  *rtsp.Server
@@ -121,6 +123,7 @@ func (s *Server) Start() error {
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
+	s.Metrics = s.newMetrics()
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
 
 	if l := bound.TCP["rtsp"]; l != nil {
@@ -225,6 +228,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	})
 	// ZLMediaKit's HTTP API.
 	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)
