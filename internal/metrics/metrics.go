@@ -48,8 +48,8 @@ type HubSnapshot struct {
 	Streams map[string]int // live streams by the publisher's protocol
 	Readers map[string]int // live players by their protocol
 
-	BytesIn  map[string]uint64 // payload bytes received, by the publisher's protocol
-	BytesOut map[string]uint64 // payload bytes handed to players, by the player's protocol
+	BytesIn  map[string]uint64 // media bytes received, by the publisher's protocol
+	BytesOut map[string]uint64 // media bytes handed to players, by the player's protocol
 	Published, Ended,
 	PublishRefused, // a publish of a busy path
 	NotFound, // a play of a missing path

@@ -47,6 +47,7 @@ func get(h http.Handler, target, remote string, header http.Header) *httptest.Re
 }
 
 // series lists a family's samples as "label=value,...": value, labels sorted.
+
 func series(fams map[string]*dto.MetricFamily, name string) map[string]float64 {
 	out := map[string]float64{}
 	f := fams[name]
@@ -126,18 +127,7 @@ func TestCollectorReportsEverySource(t *testing.T) {
 		"berth_listener_shadows":       {"listener=rtsp,network=tcp": 1, "listener=rtp_proxy,network=udp": 0},
 		"berth_hook_duration_seconds":  {"hook=on_publish,result=ok": 2, "hook=on_play,result=timeout": 1},
 	}
-	for name, w := range want {
-		got := series(fams, name)
-		if len(got) != len(w) {
-			t.Errorf("%s = %v, want %v", name, got, w)
-			continue
-		}
-		for k, v := range w {
-			if g, ok := got[k]; !ok || g != v {
-				t.Errorf("%s{%s} = %v (present %v), want %v", name, k, g, ok, v)
-			}
-		}
-	}
+	check(t, fams, want)
 	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_start_time_seconds"} {
 		if fams[name] == nil && (name != "process_start_time_seconds" || processMetricsExist()) {
 			t.Errorf("%s missing: Go runtime and process collectors", name)

@@ -11,6 +11,7 @@ import (
 // self-probe and shadow scan left it.
 func (s *Server) newMetrics() *metrics.Metrics {
 	m := metrics.New(metrics.Sources{
+		Hub:       metrics.FromHub(s.Hub),
 		Listeners: func() ports.State { return s.bound.State() },
 		Version:   Version,
 		Log:       s.Log.With("component", "metrics"),
