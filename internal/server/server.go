@@ -123,7 +123,6 @@ func (s *Server) Start() error {
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
-	s.Metrics = s.newMetrics()
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
 
 	if l := bound.TCP["rtsp"]; l != nil {
@@ -150,6 +149,7 @@ func (s *Server) Start() error {
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
+	s.Metrics = s.newMetrics() // before the HTTP handler that serves it
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
 		if s.flv != nil {
