@@ -45,29 +45,33 @@ async function call(path) {
   return res.json();
 }
 
+// refresh draws one poll. It returns false when the secret was refused:
+// polling stops until the form is sent, as each refused call is a warning
+// in Berth's log.
 async function refresh() {
   let media, status;
   try {
     [media, status] = await Promise.all([call("/index/api/getMediaList"), call("/berth/status.json")]);
   } catch (e) {
     show($("offline"), "Berth is not answering at " + location.host + " (" + e.message + "); retrying…");
-    return;
+    return true;
   }
   const refused = [media, status].find((r) => r.code === -100);
   if (refused) {
     showLogin(refused.msg);
-    return;
+    return false;
   }
   const failed = [media, status].find((r) => r.code !== 0);
   if (failed) {
     show($("offline"), "Berth answered: " + failed.msg);
-    return;
+    return true;
   }
   $("offline").hidden = true;
   $("login").hidden = true;
   $("status").hidden = false;
   $("forget").hidden = !localStorage.getItem(SECRET_KEY);
   render(media.data, status.data);
+  return true;
 }
 
 function show(node, text) {
@@ -302,10 +306,11 @@ function toast(text) {
 let timer = 0;
 async function loop() {
   clearTimeout(timer);
+  let again = true;
   try {
-    await refresh();
+    again = await refresh();
   } finally {
-    timer = setTimeout(loop, REFRESH_MS);
+    if (again) timer = setTimeout(loop, REFRESH_MS);
   }
 }
 function refreshSoon() { loop(); }
