@@ -85,8 +85,15 @@ func (s *Server) readersByProto() map[string]map[string]int {
 		return out
 	}
 	for _, st := range s.Hub.Streams() {
-		if n := st.Readers(); n > 0 {
-			out[st.Path] = map[string]int{"all": n} // per protocol once the hub names each reader's (hub: observer)
+		for _, r := range st.ReaderList() { // players only: a converter or a muxer is not a reader here
+			proto := r.Who().Proto
+			if proto == "" {
+				proto = "other"
+			}
+			if out[st.Path] == nil {
+				out[st.Path] = map[string]int{}
+			}
+			out[st.Path][proto]++
 		}
 	}
 	return out

@@ -199,14 +199,66 @@ func TestStatusPage(t *testing.T) {
 		first := b.currentTime(t)
 		b.do(t, "the preview to keep playing", 20*time.Second,
 			poll(fmt.Sprintf(`document.getElementById("preview").currentTime > %f + 1`, first)))
+		// The preview is an HTTP-fMP4 player of the stream, and the page says so.
+		b.do(t, "the preview counted as a reader", 10*time.Second,
+			poll(`document.querySelector('article.stream[data-path="live/web"] dd:nth-of-type(3)').textContent.includes("http-fmp4 1")`))
 		if state := b.text(t, "#preview-state"); !strings.Contains(state, "playing") {
 			t.Errorf("preview state %q, want playing", state)
+		}
+	})
+
+	t.Run("the init segment names the codecs the server sends", func(t *testing.T) {
+		if !servesFMP4(t, base+"/live/web.live.mp4") {
+			t.Skip("no HTTP-fMP4 handler in this build: /live/web.live.mp4 is a 404 (it comes with branch fmp4, internal/fmp4)")
+		}
+		// An H.265 stream too: the browser need not decode it to read its init segment.
+		hevc := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+			"-i", testmedia.File(t, testmedia.H265AAC), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
+			"rtsp://"+srv.Addr("rtsp")+"/live/hevc")
+		if err := hevc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hevc.Process.Kill(); hevc.Wait() })
+		testutil.WaitFor(t, 10*time.Second, "the H.265 stream to be published", func() bool { return srv.Hub.Get("live/hevc") != nil })
+		// The page falls back to reading the codecs from the init segment
+		// when the response does not name them: both must agree.
+		for _, path := range []string{"/live/web.live.mp4", "/live/hevc.live.mp4"} {
+			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(async () => {
+				const res = await fetch("`+path+`");
+				const reader = res.body.getReader();
+				let b = new Uint8Array(0), end = 0;
+				while (!(end = initSegmentEnd(b))) b = concat(b, (await reader.read()).value);
+				reader.cancel();
+				return [res.headers.get("X-Codecs"), codecsFromInit(b.subarray(0, end))];
+			})()`, chromedp.EvalAwaitPromise))
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if len(got) != 2 || got[0] == "" || codecsPrefix(got[0]) != codecsPrefix(got[1]) {
+				t.Errorf("%s: X-Codecs and the init segment's codecs: %q; want two equal, non-empty strings", path, got)
+			}
 		}
 	})
 
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("the page logged %d console errors:\n%s", len(errs), strings.Join(errs, "\n"))
 	}
+}
+
+// codecsPrefix keeps each codec's first four fields: for H.265 the
+// profile, compatibility flags, tier and level. The constraint bytes after
+// them differ: X-Codecs reads them from the SPS without its emulation
+// prevention bytes, and mediacommon v2.9.3 copies the hvcC's from the SPS
+// with them (internal/mp4/codec_boxes.go, SPS[7:13]).
+func codecsPrefix(codecs string) string {
+	var out []string
+	for _, c := range strings.Split(codecs, ",") {
+		f := strings.Split(c, ".")
+		out = append(out, strings.Join(f[:min(len(f), 4)], "."))
+	}
+	return strings.Join(out, ",")
 }
 
 func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }

@@ -246,7 +246,7 @@ function codecsFromInit(b) {
   return found.length ? found.join(",") : null;
 }
 
-const hex2 = (n) => n.toString(16).padStart(2, "0").toUpperCase();
+const hex2 = (n) => n.toString(16).padStart(2, "0");
 
 // avcCodec: avc1.PPCCLL from AVCDecoderConfigurationRecord's profile,
 // constraint flags and level (ISO/IEC 14496-15 5.3.3).
@@ -269,7 +269,7 @@ function hevcCodec(entry, b, at) {
   }
   const cons = Array.from(b.subarray(at + 6, at + 12));
   while (cons.length && cons[cons.length - 1] === 0) cons.pop();
-  let s = entry + "." + space + idc + "." + (compat >>> 0).toString(16).toUpperCase() + "." + tier + b[at + 12];
+  let s = entry + "." + space + idc + "." + (compat >>> 0).toString(16) + "." + tier + b[at + 12];
   for (const c of cons) s += "." + c.toString(16).toUpperCase();
   return s;
 }
@@ -296,7 +296,7 @@ function aacCodec(b, at, end) {
   if (at >= end || desc().tag !== 4) return null;
   const oti = b[at];
   at += 13;
-  if (oti !== 0x40) return "mp4a." + hex2(oti).toLowerCase();
+  if (oti !== 0x40) return "mp4a." + hex2(oti);
   if (at >= end || desc().tag !== 5) return "mp4a.40.2";
   let aot = b[at] >> 3;
   if (aot === 31) aot = 32 + (((b[at] & 7) << 3) | (b[at + 1] >> 5));
