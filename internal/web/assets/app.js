@@ -81,6 +81,7 @@ function show(node, text) {
 
 function showLogin(why) {
   $("status").hidden = true;
+  $("server").textContent = "the secret is needed";
   $("login-why").textContent = why;
   $("login").hidden = false;
   page.player.stop();
@@ -143,11 +144,12 @@ function renderStreams(streams, readers, ports) {
   if (page.preview && !live.has(page.preview)) page.preview = null;
   if (!page.preview && streams.length) page.preview = streams[0][0];
   for (const [path, card] of page.cards) card.preview.disabled = path === page.preview;
+  $("preview").hidden = !page.preview;
   if (page.preview && ports.http) {
     page.player.play("/" + page.preview + ".live.mp4");
   } else if (!page.preview) {
     page.player.stop();
-    $("preview-state").textContent = "no stream";
+    $("preview-state").textContent = "no stream is live";
   }
 }
 
