@@ -158,6 +158,15 @@ func TestStatusPage(t *testing.T) {
 	}
 	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
 	testutil.WaitFor(t, 10*time.Second, "the stream to be published", func() bool { return srv.Hub.Get("live/web") != nil })
+	// A second stream, H.265, that sorts after live/web (the preview starts
+	// with the first): its init segment and switching the preview to it.
+	hevc := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", testmedia.File(t, testmedia.H265AAC), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
+		"rtsp://"+srv.Addr("rtsp")+"/live/x265")
+	if err := hevc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hevc.Process.Kill(); hevc.Wait() })
 
 	b := newBrowser(t, chrome)
 	base := "http://" + srv.Addr("http")
@@ -211,18 +220,11 @@ func TestStatusPage(t *testing.T) {
 		if !servesFMP4(t, base+"/live/web.live.mp4") {
 			t.Skip("no HTTP-fMP4 handler in this build: /live/web.live.mp4 is a 404 (it comes with branch fmp4, internal/fmp4)")
 		}
-		// An H.265 stream too: the browser need not decode it to read its init segment.
-		hevc := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
-			"-i", testmedia.File(t, testmedia.H265AAC), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
-			"rtsp://"+srv.Addr("rtsp")+"/live/hevc")
-		if err := hevc.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { hevc.Process.Kill(); hevc.Wait() })
-		testutil.WaitFor(t, 10*time.Second, "the H.265 stream to be published", func() bool { return srv.Hub.Get("live/hevc") != nil })
+		// The H.265 stream too: the browser need not decode it to read its init segment.
+		testutil.WaitFor(t, 10*time.Second, "the H.265 stream to be published", func() bool { return srv.Hub.Get("live/x265") != nil })
 		// The page falls back to reading the codecs from the init segment
 		// when the response does not name them: both must agree.
-		for _, path := range []string{"/live/web.live.mp4", "/live/hevc.live.mp4"} {
+		for _, path := range []string{"/live/web.live.mp4", "/live/x265.live.mp4"} {
 			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(async () => {
 				const res = await fetch("`+path+`");
@@ -240,6 +242,25 @@ func TestStatusPage(t *testing.T) {
 				t.Errorf("%s: X-Codecs and the init segment's codecs: %q; want two equal, non-empty strings", path, got)
 			}
 		}
+	})
+
+	t.Run("the preview switches streams and back", func(t *testing.T) {
+		if !servesFMP4(t, base+"/live/web.live.mp4") {
+			t.Skip("no HTTP-fMP4 handler in this build: /live/web.live.mp4 is a 404 (it comes with branch fmp4, internal/fmp4)")
+		}
+		// Chromium may or may not decode H.265 here: either it plays, or the
+		// page says why; both without an error in the console.
+		b.do(t, "the preview of live/x265", 15*time.Second,
+			chromedp.WaitVisible(`article.stream[data-path="live/x265"]`),
+			chromedp.Click(`article.stream[data-path="live/x265"] header button`),
+			poll(`document.getElementById("preview-state").textContent.includes("/live/x265.live.mp4")`))
+		t.Logf("H.265 preview: %s", b.text(t, "#preview-state"))
+		b.do(t, "the preview back on live/web", 20*time.Second,
+			chromedp.Click(`article.stream[data-path="live/web"] header button`),
+			poll(`document.getElementById("preview-state").textContent.startsWith("playing /live/web.live.mp4")`))
+		first := b.currentTime(t)
+		b.do(t, "live/web to play again", 20*time.Second,
+			poll(fmt.Sprintf(`document.getElementById("preview").currentTime > %f + 1`, first)))
 	})
 
 	if errs := b.consoleErrors(); len(errs) > 0 {

@@ -24,6 +24,10 @@ class LivePlayer {
     this.endedAt = 0;
     video.addEventListener("pause", () => { if (!this.seeking) this.userPaused = true; });
     video.addEventListener("play", () => { this.userPaused = false; });
+    video.addEventListener("error", () => {
+      const e = video.error;
+      if (this.url && e) this.ended(this.url, "the browser could not play the stream: " + (e.message || "media error " + e.code), true);
+    });
   }
 
   // play starts url, unless it is already playing or ended less than
@@ -44,6 +48,7 @@ class LivePlayer {
     this.endedAt = Date.now();
     this.url = null;
     if (this.abort) this.abort.abort();
+    if (this.feed) this.feed.closed = true;
     clearInterval(this.timer);
     this.onState(why, problem);
   }
@@ -52,6 +57,8 @@ class LivePlayer {
     this.url = null;
     if (this.abort) this.abort.abort();
     this.abort = null;
+    if (this.feed) this.feed.closed = true;
+    this.feed = null;
     clearInterval(this.timer);
     this.timer = null;
     this.video.removeAttribute("src");
@@ -92,7 +99,10 @@ class LivePlayer {
     URL.revokeObjectURL(this.video.src);
     if (abort.signal.aborted) return;
     const sb = ms.addSourceBuffer(mime);
-    const feed = new Feed(sb, this.video);
+    const feed = new Feed(sb, this.video, (e) => {
+      if (this.url === url) this.ended(url, "the browser refused the stream's data: " + e.message, true);
+    });
+    this.feed = feed;
     feed.push(head);
     this.onState("playing " + url + " (" + codecs + ")", false);
     this.timer = setInterval(() => { this.keepLive(); feed.pump(); }, 250);
@@ -128,10 +138,13 @@ class LivePlayer {
 // data while updating) and drops media played long ago, so a page left
 // open does not grow without bound.
 class Feed {
-  constructor(sb, video) {
+  // fail hears an append the SourceBuffer refused; the feed stops then.
+  constructor(sb, video, fail) {
     this.sb = sb;
     this.video = video;
+    this.fail = fail;
     this.queue = [];
+    this.closed = false; // the player moved on: the SourceBuffer may be gone
     sb.addEventListener("updateend", () => this.pump());
   }
 
@@ -142,7 +155,7 @@ class Feed {
 
   pump() {
     const sb = this.sb;
-    if (sb.updating) return;
+    if (this.closed || sb.updating) return;
     const b = sb.buffered;
     const t = this.video.currentTime;
     if (b.length && t - b.start(0) > 2 * KEEP_BEHIND) {
@@ -154,7 +167,11 @@ class Feed {
     try {
       sb.appendBuffer(chunk);
     } catch (e) {
-      if (e.name !== "QuotaExceededError" || !b.length) throw e;
+      if (e.name !== "QuotaExceededError" || !b.length) {
+        this.closed = true;
+        this.fail(e);
+        return;
+      }
       this.queue.unshift(chunk); // the buffer is full: free the played part, then retry
       sb.remove(b.start(0), Math.max(b.start(0) + 1, t - 1));
     }
