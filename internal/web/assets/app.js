@@ -122,7 +122,7 @@ function renderStreams(streams, readers, ports) {
   const live = new Set();
   const box = $("streams");
   const portsKey = JSON.stringify(ports);
-  for (const [path, m] of streams) {
+  streams.forEach(([path, m], i) => {
     live.add(path);
     let card = page.cards.get(path);
     if (!card || card.portsKey !== portsKey) {
@@ -131,9 +131,11 @@ function renderStreams(streams, readers, ports) {
       card.portsKey = portsKey;
       page.cards.set(path, card);
     }
-    box.append(card.root); // keeps the sorted order; moving a node keeps its state
+    // Move a card only when the order changed: a moved node loses the
+    // reader's text selection and focus.
+    if (box.children[i] !== card.root) box.insertBefore(card.root, box.children[i] || null);
     updateCard(card, path, m, readers[path]);
-  }
+  });
   for (const [path, card] of page.cards) {
     if (!live.has(path)) {
       card.root.remove();
