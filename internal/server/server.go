@@ -33,6 +33,7 @@ import (
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtsp"
+	"github.com/berthmedia/berth/internal/web"
 )
 
 // Version is Berth's version, shown in the banner, the Server header and probes.
@@ -60,6 +61,7 @@ type Server struct {
 	fmp4  *fmp4.Handler
 	http  *http.Server
 	pprof *http.Server
+	web   webState // the status page's view of this run (web.go)
 	wg    sync.WaitGroup
 }
 
@@ -99,6 +101,7 @@ func (s *Server) Start() error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
+	s.Log = s.web.install(s.Log)
 	specs := Specs(cfg)
 	if s.Ephemeral {
 		for i := range specs {
@@ -172,6 +175,7 @@ func (s *Server) Start() error {
 	for _, line := range ports.SelfProbe(bound, s.Instance, 2*time.Second) {
 		s.Log.Error(line)
 	}
+	s.web.probed(bound)
 	if s.Banner != nil {
 		ports.Banner(s.Banner, bound, s.Log)
 	}
@@ -222,9 +226,11 @@ func (s *Server) serve(name string, fn func() error) {
 func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux := http.NewServeMux()
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
-	// paths ending in .flv go there; other paths keep the mux's 404.
+	// paths ending in .flv go there; the status page takes / and
+	// /index.html, and answers 404 for any other path.
 	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker} // it names proto=http-flv or ws-flv per request
-	s.fmp4 = s.newFMP4(checker)                                 // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
+	page := s.webHandler()
+	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
 			s.fmp4.ServeHTTP(w, r)
@@ -234,8 +240,10 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 			s.flv.ServeHTTP(w, r)
 			return
 		}
-		http.NotFound(w, r)
+		page.ServeHTTP(w, r)
 	})
+	mux.Handle(web.AssetPrefix, page)
+	mux.Handle(web.StatusPath, page)
 	// ZLMediaKit's HTTP API.
 	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
