@@ -6,6 +6,7 @@ package auth
 
 import (
 	"crypto/subtle"
+	"sync/atomic"
 
 	"github.com/berthmedia/berth/internal/config"
 )
@@ -30,6 +31,8 @@ type Checker struct {
 	Publish []config.User
 	Play    []config.User
 	Realm   string
+
+	live atomic.Pointer[userSet] // set by SetUsers (live.go); nil: the fields above
 }
 
 // Required reports whether the action needs credentials at all.
@@ -49,6 +52,12 @@ func (c *Checker) Users(a Action) []config.User {
 }
 
 func (c *Checker) users(a Action) []config.User {
+	if s := c.current(); s != nil {
+		if a == Publish {
+			return s.publish
+		}
+		return s.play
+	}
 	if a == Publish {
 		return c.Publish
 	}

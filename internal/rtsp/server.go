@@ -44,7 +44,8 @@ type Server struct {
 	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
-	senders   fanout.Pool // goroutines that write for event-driven players
+	senders   fanout.Pool  // goroutines that write for event-driven players
+	live      liveSettings // hot-reloaded settings (live.go)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -27,6 +27,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -45,6 +46,10 @@ type Server struct {
 	Ephemeral bool
 	// Banner receives the startup banner; nil = none.
 	Banner io.Writer
+	// Level is Log's level when Log was built on it (logging.NewLevel):
+	// a reload of [log] level sets it. nil: that key needs a restart.
+	// Start sets it when it builds Log itself.
+	Level *slog.LevelVar
 
 	Hub      *hub.Hub
 	Instance string
@@ -57,6 +62,7 @@ type Server struct {
 	http  *http.Server
 	pprof *http.Server
 	wg    sync.WaitGroup
+	live  liveState // hot reload (reload.go)
 }
 
 // New returns a server for cfg; Start runs it.
@@ -91,9 +97,9 @@ func Specs(cfg *config.Config) []ports.Spec {
 // *ports.StartError, then serves. It returns once everything listens.
 func (s *Server) Start() error {
 	cfg := s.Config
-	level := slog.LevelInfo
 	if s.Log == nil {
-		s.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		s.Level = logging.NewLevel(cfg.Log.Level)
+		s.Log = logging.New(os.Stderr, s.Level)
 	}
 	specs := Specs(cfg)
 	if s.Ephemeral {
@@ -122,6 +128,7 @@ func (s *Server) Start() error {
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
+	s.live.checker = checker
 
 	if l := bound.TCP["rtsp"]; l != nil {
 		s.rtsp = &rtsp.Server{
@@ -224,7 +231,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		http.NotFound(w, r)
 	})
 	// ZLMediaKit's HTTP API.
-	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	s.live.api.set(&api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	mux.Handle(api.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.live.api.get().ServeHTTP(w, r) }))
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)
@@ -239,7 +247,9 @@ func (s *Server) Addr(name string) string {
 	if s.bound == nil {
 		return ""
 	}
+	s.live.mu.RLock() // a reload may be moving the listener
 	sp, ok := s.bound.Spec(name)
+	s.live.mu.RUnlock()
 	if !ok {
 		return ""
 	}
