@@ -323,7 +323,11 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 			}
 			m.tcp = l
 			bound = append(bound, m)
-			notes[name+".port"] = name + " now listens on " + l.Addr().String() + "; sessions on the old port keep running"
+			note := name + " now listens on " + l.Addr().String() + "; sessions on the old port keep running"
+			if name == "rtp_proxy" {
+				note = "rtp_proxy now listens on " + l.Addr().String() + " (TCP and UDP); RTP over TCP connections on the old port keep running, UDP senders must send to the new port"
+			}
+			notes[name+".port"] = note
 		}
 	}
 	if len(findings) > 0 {
@@ -427,7 +431,7 @@ func (s *Server) applyKey(k string, c *config.Config, portNotes map[string]strin
 			rs.SetRingSize(c.Hub.RingSize)
 			return true, "streams published from now on; running streams keep their ring"
 		}
-		return false, "this hub cannot change its ring size"
+		return false, "this hub cannot change its ring size (hub.SetRingSize is missing from this build)"
 	}
 	for _, r := range s.live.reloaders {
 		if claims(r.keys, k) {
