@@ -162,6 +162,12 @@ Flags (each overrides a config key):
 	log := logging.New(stderr, level)
 	cfg.LogNotes(log)
 
+	// Signals are caught before Start: a SIGHUP while the listeners bind
+	// and probe must reload later, not end the process (its default).
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+
 	srv := server.New(cfg, log)
 	srv.Level = level // [log] level reloads live
 	srv.Banner = stderr
@@ -179,8 +185,6 @@ Flags (each overrides a config key):
 		return exitFail
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	s := <-sig
 	for ; s == syscall.SIGHUP; s = <-sig {
 		reload(srv, source, log, stderr)
