@@ -427,11 +427,8 @@ func (s *Server) applyKey(k string, c *config.Config, portNotes map[string]strin
 		s.live.checker.SetUsers(c.Auth.Publish, c.Auth.Play, c.Auth.Realm)
 		return true, "checks from now on; sessions already admitted stay"
 	case "hub.ring_size":
-		if rs, ok := any(s.Hub).(interface{ SetRingSize(int) }); ok {
-			rs.SetRingSize(c.Hub.RingSize)
-			return true, "streams published from now on; running streams keep their ring"
-		}
-		return false, "this hub cannot change its ring size (hub.SetRingSize is missing from this build)"
+		s.Hub.SetRingSize(c.Hub.RingSize)
+		return true, "streams published from now on; running streams keep their ring"
 	}
 	for _, r := range s.live.reloaders {
 		if claims(r.keys, k) {

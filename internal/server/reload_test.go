@@ -166,6 +166,7 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 	next.Log.Level = "debug"
 	next.General.AllowTakeover = true
 	next.RTSP.KeepAliveSecond = 30
+	next.Hub.RingSize = 8192
 	rep, err := srv.Reload(next)
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +189,11 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 	}
 	if !srv.Log.Enabled(context.Background(), slog.LevelDebug) {
 		t.Error("log level debug did not apply live")
+	}
+	for _, k := range []string{"log.level", "rtsp.keepAliveSecond", "hub.ring_size"} {
+		if c, ok := rep.Key(k); !ok || !c.Live {
+			t.Errorf("%s was not applied live: %+v", k, c)
+		}
 	}
 	if r := rep.Restart(); len(r) != 1 || r[0] != "general.allow_takeover" {
 		t.Errorf("keys that need a restart: %v, want general.allow_takeover", r)
