@@ -106,15 +106,16 @@ var secretKeys = map[string]bool{"api.secret": true, "auth.publish": true, "auth
 
 // restartOnly says why a key cannot change while Berth runs.
 var restartOnly = map[string]string{
-	"general.listen_ip":      "every listener would have to bind the new address; moved ports keep the running address until then",
-	"general.port_fallback":  "it only matters while binding at start",
-	"general.pprof_port":     "the profiler's listener is bound at start",
-	"general.allow_takeover": "the hub's takeover rule is fixed when the hub is made",
-	"rtsp.rtp_port_range":    "UDP port pairs already handed out stay where they are, and the RTSP server keeps the range it started with",
-	"rtp_proxy.port_range":   "ports openRtpServer opened stay open, and the RTP server keeps the range it started with",
-	"rtp_proxy.ps_pt":        "the RTP server's packet path reads it without a lock",
-	"rtp_proxy.ts_pt":        "the RTP server's packet path reads it without a lock",
-	"hub.slow_reader":        "the hub's slow-reader policy is fixed when the hub is made",
+	"general.listen_ip":       "every listener would have to bind the new address; moved ports keep the running address until then",
+	"general.port_fallback":   "it only matters while binding at start",
+	"general.pprof_port":      "the profiler's listener is bound at start",
+	"general.allow_takeover":  "the hub's takeover rule is fixed when the hub is made",
+	"general.maxStreamWaitMS": "the RTSP and RTMP servers take the wait when they start",
+	"rtsp.rtp_port_range":     "UDP port pairs already handed out stay where they are, and the RTSP server keeps the range it started with",
+	"rtp_proxy.port_range":    "ports openRtpServer opened stay open, and the RTP server keeps the range it started with",
+	"rtp_proxy.ps_pt":         "the RTP server's packet path reads it without a lock",
+	"rtp_proxy.ts_pt":         "the RTP server's packet path reads it without a lock",
+	"hub.slow_reader":         "the hub's slow-reader policy is fixed when the hub is made",
 }
 
 // listenerKeys are the ports a reload can move: key -> listener name.
