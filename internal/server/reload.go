@@ -34,8 +34,16 @@ type liveState struct {
 	api       apiHolder
 	reloaders []reloader
 
+	stopped      bool                                       // Shutdown began; guarded by reloadMu
 	restartExec  func(exe string, args, env []string) error // tests replace it (restart_*.go)
 	restartDelay time.Duration
+}
+
+// stop marks the server as shutting down, after any reload in progress.
+func (l *liveState) stop() {
+	l.reloadMu.Lock()
+	l.stopped = true
+	l.reloadMu.Unlock()
 }
 
 type reloader struct {
@@ -140,8 +148,8 @@ func (s *Server) Reload(newCfg *config.Config) (ReloadReport, error) {
 	s.live.reloadMu.Lock()
 	defer s.live.reloadMu.Unlock()
 	var rep ReloadReport
-	if s.bound == nil {
-		return rep, errors.New("reload: the server is not running (Start first)")
+	if s.bound == nil || s.live.stopped {
+		return rep, errors.New("reload: the server is not running")
 	}
 	if err := newCfg.Validate(); err != nil {
 		return rep, fmt.Errorf("reload: %w; the running config stays", err)

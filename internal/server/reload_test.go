@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +110,29 @@ func readRTMP(t *testing.T, addr, path string) *rtmpReader {
 	return r
 }
 
+// readFLV plays url over HTTP-FLV and counts the bytes it reads.
+func readFLV(t *testing.T, url string) *atomic.Int64 {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("HTTP-FLV play of %s: %v", url, err)
+	}
+	var n atomic.Int64
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			k, err := res.Body.Read(buf)
+			n.Add(int64(k))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { res.Body.Close() })
+	testutil.WaitFor(t, 10*time.Second, "HTTP-FLV bytes", func() bool { return n.Load() > 0 })
+	return &n
+}
+
 func (r *rtmpReader) frames() (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -132,11 +156,12 @@ func describe(url string) (int, error) {
 }
 
 // TestReloadMovesRTSPWhileRTMPReadersPlayOn is the hot-reload
-// specification: an RTMP push is read over RTMP while a reload moves RTSP
-// to a new port and turns the log level to debug. RTSP then answers
-// DESCRIBE of the stream on the new port, the old port refuses, the RTMP
-// reader's frames run on without a gap or a reconnect, and a key that
-// cannot change live is named.
+// specification: an RTMP push is read over RTMP and HTTP-FLV while a
+// reload moves RTSP and HTTP to new ports and turns the log level to
+// debug. RTSP then answers DESCRIBE of the stream on the new port, the old
+// ports refuse, the RTMP reader's frames run on without a gap or a
+// reconnect, the HTTP-FLV player accepted on the old HTTP port reads on,
+// and a key that cannot change live is named.
 func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	srv, logs := startLive(t, nil)
@@ -155,6 +180,8 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 		t.Fatalf("DESCRIBE before the reload: %d medias, %v", n, err)
 	}
 	reader := readRTMP(t, srv.Addr("rtmp"), "live/r")
+	oldHTTP := srv.Addr("http")
+	flv := readFLV(t, "http://"+oldHTTP+"/live/r.live.flv")
 	testutil.WaitFor(t, 10*time.Second, "25 frames at the RTMP reader", func() bool { n, _ := reader.frames(); return n >= 25 })
 	if srv.Log.Enabled(context.Background(), slog.LevelDebug) {
 		t.Fatal("debug is on before the reload")
@@ -167,11 +194,14 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 	next.General.AllowTakeover = true
 	next.RTSP.KeepAliveSecond = 30
 	next.Hub.RingSize = 8192
+	httpPort := freePort(t)
+	next.HTTP.Port = httpPort
 	rep, err := srv.Reload(next)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before, _ := reader.frames()
+	flvBefore := flv.Load()
 
 	newRTSP := "127.0.0.1:" + strconv.Itoa(port)
 	if got := srv.Addr("rtsp"); got != newRTSP {
@@ -205,6 +235,17 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 		t.Errorf("banner lines of the moved listener: %q", rep.Listeners)
 	}
 
+	newHTTP := "127.0.0.1:" + strconv.Itoa(httpPort)
+	if res, err := http.Get("http://" + newHTTP + "/berth/health"); err != nil || res.StatusCode != 200 {
+		t.Errorf("HTTP on the new port: %v", err)
+	} else {
+		res.Body.Close()
+	}
+	if c, err := net.DialTimeout("tcp", oldHTTP, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the old HTTP port %s still accepts", oldHTTP)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the HTTP-FLV player on the old port to read on", func() bool { return flv.Load() > flvBefore+20000 })
 	testutil.WaitFor(t, 10*time.Second, "25 more frames at the RTMP reader", func() bool { n, _ := reader.frames(); return n >= before+25 })
 	reader.mu.Lock()
 	defer reader.mu.Unlock()

@@ -262,6 +262,7 @@ func (s *Server) Addr(name string) string {
 
 // Shutdown closes every listener first, then ends sessions and streams.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.live.stop() // no reload may bind a listener from now on
 	if s.bound != nil {
 		s.bound.Close()
 	}
