@@ -188,6 +188,13 @@ func (s *Server) Reload(newCfg *config.Config) (ReloadReport, error) {
 		}
 	}
 
+	for i := range moves {
+		if !moves[i].off {
+			// Wrapped before Bound records it, so closing it at the next
+			// reload (or shutdown) goes through the wrapper too.
+			moves[i].tcp = s.wrapListener(moves[i].name, moves[i].tcp)
+		}
+	}
 	s.live.mu.Lock()
 	s.Config = newCfg
 	var olds []func() error
@@ -376,7 +383,7 @@ func portOf(c *config.Config, name string) int {
 // serveMoved hands a new listener to the protocol server that served the
 // old one: each accepts on any number of listeners.
 func (s *Server) serveMoved(m move) {
-	l := s.wrapListener(m.name, m.tcp)
+	l := m.tcp
 	switch m.name {
 	case "rtsp":
 		s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
@@ -391,8 +398,8 @@ func (s *Server) serveMoved(m move) {
 }
 
 // wrapListener is where a moved listener gets what Start gives every
-// listener. LEAD: when Start wraps listeners with the sessions registry
-// (s.Sessions.Listener(l, name)), do the same here.
+// listener. LEAD: with the api branch's sessions registry, this is
+// `return s.sessionListener(name, l)` (its internal/server/sessions.go).
 func (s *Server) wrapListener(name string, l net.Listener) net.Listener {
 	_ = name
 	return l
@@ -423,7 +430,9 @@ func (s *Server) applyKey(k string, c *config.Config, portNotes map[string]strin
 		s.rtp.SetTimeout(time.Duration(c.RTPProxy.TimeoutSec) * time.Second)
 		return true, "for every RTP stream, running ones included"
 	case "api.secret":
-		s.live.api.setSecret(c.API.Secret)
+		if s.live.api.get() != nil { // nil: HTTP is off, there is no API to change
+			s.live.api.set(s.newAPIHandler(c.API.Secret))
+		}
 		return true, "the next API call must pass the new secret"
 	case "log.level":
 		if s.Level == nil {
@@ -476,8 +485,8 @@ func (s *Server) currentConfig() *config.Config {
 	return s.Config
 }
 
-// apiHolder serves the API through the handler of the current secret:
-// a reload of [api] secret swaps in a copy with the new one.
+// apiHolder serves the API through the handler of the current secret: a
+// reload of [api] secret swaps in a new one.
 type apiHolder struct {
 	mu sync.RWMutex
 	h  *api.Handler
@@ -495,16 +504,10 @@ func (a *apiHolder) get() *api.Handler {
 	return a.h
 }
 
-// setSecret swaps in a handler with the new secret. LEAD: if api.Handler
-// gains state that must not be copied (a mutex, caches), give it a
-// SetSecret instead and call that here.
-func (a *apiHolder) setSecret(secret string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.h == nil {
-		return
-	}
-	h := *a.h
-	h.Secret = secret
-	a.h = &h
+// newAPIHandler builds the API handler for a secret: Start mounts one, and
+// a reload of [api] secret builds a fresh one (api.Handler holds state with
+// a mutex, so it is rebuilt, not copied). LEAD: the api branch's fields
+// (Config: s, Sessions, Version) go here, the one place it is built.
+func (s *Server) newAPIHandler(secret string) *api.Handler {
+	return &api.Handler{Hub: s.Hub, Secret: secret, RTP: s.rtp, Log: s.Log.With("component", "api")}
 }

@@ -231,7 +231,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		http.NotFound(w, r)
 	})
 	// ZLMediaKit's HTTP API.
-	s.live.api.set(&api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	s.live.api.set(s.newAPIHandler(s.Config.API.Secret)) // reload.go; a reload of [api] secret swaps it
 	mux.Handle(api.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.live.api.get().ServeHTTP(w, r) }))
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
