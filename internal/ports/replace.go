@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -43,7 +44,7 @@ func (b *Bound) ReplaceUDP(spec Spec, pc *PacketConn) (old *PacketConn) {
 }
 
 func (b *Bound) replaceSpec(spec Spec, keep bool) {
-	delete(b.probed, spec.Name) // the old probe results name the old port
+	b.forget(spec.Name) // the old probe results name the old port
 	for i, s := range b.Specs {
 		if s.Name == spec.Name && s.Network == spec.Network {
 			if keep {
@@ -59,24 +60,41 @@ func (b *Bound) replaceSpec(spec Spec, keep bool) {
 	}
 }
 
+// forget drops the self-probe results of the named listeners.
+func (b *Bound) forget(names ...string) {
+	b.st.mu.Lock()
+	defer b.st.mu.Unlock()
+	for _, n := range names {
+		delete(b.st.probed, n)
+	}
+	kept := b.st.probes[:0:0]
+	for _, p := range b.st.probes {
+		if !slices.Contains(names, p.Name) {
+			kept = append(kept, p)
+		}
+	}
+	if b.st.probes != nil {
+		b.st.probes = kept
+	}
+}
+
 // only returns a Bound holding just the named listeners' specs and probe
 // results, for probing and printing a few after a reload.
 func (b *Bound) only(names []string) *Bound {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	sub := &Bound{probed: map[string][]probeResult{}}
+	sub := &Bound{}
 	for _, s := range b.Specs {
-		if want[s.Name] {
+		if slices.Contains(names, s.Name) {
 			sub.Specs = append(sub.Specs, s)
 		}
 	}
-	for n, r := range b.probed {
-		if want[n] {
-			sub.probed[n] = r
+	b.st.mu.Lock()
+	sub.st.probed = map[string][]probeResult{}
+	for n, r := range b.st.probed {
+		if slices.Contains(names, n) {
+			sub.st.probed[n] = r
 		}
 	}
+	b.st.mu.Unlock()
 	return sub
 }
 
@@ -85,12 +103,16 @@ func (b *Bound) only(names []string) *Bound {
 func (b *Bound) SelfProbeOnly(names []string, instance string, timeout time.Duration) []string {
 	sub := b.only(names)
 	lines := SelfProbe(sub, instance, timeout)
-	if b.probed == nil {
-		b.probed = map[string][]probeResult{}
+	b.forget(names...)
+	b.st.mu.Lock()
+	if b.st.probed == nil {
+		b.st.probed = map[string][]probeResult{}
 	}
-	for n, r := range sub.probed {
-		b.probed[n] = r
+	for n, r := range sub.st.probed {
+		b.st.probed[n] = r
 	}
+	b.st.probes = append(b.st.probes, sub.st.probes...)
+	b.st.mu.Unlock()
 	return lines
 }
 

@@ -478,6 +478,14 @@ func (s *Server) logReport(rep ReloadReport) {
 	s.Log.Info(msg)
 }
 
+// boundState is the listeners' state (for metrics), read under the lock a
+// reload takes to swap listeners.
+func (s *Server) boundState() ports.State {
+	s.live.mu.RLock()
+	defer s.live.mu.RUnlock()
+	return s.bound.State()
+}
+
 // currentConfig is the running config (Reload replaces it).
 func (s *Server) currentConfig() *config.Config {
 	s.live.mu.RLock()

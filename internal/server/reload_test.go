@@ -369,6 +369,23 @@ func TestSetServerConfig(t *testing.T) {
 	if logs.Line("level=WARN", "applied live but not saved") == "" {
 		t.Error("no line says the change is not saved")
 	}
+	metricsStatus := func() int {
+		res, err := http.Get("http://" + bare.Addr("http") + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := metricsStatus(); code != 200 {
+		t.Fatalf("/metrics answers %d before the change", code)
+	}
+	if _, err := bare.SetServerConfig(map[string]string{"metrics.enable": "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := metricsStatus(); code != 404 {
+		t.Errorf("/metrics answers %d after metrics.enable=0, want 404 (applied live through OnReload)", code)
+	}
 }
 
 // TestRestartServerShutsDownThenExecs: restartServer answers, then the
