@@ -121,3 +121,23 @@ func (b *Bound) SelfProbeOnly(names []string, instance string, timeout time.Dura
 func BannerOnly(w io.Writer, b *Bound, names []string, log *slog.Logger) {
 	Banner(w, b.only(names), log)
 }
+
+// ShadowsOnly is Shadows of the named listeners only: other sockets on the
+// ports a reload moved to. The others keep their last scan.
+func (b *Bound) ShadowsOnly(names []string) []string {
+	found := FindShadows(b.only(names))
+	b.st.mu.Lock()
+	kept := []Shadow{}
+	for _, sh := range b.st.shadows {
+		if !slices.Contains(names, sh.Name) {
+			kept = append(kept, sh)
+		}
+	}
+	b.st.shadows = append(kept, found...)
+	b.st.mu.Unlock()
+	var lines []string
+	for _, sh := range found {
+		lines = append(lines, sh.Line)
+	}
+	return lines
+}

@@ -44,3 +44,9 @@ func (s *Server) authBasic() bool {
 	}
 	return s.AuthBasic
 }
+
+// watchdogPeriod checks a third of the keep-alive apart, so a silent
+// session ends at most a third late.
+func watchdogPeriod(keepAlive time.Duration) time.Duration {
+	return max(keepAlive/3, 100*time.Millisecond)
+}

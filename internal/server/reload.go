@@ -238,6 +238,9 @@ func (s *Server) Reload(newCfg *config.Config) (ReloadReport, error) {
 		}
 	}
 	if len(moved) > 0 {
+		for _, line := range s.bound.ShadowsOnly(moved) {
+			s.Log.Warn(line)
+		}
 		for _, line := range s.bound.SelfProbeOnly(moved, s.Instance, 2*time.Second) {
 			s.Log.Error(line)
 		}
