@@ -303,7 +303,15 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 	}
 	var findings []*ports.Finding
 	for _, f := range ports.Duplicates(specs) {
-		if _, ok := want[f.Spec.Name]; ok {
+		_, moved := want[f.Spec.Name]
+		if !moved && f.Other != nil {
+			if _, ok := want[f.Other.Name]; ok { // name the listener that moves, not the one in its way
+				f.Spec, *f.Other = *f.Other, f.Spec
+				f.Addr, f.Network = f.Spec.Addr(), f.Spec.Network
+				moved = true
+			}
+		}
+		if moved {
 			findings = append(findings, f)
 		}
 	}

@@ -300,6 +300,18 @@ func TestReloadToATakenPortChangesNothing(t *testing.T) {
 	if code := apiCode(t, srv, "s3cret"); code != `"code":0` {
 		t.Errorf("the API secret changed although the reload failed: %s", code)
 	}
+
+	// The port of another listener of this config: refused naming both.
+	_, rtmpPort, _ := net.SplitHostPort(srv.Addr("rtmp"))
+	next.RTSP.Port, _ = strconv.Atoi(rtmpPort)
+	_, err = srv.Reload(next)
+	if !errors.As(err, &se) || len(se.Findings) != 1 || se.Findings[0].Cause != ports.CauseDuplicate ||
+		se.Findings[0].Spec.Name != "rtsp" || !strings.Contains(se.Findings[0].Error(), "rtmp") {
+		t.Errorf("a reload onto RTMP's port: %v, want a duplicate finding for rtsp naming rtmp", err)
+	}
+	if srv.Addr("rtsp") != oldRTSP {
+		t.Errorf("RTSP moved to %s", srv.Addr("rtsp"))
+	}
 }
 
 // apiCode calls getMediaList with secret and returns its "code":N.
