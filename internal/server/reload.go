@@ -301,6 +301,10 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 			specs = append(specs, sp)
 		}
 	}
+	avoid := map[int]bool{}
+	for _, sp := range specs {
+		avoid[sp.Port] = true
+	}
 	var findings []*ports.Finding
 	for _, f := range ports.Duplicates(specs) {
 		_, moved := want[f.Spec.Name]
@@ -312,12 +316,9 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 			}
 		}
 		if moved {
+			f.FreePort = ports.NearestFree(f.Spec, netsOf(f.Spec.Name), avoid)
 			findings = append(findings, f)
 		}
-	}
-	avoid := map[int]bool{}
-	for _, sp := range specs {
-		avoid[sp.Port] = true
 	}
 	var bound []move
 	if len(findings) == 0 {
@@ -340,11 +341,7 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 			}
 			if err != nil {
 				f := asFinding(sp, err)
-				nets := []string{"tcp"}
-				if name == "rtp_proxy" {
-					nets = []string{"tcp", "udp"}
-				}
-				f.FreePort = ports.NearestFree(sp, nets, avoid)
+				f.FreePort = ports.NearestFree(sp, netsOf(name), avoid)
 				findings = append(findings, f)
 				continue
 			}
@@ -367,6 +364,14 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 		return nil, nil, &ports.StartError{Findings: findings}
 	}
 	return append(moves, bound...), notes, nil
+}
+
+// netsOf lists the networks a listener binds: the RTP proxy's port is TCP and UDP.
+func netsOf(name string) []string {
+	if name == "rtp_proxy" {
+		return []string{"tcp", "udp"}
+	}
+	return []string{"tcp"}
 }
 
 func asFinding(sp ports.Spec, err error) *ports.Finding {
