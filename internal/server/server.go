@@ -26,6 +26,7 @@ import (
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
+	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/metrics"
@@ -61,6 +62,7 @@ type Server struct {
 	rtmp  *rtmp.Server
 	rtp   *rtpproxy.Server
 	flv   *flv.Handler
+	fmp4  *fmp4.Handler
 	http  *http.Server
 	pprof *http.Server
 	wg    sync.WaitGroup
@@ -163,6 +165,9 @@ func (s *Server) Start() error {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)
 		}
+		if s.fmp4 != nil {
+			s.http.RegisterOnShutdown(s.fmp4.Muxers.Close) // fMP4 responses too
+		}
 		s.serve("http", func() error { return s.http.Serve(l) })
 	}
 
@@ -226,7 +231,12 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
 	// paths ending in .flv go there; other paths keep the mux's 404.
 	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker} // it names proto=http-flv or ws-flv per request
+	s.fmp4 = s.newFMP4(checker)                                 // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
+			s.fmp4.ServeHTTP(w, r)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, ".flv") {
 			s.flv.ServeHTTP(w, r)
 			return
