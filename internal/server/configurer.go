@@ -20,7 +20,7 @@ import (
 // ServerConfig returns every key Berth has, "section.key" -> value, with
 // ZLMediaKit's names (getServerConfig).
 func (s *Server) ServerConfig() map[string]string {
-	return s.currentConfig().Values()
+	return s.CurrentConfig().Values()
 }
 
 // ErrUnknownKeys is returned by SetServerConfig for keys neither Berth nor
@@ -38,7 +38,7 @@ var ErrUnknownKeys = errors.New("unknown config keys")
 func (s *Server) SetServerConfig(kv map[string]string) (changed int, err error) {
 	s.live.setMu.Lock()
 	defer s.live.setMu.Unlock()
-	cur := s.currentConfig()
+	cur := s.CurrentConfig()
 	next := cur.Clone()
 	names := make([]string, 0, len(kv))
 	for k := range kv {

@@ -503,7 +503,7 @@ func (s *Server) boundState() ports.State {
 }
 
 // currentConfig is the running config (Reload replaces it).
-func (s *Server) currentConfig() *config.Config {
+func (s *Server) CurrentConfig() *config.Config {
 	s.live.mu.RLock()
 	defer s.live.mu.RUnlock()
 	return s.Config
