@@ -502,7 +502,9 @@ func (s *Server) boundState() ports.State {
 	return s.bound.State()
 }
 
-// currentConfig is the running config (Reload replaces it).
+// CurrentConfig is the running config. Reload replaces the Config field
+// while handlers run, so code that reads the config after Start (status
+// pages, API handlers) calls this instead of reading the field.
 func (s *Server) CurrentConfig() *config.Config {
 	s.live.mu.RLock()
 	defer s.live.mu.RUnlock()
