@@ -187,7 +187,7 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 		t.Fatal("debug is on before the reload")
 	}
 
-	next := srv.Config.Clone()
+	next := srv.CurrentConfig().Clone()
 	port := freePort(t)
 	next.RTSP.Port = port
 	next.Log.Level = "debug"
@@ -273,7 +273,7 @@ func TestReloadToATakenPortChangesNothing(t *testing.T) {
 	taken := holder.Addr().(*net.TCPAddr).Port
 	oldRTSP := srv.Addr("rtsp")
 
-	next := srv.Config.Clone()
+	next := srv.CurrentConfig().Clone()
 	next.RTSP.Port = taken
 	next.Log.Level = "debug"
 	next.API.Secret = "other"
