@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,7 +59,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // loadConfig parses -c and the key flags shared by serve and doctor.
 func loadConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (*config.Config, int) {
-	file := fs.String("c", "", "config file in ZLMediaKit's ini form (default: embedded defaults)")
+	cfg, _, code := loadConfigReloadable(fs, args, stderr)
+	return cfg, code
+}
+
+// configSource remembers where the config came from, -c and the flags set
+// on the command line, so SIGHUP can read the file again and put the same
+// flags on top.
+type configSource struct {
+	file  string
+	flags []config.Flag
+	set   map[string]string // flag name -> value given
+}
+
+// load reads the file (or the defaults) and applies the flags.
+func (cs *configSource) load() (*config.Config, error) {
+	cfg := config.Default()
+	if cs.file != "" {
+		var err error
+		if cfg, err = config.LoadFile(cs.file); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range cs.flags {
+		if v, ok := cs.set[f.Name]; ok {
+			if err := f.Apply(cfg, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loadConfigReloadable is loadConfig that also returns how to load again.
+func loadConfigReloadable(fs *flag.FlagSet, args []string, stderr io.Writer) (*config.Config, *configSource, int) {
+	file := fs.String("c", "", "config file in ZLMediaKit's ini form (default: embedded defaults); SIGHUP reads it again")
 	overrides := map[string]*string{}
 	bools := map[string]*bool{}
 	flags := config.Flags()
@@ -71,47 +109,28 @@ func loadConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (*config.Conf
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
+			return nil, nil, exitOK
 		}
-		return nil, exitConfig
+		return nil, nil, exitConfig
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "berth: unexpected argument %q; see berth --help\n", fs.Arg(0))
-		return nil, exitConfig
+		return nil, nil, exitConfig
 	}
-	cfg := config.Default()
-	if *file != "" {
-		var err error
-		if cfg, err = config.LoadFile(*file); err != nil {
-			fmt.Fprintf(stderr, "berth: %v\n", err)
-			return nil, exitConfig
+	cs := &configSource{file: *file, flags: flags, set: map[string]string{}}
+	fs.Visit(func(fl *flag.Flag) {
+		if b, ok := bools[fl.Name]; ok {
+			cs.set[fl.Name] = map[bool]string{true: "1", false: "0"}[*b]
+		} else if o, ok := overrides[fl.Name]; ok {
+			cs.set[fl.Name] = *o
 		}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, f := range flags {
-		if !set[f.Name] {
-			continue
-		}
-		v := ""
-		if f.Bool {
-			v = "0"
-			if *bools[f.Name] {
-				v = "1"
-			}
-		} else {
-			v = *overrides[f.Name]
-		}
-		if err := f.Apply(cfg, v); err != nil {
-			fmt.Fprintf(stderr, "berth: %v\n", err)
-			return nil, exitConfig
-		}
-	}
-	if err := cfg.Validate(); err != nil {
+	})
+	cfg, err := cs.load()
+	if err != nil {
 		fmt.Fprintf(stderr, "berth: %v\n", err)
-		return nil, exitConfig
+		return nil, nil, exitConfig
 	}
-	return cfg, -1
+	return cfg, cs, -1
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
@@ -131,7 +150,7 @@ Flags (each overrides a config key):
 `)
 		fs.PrintDefaults()
 	}
-	cfg, code := loadConfig(fs, args, stderr)
+	cfg, source, code := loadConfigReloadable(fs, args, stderr)
 	if code >= 0 {
 		return code
 	}
@@ -139,13 +158,18 @@ Flags (each overrides a config key):
 		config.WriteDefault(stdout)
 		return exitOK
 	}
-	level, _ := logging.ParseLevel(cfg.Log.Level)
+	level := logging.NewLevel(cfg.Log.Level)
 	log := logging.New(stderr, level)
-	for _, w := range cfg.Warnings {
-		log.Warn("config: " + w)
-	}
+	cfg.LogNotes(log)
+
+	// Signals are caught before Start: a SIGHUP while the listeners bind
+	// and probe must reload later, not end the process (its default).
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 
 	srv := server.New(cfg, log)
+	srv.Level = level // [log] level reloads live
 	srv.Banner = stderr
 	if err := srv.Start(); err != nil {
 		var se *ports.StartError
@@ -161,9 +185,10 @@ Flags (each overrides a config key):
 		return exitFail
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
+	for ; s == syscall.SIGHUP; s = <-sig {
+		reload(srv, source, log, stderr)
+	}
 	log.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -172,4 +197,33 @@ Flags (each overrides a config key):
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// reload is SIGHUP: read -c again, put the command-line flags on top, and
+// apply what changed. A file that does not load is reported and the running
+// config stays; so does one whose new ports cannot be bound.
+func reload(srv *server.Server, source *configSource, log *slog.Logger, stderr io.Writer) {
+	what := "the embedded defaults and flags"
+	if source.file != "" {
+		what = source.file
+	}
+	log.Info("SIGHUP: reloading the config", "from", what)
+	cfg, err := source.load()
+	if err != nil {
+		log.Error("reload: the config does not load; the running config stays", "err", err.Error())
+		return
+	}
+	cfg.LogNotes(log)
+	if _, err := srv.Reload(cfg); err != nil {
+		var se *ports.StartError
+		if errors.As(err, &se) {
+			for _, f := range se.Findings {
+				f.ConfigFile = cfg.Source
+				fmt.Fprintln(stderr, f.Error())
+			}
+			log.Error(fmt.Sprintf("reload: %d listener(s) cannot be used; nothing changed, the running config stays", len(se.Findings)))
+			return
+		}
+		log.Error("reload: nothing changed, the running config stays", "err", err.Error())
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -63,7 +64,12 @@ type Config struct {
 		SlowReader string // "skip" to the newest keyframe, or "close"
 	}
 
-	// Warnings collects non-fatal problems found while loading (unknown keys).
+	// Notes are what loading found that is not an error, each at the level
+	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
+	// debug, their count one info line, a key nobody knows a warning.
+	Notes []Note
+	// Warnings are the texts of the warn-level Notes ("file:line: ..."),
+	// kept for callers that predate Notes.
 	Warnings []string
 	// Source is the file the config came from, "" for embedded defaults.
 	Source string
@@ -278,13 +284,16 @@ func LoadFile(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse applies ini text to c. Unknown sections and keys become warnings
-// (a ZLMediaKit config.ini has many keys Berth does not know); invalid
-// values of known keys are errors.
+// Parse applies ini text to c. Invalid values of known keys are errors.
+// Keys that are not Berth's become Notes: ZLMediaKit's own keys (a
+// ZLMediaKit config.ini is full of them) at debug plus one info line that
+// counts them, keys nobody knows at warn with their line.
 func (c *Config) Parse(r io.Reader, name string) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	section := ""
+	sectionKnown := true // Berth's or ZLMediaKit's; keys of an unknown section are not warned one by one
+	unused := 0
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		if line == 1 {
@@ -299,8 +308,9 @@ func (c *Config) Parse(r io.Reader, name string) error {
 				return &Error{File: name, Line: line, Err: fmt.Errorf("section header %q has no closing ]", text)}
 			}
 			section = strings.TrimSpace(text[1:end])
-			if !knownSection(section) {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: unknown section [%s], its keys are ignored", name, line, section))
+			sectionKnown = knownSection(section) || IsZLMediaKitSection(section)
+			if !sectionKnown {
+				c.note(slog.LevelWarn, name, line, fmt.Sprintf("unknown section [%s], its keys are ignored (neither Berth nor ZLMediaKit has it)", section))
 			}
 			continue
 		}
@@ -310,20 +320,31 @@ func (c *Config) Parse(r io.Reader, name string) error {
 		}
 		k := strings.TrimSpace(text[:eq])
 		v := strings.TrimSpace(text[eq+1:])
-		if !knownSection(section) {
+		if kd := lookup(section, k); kd != nil {
+			if err := kd.set(c, v); err != nil {
+				return &Error{File: name, Line: line, Key: "[" + kd.section + "] " + kd.name, Err: err}
+			}
 			continue
 		}
-		kd := lookup(section, k)
-		if kd == nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: unknown key [%s] %s, ignored", name, line, section, k))
-			continue
-		}
-		if err := kd.set(c, v); err != nil {
-			return &Error{File: name, Line: line, Key: "[" + kd.section + "] " + kd.name, Err: err}
+		switch {
+		case IsZLMediaKitKey(section, k):
+			unused++
+			c.note(slog.LevelDebug, name, line, fmt.Sprintf("[%s] %s is a ZLMediaKit key Berth does not use (yet); ignored", section, k))
+		case !sectionKnown:
+			// the section's warning covers it
+		default:
+			msg := fmt.Sprintf("unknown key [%s] %s, ignored (neither Berth nor ZLMediaKit has it)", section, k)
+			if s := suggest(section, k); s != "" {
+				msg += "; did you mean " + s + "?"
+			}
+			c.note(slog.LevelWarn, name, line, msg)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return &Error{File: name, Err: err}
+	}
+	if unused > 0 {
+		c.note(slog.LevelInfo, name, 0, fmt.Sprintf("%d ZLMediaKit keys are not used by Berth (yet); --log-level debug lists them", unused))
 	}
 	return nil
 }

@@ -31,8 +31,11 @@ func ParseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown log level %q (want trace, debug, info, warn or error)", s)
 }
 
-// New returns a logger writing text lines to w at the given level.
-func New(w io.Writer, level slog.Level) *slog.Logger {
+// New returns a logger writing text lines to w at level. Pass a
+// *slog.LevelVar (see NewLevel) to change the level while running: a hot
+// reload of [log] level sets it, and every logger derived with With follows.
+// A plain slog.Level fixes it.
+func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -58,4 +61,13 @@ func Trace(l *slog.Logger, msg string, args ...any) {
 // formatting a request dump nobody will read.
 func TraceEnabled(l *slog.Logger) bool {
 	return l.Enabled(context.Background(), LevelTrace)
+}
+
+// NewLevel returns a level variable set from a config word ("info" when
+// the word is not a level), for New and for a reload to change later.
+func NewLevel(word string) *slog.LevelVar {
+	v := new(slog.LevelVar)
+	l, _ := ParseLevel(word)
+	v.Set(l)
+	return v
 }

@@ -62,6 +62,8 @@ type Server struct {
 	rtcp       atomic.Uint64 // RTCP packets, ignored
 	garbageLog atomic.Int64
 
+	liveTimeout atomic.Int64 // nanoseconds set by SetTimeout; 0 = TimeoutSec
+
 	tap          func(path string, f *hub.Frame) // tests: sees every frame published
 	reorderDelay time.Duration                   // tests: a longer wait on a loaded machine
 }
@@ -111,6 +113,9 @@ func (s *Server) init() {
 }
 
 func (s *Server) timeout() time.Duration {
+	if d := s.liveTimeout.Load(); d > 0 { // SetTimeout (live.go)
+		return time.Duration(d)
+	}
 	if s.TimeoutSec <= 0 {
 		return 15 * time.Second
 	}

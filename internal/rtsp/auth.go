@@ -18,10 +18,10 @@ func (c *conn) authorize(req *base.Request, action auth.Action, path string) (re
 		c.nonce, _ = gauth.GenerateNonce()
 	}
 	methods := []gauth.VerifyMethod{gauth.VerifyMethodDigestMD5}
-	if c.s.AuthBasic {
+	if c.s.authBasic() {
 		methods = append(methods, gauth.VerifyMethodBasic)
 	}
-	realm := c.s.Auth.Realm
+	realm := c.s.Auth.RealmName()
 	if realm == "" {
 		realm = "berth"
 	}

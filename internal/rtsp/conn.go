@@ -48,13 +48,14 @@ type conn struct {
 	bytesOut  atomic.Uint64
 	lastSeen  atomic.Int64 // unix nanos of the last request or packet from the client
 	started   time.Time
+	keepAlive time.Duration // the server's at accept: a reload changes it for new sessions only
 
 	frame []byte // reusable buffer for one interleaved frame, grown on demand
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
-		s: s, nc: nc, remote: nc.RemoteAddr().String(), started: time.Now(),
+		s: s, nc: nc, remote: nc.RemoteAddr().String(), started: time.Now(), keepAlive: s.keepAlive(),
 	}
 	c.lead.nc = nc
 	c.log = s.Log.With("conn", id, "remote", c.remote)
@@ -106,14 +107,14 @@ var errMoved = errors.New("rtsp: the connection goes on on a new goroutine")
 // watchdog goroutine calls it for every connection.
 func (c *conn) checkIdle(now time.Time) {
 	idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
-	if idle < c.s.KeepAlive {
+	if idle < c.keepAlive {
 		return
 	}
 	sess := c.sess.snapshot()
 	if sess.playing && !sess.udp {
 		return
 	}
-	msg := fmt.Sprintf("session timed out: nothing received for %s ([rtsp] keepAliveSecond=%d)", idle.Round(time.Second), int(c.s.KeepAlive/time.Second))
+	msg := fmt.Sprintf("session timed out: nothing received for %s ([rtsp] keepAliveSecond=%d)", idle.Round(time.Second), int(c.keepAlive/time.Second))
 	if sess.recording && sess.udp && sess.packetsIn == 0 {
 		msg = "no UDP packets received from the publisher; a firewall or NAT is likely; try TCP (ffmpeg: -rtsp_transport tcp)"
 	}
@@ -271,7 +272,7 @@ func (c *conn) writeResponse(res *base.Response, req *base.Request) {
 	res.Header["Server"] = base.HeaderValue{"Berth/" + c.s.Version}
 	res.Header["X-Berth-Instance"] = base.HeaderValue{c.s.Instance}
 	if id := c.sess.snapshot().id; id != "" && res.Header["Session"] == nil && res.StatusCode < 300 {
-		res.Header["Session"] = base.HeaderValue{id + ";timeout=" + strconv.Itoa(int(c.s.KeepAlive/time.Second))}
+		res.Header["Session"] = base.HeaderValue{id + ";timeout=" + strconv.Itoa(int(c.keepAlive/time.Second))}
 	}
 	buf, err := res.Marshal()
 	if err != nil {

@@ -44,7 +44,8 @@ type Server struct {
 	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
-	senders   fanout.Pool // goroutines that write for event-driven players
+	senders   fanout.Pool  // goroutines that write for event-driven players
+	live      liveSettings // hot-reloaded settings (live.go)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -160,10 +161,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // watchdog is one goroutine for all connections (not one each, which costs
 // a stack per idle player) that closes sessions silent past the keep-alive.
 func (s *Server) watchdog() {
-	period := s.KeepAlive / 3
-	if period < 100*time.Millisecond {
-		period = 100 * time.Millisecond
-	}
+	period := watchdogPeriod(s.keepAlive())
 	t := time.NewTicker(period)
 	defer t.Stop()
 	var conns []*conn
@@ -180,6 +178,10 @@ func (s *Server) watchdog() {
 			s.mu.Unlock()
 			for _, c := range conns {
 				c.checkIdle(now)
+			}
+			if p := watchdogPeriod(s.keepAlive()); p != period { // SetKeepAlive (live.go)
+				period = p
+				t.Reset(p)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/metrics"
-	"github.com/berthmedia/berth/internal/ports"
 )
 
 // newMetrics builds the registry /metrics serves. It only reads: the hub's
@@ -12,11 +11,12 @@ import (
 func (s *Server) newMetrics() *metrics.Metrics {
 	m := metrics.New(metrics.Sources{
 		Hub:       metrics.FromHub(s.Hub),
-		Listeners: func() ports.State { return s.bound.State() },
+		Listeners: s.boundState,
 		Version:   Version,
 		Log:       s.Log.With("component", "metrics"),
 	})
 	m.SetAccess(metricsAccess(s.Config))
+	s.OnReload([]string{"metrics"}, func(c *config.Config) { m.SetAccess(metricsAccess(c)) })
 	return m
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
@@ -48,6 +49,10 @@ type Server struct {
 	Ephemeral bool
 	// Banner receives the startup banner; nil = none.
 	Banner io.Writer
+	// Level is Log's level when Log was built on it (logging.NewLevel):
+	// a reload of [log] level sets it. nil: that key needs a restart.
+	// Start sets it when it builds Log itself.
+	Level *slog.LevelVar
 
 	Hub      *hub.Hub
 	Instance string
@@ -63,6 +68,7 @@ type Server struct {
 	pprof *http.Server
 	web   webState // the status page's view of this run (web.go)
 	wg    sync.WaitGroup
+	live  liveState // hot reload (reload.go)
 }
 
 // New returns a server for cfg; Start runs it.
@@ -97,9 +103,9 @@ func Specs(cfg *config.Config) []ports.Spec {
 // *ports.StartError, then serves. It returns once everything listens.
 func (s *Server) Start() error {
 	cfg := s.Config
-	level := slog.LevelInfo
 	if s.Log == nil {
-		s.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		s.Level = logging.NewLevel(cfg.Log.Level)
+		s.Log = logging.New(os.Stderr, s.Level)
 	}
 	s.Log = s.web.install(s.Log)
 	specs := Specs(cfg)
@@ -129,6 +135,7 @@ func (s *Server) Start() error {
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
+	s.live.checker = checker
 
 	if l := bound.TCP["rtsp"]; l != nil {
 		s.rtsp = &rtsp.Server{
@@ -245,7 +252,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux.Handle(web.AssetPrefix, page)
 	mux.Handle(web.StatusPath, page)
 	// ZLMediaKit's HTTP API.
-	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	s.live.api.set(s.newAPIHandler(s.Config.API.Secret)) // reload.go; a reload of [api] secret swaps it
+	mux.Handle(api.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.live.api.get().ServeHTTP(w, r) }))
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -261,7 +269,9 @@ func (s *Server) Addr(name string) string {
 	if s.bound == nil {
 		return ""
 	}
+	s.live.mu.RLock() // a reload may be moving the listener
 	sp, ok := s.bound.Spec(name)
+	s.live.mu.RUnlock()
 	if !ok {
 		return ""
 	}
@@ -274,6 +284,7 @@ func (s *Server) Addr(name string) string {
 
 // Shutdown closes every listener first, then ends sessions and streams.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.live.stop() // no reload may bind a listener from now on
 	if s.bound != nil {
 		s.bound.Close()
 	}
