@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -92,7 +93,7 @@ func streamPath(req *base.Request) string {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id}
+	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Params: c.params}
 }
 
 func (c *conn) describe(req *base.Request) response {
@@ -100,7 +101,14 @@ func (c *conn) describe(req *base.Request) response {
 	if r, ok := c.authorize(req, auth.Play, path); !ok {
 		return r
 	}
+	c.params = queryParams(req)
+	if r, ok := c.gate(req, auth.Play, path); !ok {
+		return r
+	}
 	st := c.s.Hub.Get(path)
+	if st == nil {
+		st = c.waitStream(path)
+	}
 	if st == nil {
 		return c.fail(req, base.StatusNotFound, "DESCRIBE of a stream that is not published; answered 404", "path", path)
 	}
@@ -113,6 +121,20 @@ func (c *conn) describe(req *base.Request) response {
 	r.Header["Content-Base"] = base.HeaderValue{baseURL(req)}
 	r.Body = sdp
 	return r
+}
+
+// waitStream tells the hub a player wants a missing path (on_stream_not_found)
+// and waits up to StreamWait for it to be published. The reader it gets is
+// only a witness: the PLAY subscribes again.
+func (c *conn) waitStream(path string) *hub.Stream {
+	rd, err := c.s.Hub.SubscribeWait(context.Background(), path, hub.KindRTP, c.origin(), c.s.StreamWait)
+	c.touch()
+	if err != nil {
+		return nil
+	}
+	st := rd.Stream()
+	rd.Close()
+	return st
 }
 
 func baseURL(req *base.Request) string {
@@ -134,6 +156,11 @@ func (c *conn) announce(req *base.Request) response {
 		return c.fail(req, base.StatusBadRequest, "ANNOUNCE without a stream path (want rtsp://host/app/stream); answered 400")
 	}
 	if r, ok := c.authorize(req, auth.Publish, path); !ok {
+		return r
+	}
+	c.params = queryParams(req)
+	c.sess.ensureID()
+	if r, ok := c.gate(req, auth.Publish, path); !ok {
 		return r
 	}
 	if ct := req.Header["Content-Type"]; len(ct) == 1 && !strings.HasPrefix(strings.ToLower(ct[0]), "application/sdp") {
@@ -243,6 +270,12 @@ func (c *conn) setup(req *base.Request) response {
 				"path", path, "session_path", c.sess.path)
 		}
 		if r, ok := c.authorize(req, auth.Play, path); !ok {
+			return r
+		}
+		if c.params == "" {
+			c.params = queryParams(req)
+		}
+		if r, ok := c.gate(req, auth.Play, path); !ok {
 			return r
 		}
 		stream := c.s.Hub.Get(path)
