@@ -26,6 +26,7 @@ import (
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
+	"github.com/berthmedia/berth/internal/hooks"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
@@ -57,6 +58,9 @@ type Server struct {
 	http  *http.Server
 	pprof *http.Server
 	wg    sync.WaitGroup
+
+	hooks         *hooks.Client // web hooks (hooks.go)
+	stopKeepalive func()
 }
 
 // New returns a server for cfg; Start runs it.
@@ -117,22 +121,25 @@ func (s *Server) Start() error {
 	if cfg.Hub.SlowReader == "close" {
 		policy = hub.CloseSlow
 	}
-	s.Hub = hub.New(hub.Options{
+	s.startHooks()
+	s.Hub = hub.New(hub.Options{Observer: s.hooks.Observer(),
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
-	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
+	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
 
 	if l := bound.TCP["rtsp"]; l != nil {
 		s.rtsp = &rtsp.Server{
 			Hub: s.Hub, Log: s.Log.With("proto", "rtsp"), Auth: checker, AuthBasic: cfg.RTSP.AuthBasic,
 			KeepAlive: time.Duration(cfg.RTSP.KeepAliveSecond) * time.Second,
 			UDPRange:  cfg.RTSP.RTPPortRange, Instance: s.Instance, Version: Version,
+			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(),
 		}
 		s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
 	}
 	if l := bound.TCP["rtmp"]; l != nil {
-		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version}
+		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version,
+			StreamWait: s.streamWait()}
 		s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
 	}
 	// The RTP proxy exists even when its shared port is off: openRtpServer
@@ -140,6 +147,7 @@ func (s *Server) Start() error {
 	s.rtp = &rtpproxy.Server{
 		Hub: s.Hub, Log: s.Log.With("proto", "rtp"), TimeoutSec: cfg.RTPProxy.TimeoutSec,
 		PSPT: cfg.RTPProxy.PSPT, TSPT: cfg.RTPProxy.TSPT, PortRange: cfg.RTPProxy.PortRange, Host: cfg.General.ListenIP,
+		OnTimeout: s.rtpTimeout,
 	}
 	if pc := bound.UDP["rtp_proxy"]; pc != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(pc) })
@@ -167,6 +175,7 @@ func (s *Server) Start() error {
 	if s.Banner != nil {
 		ports.Banner(s.Banner, bound, s.Log)
 	}
+	s.hooksStarted()
 	return nil
 }
 
@@ -215,7 +224,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux := http.NewServeMux()
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
 	// paths ending in .flv go there; other paths keep the mux's 404.
-	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker} // it names proto=http-flv or ws-flv per request
+	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait()} // it names proto=http-flv or ws-flv per request
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".flv") {
 			s.flv.ServeHTTP(w, r)
@@ -273,6 +282,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.Hub != nil {
 		s.Hub.Close()
 	}
+	s.stopHooks(ctx)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
