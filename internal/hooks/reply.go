@@ -76,8 +76,8 @@ func printable(raw json.RawMessage) string {
 // integer reads an integral JSON number (ZLMediaKit: isInt64).
 func (r Reply) integer(key string) (int64, bool) {
 	raw, ok := r[key]
-	if !ok {
-		return 0, false
+	if !ok || len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return 0, false // a string is no number here (json.Number would take "0")
 	}
 	var n json.Number
 	if json.Unmarshal(raw, &n) != nil {
@@ -118,7 +118,7 @@ func (r Reply) String(key string) string {
 // not a switch.
 func (r Reply) Bool(key string) (v, ok bool) {
 	raw, has := r[key]
-	if !has {
+	if !has || string(raw) == "null" {
 		return false, false
 	}
 	var b bool
@@ -129,8 +129,8 @@ func (r Reply) Bool(key string) (v, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "1", "true", "yes", "on":
 		return true, true
-	case "0", "false", "no", "off", "":
-		return false, s != "" || string(raw) == `""`
+	case "0", "false", "no", "off":
+		return false, true
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return f != 0, true
