@@ -238,6 +238,11 @@ func (c *Client) run(j *job) {
 		}
 		return
 	}
+	select {
+	case <-c.stop: // shutting down: the call was cancelled, not failed
+		return
+	default:
+	}
 	if retry && j.left > 0 {
 		c.Log.Warn("web hook failed; retrying", "hook", j.hook, "url", j.url, "err", err,
 			"retries_left", j.left, "in", st.retryDelay.String())

@@ -183,5 +183,6 @@ func queryParams(req *base.Request) string {
 	if req.URL == nil {
 		return ""
 	}
-	return auth.CleanParams(req.URL.RawQuery)
+	q, _ := splitControl(req.URL.RawQuery)
+	return auth.CleanParams(q)
 }

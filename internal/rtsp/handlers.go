@@ -358,6 +358,9 @@ func (c *conn) setup(req *base.Request) response {
 // control attribute (relative, like ffmpeg's "streamid=0", or absolute).
 func recordTrack(desc *description.Session, req *base.Request) int {
 	u := req.URL.CloneWithoutCredentials()
+	if _, ctl := splitControl(u.RawQuery); ctl != "" {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + ctl
+	}
 	u.RawQuery = ""
 	s := strings.TrimSuffix(u.String(), "/")
 	for i, m := range desc.Medias {
@@ -375,9 +378,29 @@ func recordTrack(desc *description.Session, req *base.Request) int {
 	return -1
 }
 
+// splitControl undoes a client's appending of a track's control to a URL
+// that has a query (ffmpeg's SETUP of rtsp://h/app/stream?token=1 is
+// .../stream?token=1/streamid=0): the query, and the control ("" if none).
+func splitControl(rawQuery string) (query, control string) {
+	i := strings.LastIndexByte(rawQuery, '/')
+	if i < 0 {
+		return rawQuery, ""
+	}
+	last := rawQuery[i+1:]
+	for _, prefix := range []string{"trackID=", "streamid=", "track"} {
+		if strings.HasPrefix(last, prefix) {
+			return rawQuery[:i], last
+		}
+	}
+	return rawQuery, ""
+}
+
 // playTrack splits a play SETUP URL .../app/stream/trackID=N into the path and N.
 func playTrack(req *base.Request) (string, int, bool) {
 	p := streamPath(req)
+	if _, ctl := splitControl(req.URL.RawQuery); ctl != "" {
+		p += "/" + ctl
+	}
 	i := strings.LastIndexByte(p, '/')
 	if i < 0 {
 		return "", 0, false
