@@ -352,7 +352,10 @@ func TestStreamNotFoundWaitsForAPush(t *testing.T) {
 		}
 		return ""
 	})
-	srv, _ = startHooked(t, hr.url, nil)
+	started, _ := startHooked(t, hr.url, nil)
+	mu.Lock()
+	srv = started // the hook handler reads it: the network is no happens-before the race detector sees
+	mu.Unlock()
 	for _, proto := range []string{"rtsp", "rtmp", "http-flv"} {
 		stream := "late-" + proto
 		if got, err := probe(urls(srv, "live/"+stream)[proto]); err != nil || got != "h264,aac" {
