@@ -52,6 +52,7 @@ type Client struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 	dropped  atomic.Uint64
+	pending  atomic.Int64 // notifications queued or running (Drain)
 	dropLog  atomic.Int64
 
 	streams sync.Map // *hub.Stream or path -> PublishOptions (observer.go)
@@ -193,10 +194,12 @@ func (c *Client) enqueue(j *job) bool {
 		return false
 	default:
 	}
+	c.pending.Add(1)
 	select {
 	case c.queue <- j:
 		return true
 	default:
+		c.pending.Add(-1)
 		n := c.dropped.Add(1)
 		now := time.Now().UnixNano()
 		if last := c.dropLog.Load(); now-last > int64(5*time.Second) && c.dropLog.CompareAndSwap(last, now) {
@@ -216,6 +219,7 @@ func (c *Client) work() {
 			return
 		case j := <-c.queue:
 			c.run(j)
+			c.pending.Add(-1)
 		}
 	}
 }
@@ -329,6 +333,23 @@ func (c *Client) observe(hook, result string, start time.Time) {
 
 // Dropped counts notifications dropped because the queue was full.
 func (c *Client) Dropped() uint64 { return c.dropped.Load() }
+
+// Drain waits until no notification is queued or running, or ctx ends
+// (shutdown: the last on_stream_changed and on_flow_report get out). A
+// retry waiting for its delay is not waited for.
+func (c *Client) Drain(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for c.pending.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Close stops the workers; queued notifications that have not started are
 // dropped, calls in flight are cancelled.

@@ -55,7 +55,7 @@ func (s *Server) keepaliveData() map[string]any {
 		"Published": stats.Published, "Ended": stats.Ended, "NotFound": stats.NotFound}
 }
 
-// stopHooks ends the keepalive, sends on_server_exited (bounded by ctx and
+// stopHooks ends the keepalive, lets queued notifications out, sends on_server_exited (bounded by ctx and
 // timeoutSec, best effort) and stops the client. Shutdown calls it after the
 // streams have ended.
 func (s *Server) stopHooks(ctx context.Context) {
@@ -65,6 +65,10 @@ func (s *Server) stopHooks(ctx context.Context) {
 	if s.stopKeepalive != nil {
 		s.stopKeepalive()
 	}
+	// The streams' last notifications first, for at most timeoutSec.
+	drain, cancel := context.WithTimeout(ctx, time.Duration(s.Config.Hook.TimeoutSec*float64(time.Second)))
+	s.hooks.Drain(drain)
+	cancel()
 	s.hooks.ServerExited(ctx)
 	s.hooks.Close()
 }
