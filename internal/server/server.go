@@ -28,6 +28,7 @@ import (
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hooks"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -49,6 +50,7 @@ type Server struct {
 
 	Hub      *hub.Hub
 	Instance string
+	Metrics  *metrics.Metrics // served at /metrics on the HTTP port; ObserveHook feeds it hook calls
 
 	bound *ports.Bound
 	rtsp  *rtsp.Server
@@ -155,6 +157,7 @@ func (s *Server) Start() error {
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
+	s.Metrics = s.newMetrics() // before the HTTP handler that serves it
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
 		if s.flv != nil {
@@ -234,6 +237,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	})
 	// ZLMediaKit's HTTP API.
 	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)
