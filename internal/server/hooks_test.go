@@ -332,6 +332,21 @@ func TestHookRefusals(t *testing.T) {
 	if n := srv.Hub.Get("live/ok").Readers(); n != 0 {
 		t.Errorf("%d readers after refused plays", n)
 	}
+	// The refusals and the hook calls are counted in /metrics.
+	res, err := http.Get("http://" + srv.Addr("http") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, series := range []string{`berth_refused_total{action="publish",reason="hook"} 2`,
+		`berth_refused_total{action="play",reason="hook"} 3`,
+		`berth_hook_duration_seconds_count{hook="on_publish",result="refused"} 2`,
+		`berth_hook_duration_seconds_count{hook="on_play",result="refused"} 3`} {
+		if !strings.Contains(string(text), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 }
 
 // TestStreamNotFoundWaitsForAPush: a player of a missing stream makes

@@ -129,6 +129,9 @@ func (s *Server) Start() error {
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
+	// Metrics before any session, so the hooks' calls are observed from the first.
+	s.Metrics = s.newMetrics(checker)
+	s.hooks.Observe = s.Metrics.ObserveHook
 
 	if l := bound.TCP["rtsp"]; l != nil {
 		s.rtsp = &rtsp.Server{
@@ -157,7 +160,6 @@ func (s *Server) Start() error {
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
-	s.Metrics = s.newMetrics() // before the HTTP handler that serves it
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
 		if s.flv != nil {
