@@ -49,6 +49,8 @@ type Client struct {
 
 	queue    chan *job
 	stop     chan struct{}
+	ctx      context.Context // cancelled by Close: calls in flight end
+	cancel   context.CancelFunc
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 	dropped  atomic.Uint64
@@ -87,6 +89,7 @@ func New(cfg *config.Config, log *slog.Logger) *Client {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{Log: log, queue: make(chan *job, queueSize), stop: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.SetConfig(cfg)
 	for range workers {
 		c.wg.Add(1)
@@ -226,16 +229,7 @@ func (c *Client) work() {
 
 func (c *Client) run(j *job) {
 	st := c.settings()
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-c.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	r, retry, err := c.post(ctx, st, j.hook, j.url, j.body)
-	cancel()
+	r, retry, err := c.post(c.ctx, st, j.hook, j.url, j.body)
 	if err == nil {
 		if j.then != nil {
 			j.then(r)
@@ -354,7 +348,7 @@ func (c *Client) Drain(ctx context.Context) {
 // Close stops the workers; queued notifications that have not started are
 // dropped, calls in flight are cancelled.
 func (c *Client) Close() {
-	c.stopOnce.Do(func() { close(c.stop) })
+	c.stopOnce.Do(func() { close(c.stop); c.cancel() })
 	c.wg.Wait()
 }
 
