@@ -139,11 +139,25 @@ func (c *conn) verifyHook(req *base.Request, h *headers.Authorization, realm, pa
 	}
 	// HA1 cannot check Basic (it needs the plain password).
 	if h.Method != headers.AuthMethodDigest || h.Realm != realm || h.Nonce != c.nonce ||
-		(h.Algorithm != nil && *h.Algorithm != headers.AuthAlgorithmMD5) {
+		(h.Algorithm != nil && *h.Algorithm != headers.AuthAlgorithmMD5) || !digestURIMatches(req, h.URI) {
 		return false
 	}
 	want := md5Hex(strings.ToLower(pass) + ":" + c.nonce + ":" + md5Hex(string(req.Method)+":"+h.URI))
 	return subtle.ConstantTimeCompare([]byte(want), []byte(h.Response)) == 1
+}
+
+// digestURIMatches checks the digest's uri names the request (RFC 2617
+// 3.2.2: the absolute URL or its path); a SETUP may name the base URL.
+func digestURIMatches(req *base.Request, uri string) bool {
+	if req.URL == nil {
+		return false
+	}
+	full := req.URL.CloneWithoutCredentials()
+	abs, path := full.String(), full.RequestURI()
+	if uri == abs || uri == path {
+		return true
+	}
+	return req.Method == base.Setup && uri != "" && (strings.HasPrefix(abs, uri) || strings.HasPrefix(path, uri))
 }
 
 func md5Hex(s string) string {
