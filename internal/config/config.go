@@ -35,6 +35,12 @@ type Config struct {
 		PortFallback  bool   // move a taken listener to the nearest free port
 		PprofPort     int    // 0 disables the profiling endpoint
 		AllowTakeover bool   // a second publisher replaces the first
+
+		// ZLMediaKit's [general] keys that the web hooks use.
+		MediaServerID           string // mediaServerId: names this server in every hook body
+		StreamNoneReaderDelayMS int    // a stream without readers this long fires on_stream_none_reader
+		MaxStreamWaitMS         int    // a player of a missing stream waits this long for it (on_stream_not_found)
+		FlowThreshold           int    // KB: sessions that moved less send no on_flow_report
 	}
 	RTSP struct {
 		Port            int
@@ -63,6 +69,7 @@ type Config struct {
 		RingSize   int    // frames kept per stream (GOP cache and slow-reader slack)
 		SlowReader string // "skip" to the newest keyframe, or "close"
 	}
+	Hook Hook
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -73,6 +80,75 @@ type Config struct {
 	Warnings []string
 	// Source is the file the config came from, "" for embedded defaults.
 	Source string
+}
+
+// Hook is ZLMediaKit's [hook] section: the web hooks' switch, timing and URLs.
+type Hook struct {
+	Enable               bool
+	TimeoutSec           float64 // one HTTP call, connect to reply
+	AliveInterval        float64 // seconds between on_server_keepalive calls
+	Retry                int     // extra attempts of a failed notification hook
+	RetryDelay           float64 // seconds between attempts
+	AdminParams          string  // the query a hook server adds when it calls the API back (not sent by Berth)
+	StreamChangedSchemas string  // "/"-separated schemas on_stream_changed reports; empty = all
+
+	OnFlowReport, OnHTTPAccess, OnPlay, OnPublish, OnRecordMP4, OnRecordTS, OnRTSPAuth, OnRTSPRealm,
+	OnShellLogin, OnStreamChanged, OnStreamNoneReader, OnStreamNotFound, OnServerStarted, OnServerExited,
+	OnServerKeepalive, OnSendRTPStopped, OnRTPServerTimeout string
+}
+
+// HookNames lists the hooks with a URL key in [hook], in the file's order.
+var HookNames = []string{"on_flow_report", "on_http_access", "on_play", "on_publish", "on_record_mp4",
+	"on_record_ts", "on_rtsp_auth", "on_rtsp_realm", "on_shell_login", "on_stream_changed",
+	"on_stream_none_reader", "on_stream_not_found", "on_server_started", "on_server_exited",
+	"on_server_keepalive", "on_send_rtp_stopped", "on_rtp_server_timeout"}
+
+// URL returns the configured URL of a hook by its key name, "" when unset or unknown.
+func (h *Hook) URL(name string) string {
+	if p := h.urlField(name); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (h *Hook) urlField(name string) *string {
+	switch name {
+	case "on_flow_report":
+		return &h.OnFlowReport
+	case "on_http_access":
+		return &h.OnHTTPAccess
+	case "on_play":
+		return &h.OnPlay
+	case "on_publish":
+		return &h.OnPublish
+	case "on_record_mp4":
+		return &h.OnRecordMP4
+	case "on_record_ts":
+		return &h.OnRecordTS
+	case "on_rtsp_auth":
+		return &h.OnRTSPAuth
+	case "on_rtsp_realm":
+		return &h.OnRTSPRealm
+	case "on_shell_login":
+		return &h.OnShellLogin
+	case "on_stream_changed":
+		return &h.OnStreamChanged
+	case "on_stream_none_reader":
+		return &h.OnStreamNoneReader
+	case "on_stream_not_found":
+		return &h.OnStreamNotFound
+	case "on_server_started":
+		return &h.OnServerStarted
+	case "on_server_exited":
+		return &h.OnServerExited
+	case "on_server_keepalive":
+		return &h.OnServerKeepalive
+	case "on_send_rtp_stopped":
+		return &h.OnSendRTPStopped
+	case "on_rtp_server_timeout":
+		return &h.OnRTPServerTimeout
+	}
+	return nil
 }
 
 // key describes one config key: where it lives, its flag, its help, and how
@@ -106,6 +182,29 @@ func boolKey(section, name, flag, help string, p func(c *Config) *bool) key {
 			}
 			return "0"
 		}}
+}
+
+func stringKey(section, name, flag, help string, p func(c *Config) *string) key {
+	return key{section: section, name: name, flag: flag, help: help,
+		set: func(c *Config, v string) error { *p(c) = v; return nil },
+		get: func(c *Config) string { return *p(c) }}
+}
+
+// secondsKey reads seconds that ZLMediaKit writes as floats ("10.0").
+func secondsKey(section, name, flag, help string, lo, hi float64, p func(c *Config) *float64) key {
+	return key{section: section, name: name, flag: flag, help: help,
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number of seconds", v)
+			}
+			if f < lo || f > hi {
+				return fmt.Errorf("%g is out of range %g-%g", f, lo, hi)
+			}
+			*p(c) = f
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(*p(c), 'f', -1, 64) }}
 }
 
 func rangeKey(section, name, flag, help string, p func(c *Config) *PortRange) key {
@@ -145,6 +244,14 @@ var keys = []key{
 	boolKey("general", "allow_takeover", "allow-takeover",
 		"1 = a second publisher on a live path replaces the first; 0 = it is refused",
 		func(c *Config) *bool { return &c.General.AllowTakeover }),
+	stringKey("general", "mediaServerId", "media-server-id", "this server's name in every web hook body (ZLMediaKit's mediaServerId)",
+		func(c *Config) *string { return &c.General.MediaServerID }),
+	intKey("general", "streamNoneReaderDelayMS", "", "ms a stream may go without readers before on_stream_none_reader fires", 0, 1<<30,
+		func(c *Config) *int { return &c.General.StreamNoneReaderDelayMS }),
+	intKey("general", "maxStreamWaitMS", "", "ms a player of a missing stream waits for it to be published (after on_stream_not_found)", 0, 1<<30,
+		func(c *Config) *int { return &c.General.MaxStreamWaitMS }),
+	intKey("general", "flowThreshold", "", "KB a session must move to be reported by on_flow_report", 0, 1<<30,
+		func(c *Config) *int { return &c.General.FlowThreshold }),
 
 	portKey("rtsp", "rtsp-port", "RTSP port (TCP); 0 = RTSP off. 554 needs root on Linux and collides with Windows services",
 		func(c *Config) *int { return &c.RTSP.Port }),
@@ -204,6 +311,33 @@ var keys = []key{
 		get: func(c *Config) string { return c.Hub.SlowReader }},
 }
 
+func init() { keys = append(keys, hookKeys()...) }
+
+// hookKeys is ZLMediaKit's [hook] section: one URL per hook and how calls are made.
+func hookKeys() []key {
+	ks := []key{
+		boolKey("hook", "enable", "hook-enable", "1 = call the web hooks below; 0 = none is called and every decision takes its default (allow)",
+			func(c *Config) *bool { return &c.Hook.Enable }),
+		secondsKey("hook", "timeoutSec", "", "seconds one hook call may take, connect to reply; a decision hook that takes longer refuses", 0.1, 3600,
+			func(c *Config) *float64 { return &c.Hook.TimeoutSec }),
+		secondsKey("hook", "alive_interval", "", "seconds between on_server_keepalive calls", 0.1, 86400,
+			func(c *Config) *float64 { return &c.Hook.AliveInterval }),
+		intKey("hook", "retry", "", "extra attempts of a notification hook whose call failed", 0, 100,
+			func(c *Config) *int { return &c.Hook.Retry }),
+		secondsKey("hook", "retry_delay", "", "seconds between attempts of a failed hook call", 0, 3600,
+			func(c *Config) *float64 { return &c.Hook.RetryDelay }),
+		stringKey("hook", "admin_params", "", "query string a hook server may add to API calls back to this server (ZLMediaKit compatibility; Berth sends it nowhere)",
+			func(c *Config) *string { return &c.Hook.AdminParams }),
+		stringKey("hook", "stream_changed_schemas", "", "schemas (/-separated) whose register/unregister on_stream_changed reports; empty = every schema",
+			func(c *Config) *string { return &c.Hook.StreamChangedSchemas }),
+	}
+	for _, name := range HookNames {
+		ks = append(ks, stringKey("hook", name, "", "URL "+name+" is POSTed to; empty = not called",
+			func(c *Config) *string { return c.Hook.urlField(name) }))
+	}
+	return ks
+}
+
 // Default returns the embedded defaults.
 func Default() *Config {
 	c := &Config{}
@@ -224,6 +358,16 @@ func Default() *Config {
 	c.Auth.Realm = "berth"
 	c.Hub.RingSize = 4096
 	c.Hub.SlowReader = "skip"
+	c.General.MediaServerID = "your_server_id"
+	c.General.StreamNoneReaderDelayMS = 20000
+	c.General.MaxStreamWaitMS = 15000
+	c.General.FlowThreshold = 1024
+	c.Hook.TimeoutSec = 10
+	c.Hook.AliveInterval = 10
+	c.Hook.Retry = 1
+	c.Hook.RetryDelay = 3
+	c.Hook.AdminParams = "secret=035c73f7-bb6b-4889-a715-d9eb2d1925cc"
+	c.Hook.StreamChangedSchemas = "rtsp/rtmp/fmp4/ts/hls/hls.fmp4"
 	return c
 }
 

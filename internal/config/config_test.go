@@ -34,6 +34,13 @@ func TestParse(t *testing.T) {
 		{name: "users", ini: "[auth]\npublish=a:1,b:2\n", check: func(c *Config) bool { return len(c.Auth.Publish) == 2 && c.Auth.Publish[1].Password == "2" }},
 		{name: "bad users", ini: "[auth]\nplay=nopass\n", wantErr: "not user:password"},
 		{name: "range", ini: "[rtsp]\nrtp_port_range=40000-40010\n", check: func(c *Config) bool { return c.RTSP.RTPPortRange == PortRange{40000, 40010} }},
+		{name: "zlm hook keys", ini: "[general]\nmediaServerId=b1\nflowThreshold=0\n[hook]\nenable=1\ntimeoutSec=2.5\nalive_interval=10.0\non_publish=http://h/p\non_rtp_server_timeout=http://h/t\n",
+			check: func(c *Config) bool {
+				return c.General.MediaServerID == "b1" && c.General.FlowThreshold == 0 && c.Hook.Enable && c.Hook.TimeoutSec == 2.5 &&
+					c.Hook.AliveInterval == 10 && c.Hook.URL("on_publish") == "http://h/p" && c.Hook.OnRTPServerTimeout == "http://h/t" &&
+					c.Hook.URL("on_play") == "" && c.General.StreamNoneReaderDelayMS == 20000
+			}},
+		{name: "hook seconds not a number", ini: "[hook]\ntimeoutSec=soon\n", wantErr: "[hook] timeoutSec"},
 		{name: "empty range", ini: "[rtsp]\nrtp_port_range=5-4\n", wantErr: "empty"},
 	}
 	for _, tc := range cases {

@@ -31,6 +31,9 @@ type Handler struct {
 	Auth *auth.Checker
 	// WriteTimeout drops a reader whose socket accepts nothing this long; default 10 s.
 	WriteTimeout time.Duration
+	// StreamWait is how long a play of a missing stream waits for it to be
+	// published ([general] maxStreamWaitMS; 0 = 404 at once).
+	StreamWait time.Duration
 
 	mu      sync.Mutex
 	readers map[*hub.Reader]struct{}
@@ -147,7 +150,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "play needs ?user=NAME&pass=PASSWORD of a play user", http.StatusUnauthorized)
 		return
 	}
-	rd, err := h.Hub.Subscribe(path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr})
+	params := auth.CleanParams(r.URL.RawQuery)
+	app, stream, _ := strings.Cut(path, "/")
+	if err := h.Auth.Authorize(r.Context(), auth.Request{Action: auth.Play, Proto: proto, App: app, Stream: stream,
+		Params: params, Remote: r.RemoteAddr, User: q.Get("user")}); err != nil {
+		log.Warn("flv play refused by the web hook; answered 403", "reason", err.Error())
+		http.Error(w, "play refused: "+err.Error(), http.StatusForbidden)
+		return
+	}
+	rd, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: params}, h.StreamWait)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, hub.ErrNotFound) {

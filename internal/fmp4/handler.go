@@ -117,9 +117,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "play needs ?user=NAME&pass=PASSWORD of a play user", http.StatusUnauthorized)
 		return
 	}
-	// TODO(hooks): the on_play gate, h.Auth.Authorize(r.Context(), auth.Request{Action: auth.Play,
-	// Proto: proto, App/Stream from path, Params: r.URL.RawQuery without user/pass, Remote: r.RemoteAddr}),
-	// once branch hooks adds it to auth.Checker: refuse with 403 and its reason.
+	// The on_play web hook, as for every other protocol (a HEAD too: it tells the codecs).
+	app, stream, _ := strings.Cut(path, "/")
+	if err := h.Auth.Authorize(r.Context(), auth.Request{Action: auth.Play, Proto: proto, App: app, Stream: stream,
+		Params: auth.CleanParams(r.URL.RawQuery), Remote: r.RemoteAddr, User: q.Get("user")}); err != nil {
+		log.Warn("fmp4 play refused by the web hook; answered 403", "reason", err.Error())
+		http.Error(w, "play refused: "+err.Error(), http.StatusForbidden)
+		return
+	}
 
 	st, reg, err := h.register(r, path, proto, q)
 	if err != nil {

@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,8 +61,9 @@ type conn struct {
 	peerWindow uint32
 	ackedAt    uint64
 
-	app   string
-	query url.Values
+	app    string
+	params string // the publish/play name's query, credentials removed (hub.Origin.Params)
+	query  url.Values
 
 	pub  *publishSession
 	play *playSession
@@ -94,7 +96,9 @@ func (c *conn) close() {
 	c.closeOnce.Do(func() { c.nc.Close() })
 }
 
-func (c *conn) origin() hub.Origin { return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id} }
+func (c *conn) origin() hub.Origin {
+	return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id, Params: c.params}
+}
 
 func localPort(a net.Addr) int {
 	if t, ok := a.(*net.TCPAddr); ok {
@@ -351,6 +355,7 @@ func (c *conn) streamPath(args []any) (path string, q url.Values, err error) {
 		return "", nil, errors.New("empty stream name; use rtmp://host/app/stream")
 	}
 	q, _ = url.ParseQuery(rawq)
+	c.params = auth.CleanParams(rawq)
 	for k, v := range c.query {
 		if _, ok := q[k]; !ok {
 			q[k] = v
@@ -364,6 +369,21 @@ func (c *conn) streamPath(args []any) (path string, q url.Values, err error) {
 
 func (c *conn) allowed(a auth.Action, q url.Values) bool {
 	return c.s.Auth.Allow(a, q.Get("user"), q.Get("pass"))
+}
+
+// gate asks the auth Gate (the web hook on_publish / on_play); a refusal
+// is logged with the reason the gate gave.
+func (c *conn) gate(a auth.Action, path string, q url.Values) error {
+	app, stream := path, ""
+	if i := strings.IndexByte(path, '/'); i >= 0 {
+		app, stream = path[:i], path[i+1:]
+	}
+	err := c.s.Auth.Authorize(context.Background(), auth.Request{Action: a, Proto: "rtmp", App: app, Stream: stream,
+		Params: c.params, Remote: c.remote, ID: c.id, User: q.Get("user")})
+	if err != nil {
+		c.log.Warn("rtmp "+a.String()+" refused by the web hook", "path", path, "reason", err.Error())
+	}
+	return err
 }
 
 func (c *conn) onPublish(msid uint32, args []any) error {
@@ -380,6 +400,10 @@ func (c *conn) onPublish(msid uint32, args []any) error {
 			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] publish user to the stream URL")
 		c.onStatus(msid, "error", "NetStream.Publish.Unauthorized", "publish needs ?user=NAME&pass=PASSWORD of a publish user")
 		return nil
+	}
+	if err := c.gate(auth.Publish, path, q); err != nil {
+		c.onStatus(msid, "error", "NetStream.Publish.Unauthorized", err.Error())
+		return fmt.Errorf("publish %s refused by the web hook: %w", path, err)
 	}
 	if err := c.s.Hub.CheckPublish(path); err != nil {
 		c.log.Warn("rtmp publish refused: "+err.Error(), "path", path, "publisher", c.origin().String(),
@@ -406,6 +430,10 @@ func (c *conn) onPlay(msid uint32, args []any) error {
 		c.log.Warn("rtmp play refused: bad or missing credentials", "path", path, "user", q.Get("user"),
 			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] play user to the stream URL")
 		return c.onStatus(msid, "error", "NetStream.Play.Unauthorized", "play needs ?user=NAME&pass=PASSWORD of a play user")
+	}
+	if err := c.gate(auth.Play, path, q); err != nil {
+		c.onStatus(msid, "error", "NetStream.Play.Unauthorized", err.Error())
+		return fmt.Errorf("play %s refused by the web hook: %w", path, err)
 	}
 	p, err := startPlay(c, path, msid)
 	if err != nil {

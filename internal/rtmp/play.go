@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -71,7 +72,7 @@ type playSession struct {
 }
 
 func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
-	r, err := c.s.Hub.Subscribe(path, hub.KindAU, c.origin())
+	r, err := c.s.Hub.SubscribeWait(context.Background(), path, hub.KindAU, c.origin(), c.s.StreamWait)
 	if err != nil {
 		return nil, err
 	}

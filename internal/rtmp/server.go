@@ -26,6 +26,9 @@ type Server struct {
 	Auth     *auth.Checker
 	Instance string // sent as berth_instance in the connect reply
 	Version  string // sent as fmsVer "Berth/<Version>"
+	// StreamWait is how long a play of a missing stream waits for it to be
+	// published ([general] maxStreamWaitMS; 0 = refuse at once).
+	StreamWait time.Duration
 
 	// WriteTimeout drops a reader whose socket accepts nothing for this long;
 	// ReadTimeout drops a publisher that sends nothing. Defaults 10 s and 30 s.

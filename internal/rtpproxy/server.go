@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,10 @@ type Server struct {
 	PortRange config.PortRange
 	// Host is the address ports opened on demand bind ([general] listen_ip); "" = every interface.
 	Host string
+	// OnTimeout, if set, hears that the stream of a port opened with Open
+	// went silent for TimeoutSec (ZLMediaKit's on_rtp_server_timeout). It
+	// runs on its own goroutine.
+	OnTimeout func(PortInfo)
 
 	mu        sync.Mutex
 	sessions  map[sessionKey]*session
@@ -380,12 +385,26 @@ func (s *Server) janitor() {
 					if s.sessions[ss.key] == ss {
 						delete(s.sessions, ss.key)
 					}
+					b := s.dedicatedAt(ss.localPort)
 					s.mu.Unlock()
 					ss.close(why)
+					if b != nil && s.OnTimeout != nil && strings.HasPrefix(why, "no packets") {
+						go s.OnTimeout(b.PortInfo)
+					}
 				}
 			}
 		}
 	}
+}
+
+// dedicatedAt returns the port opened with Open on port, or nil; s.mu is held.
+func (s *Server) dedicatedAt(port int) *portBinding {
+	for _, b := range s.dedicated {
+		if b.Port == port {
+			return b
+		}
+	}
+	return nil
 }
 
 func (s *Server) recoverLog(where string) {

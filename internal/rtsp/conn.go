@@ -38,6 +38,13 @@ type conn struct {
 	remote string
 	nonce  string
 
+	// Decisions made once per connection (see auth.go).
+	user       string     // the name the client authenticated with
+	hookRealm  *hookRealm // on_rtsp_realm's answer for a path
+	hookPassed string     // path whose on_rtsp_auth check passed
+	gated      string     // "action path" the Gate allowed
+	params     string     // the URL query of DESCRIBE/ANNOUNCE, credentials removed
+
 	wmu sync.Mutex // serialises responses and interleaved media on nc
 
 	sess *session

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -92,7 +93,7 @@ func streamPath(req *base.Request) string {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id}
+	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Params: c.params}
 }
 
 func (c *conn) describe(req *base.Request) response {
@@ -100,7 +101,14 @@ func (c *conn) describe(req *base.Request) response {
 	if r, ok := c.authorize(req, auth.Play, path); !ok {
 		return r
 	}
+	c.params = queryParams(req)
+	if r, ok := c.gate(req, auth.Play, path); !ok {
+		return r
+	}
 	st := c.s.Hub.Get(path)
+	if st == nil {
+		st = c.waitStream(path)
+	}
 	if st == nil {
 		return c.fail(req, base.StatusNotFound, "DESCRIBE of a stream that is not published; answered 404", "path", path)
 	}
@@ -113,6 +121,20 @@ func (c *conn) describe(req *base.Request) response {
 	r.Header["Content-Base"] = base.HeaderValue{baseURL(req)}
 	r.Body = sdp
 	return r
+}
+
+// waitStream tells the hub a player wants a missing path (on_stream_not_found)
+// and waits up to StreamWait for it to be published. The reader it gets is
+// only a witness: the PLAY subscribes again.
+func (c *conn) waitStream(path string) *hub.Stream {
+	rd, err := c.s.Hub.SubscribeWait(context.Background(), path, hub.KindRTP, c.origin(), c.s.StreamWait)
+	c.touch()
+	if err != nil {
+		return nil
+	}
+	st := rd.Stream()
+	rd.Close()
+	return st
 }
 
 func baseURL(req *base.Request) string {
@@ -134,6 +156,11 @@ func (c *conn) announce(req *base.Request) response {
 		return c.fail(req, base.StatusBadRequest, "ANNOUNCE without a stream path (want rtsp://host/app/stream); answered 400")
 	}
 	if r, ok := c.authorize(req, auth.Publish, path); !ok {
+		return r
+	}
+	c.params = queryParams(req)
+	c.sess.ensureID()
+	if r, ok := c.gate(req, auth.Publish, path); !ok {
 		return r
 	}
 	if ct := req.Header["Content-Type"]; len(ct) == 1 && !strings.HasPrefix(strings.ToLower(ct[0]), "application/sdp") {
@@ -245,6 +272,12 @@ func (c *conn) setup(req *base.Request) response {
 		if r, ok := c.authorize(req, auth.Play, path); !ok {
 			return r
 		}
+		if c.params == "" {
+			c.params = queryParams(req)
+		}
+		if r, ok := c.gate(req, auth.Play, path); !ok {
+			return r
+		}
 		stream := c.s.Hub.Get(path)
 		if stream == nil {
 			return c.fail(req, base.StatusNotFound, "SETUP of a stream that is not published; answered 404", "path", path)
@@ -325,6 +358,9 @@ func (c *conn) setup(req *base.Request) response {
 // control attribute (relative, like ffmpeg's "streamid=0", or absolute).
 func recordTrack(desc *description.Session, req *base.Request) int {
 	u := req.URL.CloneWithoutCredentials()
+	if _, ctl := splitControl(u.RawQuery); ctl != "" {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + ctl
+	}
 	u.RawQuery = ""
 	s := strings.TrimSuffix(u.String(), "/")
 	for i, m := range desc.Medias {
@@ -342,9 +378,29 @@ func recordTrack(desc *description.Session, req *base.Request) int {
 	return -1
 }
 
+// splitControl undoes a client's appending of a track's control to a URL
+// that has a query (ffmpeg's SETUP of rtsp://h/app/stream?token=1 is
+// .../stream?token=1/streamid=0): the query, and the control ("" if none).
+func splitControl(rawQuery string) (query, control string) {
+	i := strings.LastIndexByte(rawQuery, '/')
+	if i < 0 {
+		return rawQuery, ""
+	}
+	last := rawQuery[i+1:]
+	for _, prefix := range []string{"trackID=", "streamid=", "track"} {
+		if strings.HasPrefix(last, prefix) {
+			return rawQuery[:i], last
+		}
+	}
+	return rawQuery, ""
+}
+
 // playTrack splits a play SETUP URL .../app/stream/trackID=N into the path and N.
 func playTrack(req *base.Request) (string, int, bool) {
 	p := streamPath(req)
+	if _, ctl := splitControl(req.URL.RawQuery); ctl != "" {
+		p += "/" + ctl
+	}
 	i := strings.LastIndexByte(p, '/')
 	if i < 0 {
 		return "", 0, false

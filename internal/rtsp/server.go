@@ -31,11 +31,15 @@ type Server struct {
 	Hub       *hub.Hub
 	Log       *slog.Logger
 	Auth      *auth.Checker
-	AuthBasic bool             // offer Basic besides Digest
-	KeepAlive time.Duration    // session timeout; default 15 s
-	UDPRange  config.PortRange // server RTP/RTCP pairs for the UDP transport
-	Instance  string           // per-process token sent as X-Berth-Instance
-	Version   string
+	AuthBasic bool     // offer Basic besides Digest
+	HookAuth  HookAuth // on_rtsp_realm / on_rtsp_auth for players; nil: [auth] users only
+	// StreamWait is how long a DESCRIBE of a missing stream waits for it to
+	// be published ([general] maxStreamWaitMS; 0 = answer 404 at once).
+	StreamWait time.Duration
+	KeepAlive  time.Duration    // session timeout; default 15 s
+	UDPRange   config.PortRange // server RTP/RTCP pairs for the UDP transport
+	Instance   string           // per-process token sent as X-Berth-Instance
+	Version    string
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/fmp4"
 )
@@ -11,10 +13,13 @@ import (
 func (s *Server) newFMP4(checker *auth.Checker) *fmp4.Handler {
 	ms := &fmp4.Muxers{
 		Log: s.Log.With("component", "fmp4"),
-		// TODO(reload): StopDelay from [general] streamNoneReaderDelayMS once
-		// the config catalogue has it; 0 stops a muxer with its last reader.
+		// A page's HEAD (for the codecs) then GET, or a player that
+		// reconnects, finds its muxer still running for a moment; ZLMediaKit
+		// keeps muxers streamNoneReaderDelayMS (20 s) after the last reader,
+		// which here would hold a stream's fragments for no one: cap it.
+		StopDelay: min(time.Duration(s.Config.General.StreamNoneReaderDelayMS)*time.Millisecond, 5*time.Second),
 	}
-	return &fmp4.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker}
+	return &fmp4.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait()}
 }
 
 // FMP4Muxers returns the shared fMP4 muxers (nil without an HTTP port), for

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/metrics"
 )
@@ -8,9 +9,10 @@ import (
 // newMetrics builds the registry /metrics serves. It only reads: the hub's
 // counters and live lists, and the listeners' state as the start-up
 // self-probe and shadow scan left it.
-func (s *Server) newMetrics() *metrics.Metrics {
+func (s *Server) newMetrics(checker *auth.Checker) *metrics.Metrics {
 	m := metrics.New(metrics.Sources{
 		Hub:       metrics.FromHub(s.Hub),
+		Refusals:  checker.Refusals,
 		Listeners: s.boundState,
 		Version:   Version,
 		Log:       s.Log.With("component", "metrics"),

@@ -54,8 +54,7 @@ type reloader struct {
 // OnReload registers apply to run after a reload that changed one of keys:
 // a section name ("hook") claims every key of the section, "section.key"
 // one key. Claimed keys count as applied live. This is where features that
-// own settings hook in (LEAD: wire hooks here, e.g.
-// s.OnReload([]string{"hook", "general.mediaServerId"}, hooksClient.SetConfig)).
+// own settings hook in (the web hooks, metrics).
 // apply must not block: it runs while the reload holds its lock.
 func (s *Server) OnReload(keys []string, apply func(*config.Config)) {
 	s.live.reloadMu.Lock()

@@ -27,6 +27,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/fmp4"
+	"github.com/berthmedia/berth/internal/hooks"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/metrics"
@@ -69,6 +70,9 @@ type Server struct {
 	web   webState // the status page's view of this run (web.go)
 	wg    sync.WaitGroup
 	live  liveState // hot reload (reload.go)
+
+	hooks         *hooks.Client // web hooks (hooks.go)
+	stopKeepalive func()
 }
 
 // New returns a server for cfg; Start runs it.
@@ -130,23 +134,29 @@ func (s *Server) Start() error {
 	if cfg.Hub.SlowReader == "close" {
 		policy = hub.CloseSlow
 	}
-	s.Hub = hub.New(hub.Options{
+	s.startHooks()
+	s.Hub = hub.New(hub.Options{Observer: s.hooks.Observer(),
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
-	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm}
+	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
 	s.live.checker = checker
+	// Metrics before any session, so the hooks' calls are observed from the first.
+	s.Metrics = s.newMetrics(checker)
+	s.hooks.Observe = s.Metrics.ObserveHook
 
 	if l := bound.TCP["rtsp"]; l != nil {
 		s.rtsp = &rtsp.Server{
 			Hub: s.Hub, Log: s.Log.With("proto", "rtsp"), Auth: checker, AuthBasic: cfg.RTSP.AuthBasic,
 			KeepAlive: time.Duration(cfg.RTSP.KeepAliveSecond) * time.Second,
 			UDPRange:  cfg.RTSP.RTPPortRange, Instance: s.Instance, Version: Version,
+			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(),
 		}
 		s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
 	}
 	if l := bound.TCP["rtmp"]; l != nil {
-		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version}
+		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version,
+			StreamWait: s.streamWait()}
 		s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
 	}
 	// The RTP proxy exists even when its shared port is off: openRtpServer
@@ -154,6 +164,7 @@ func (s *Server) Start() error {
 	s.rtp = &rtpproxy.Server{
 		Hub: s.Hub, Log: s.Log.With("proto", "rtp"), TimeoutSec: cfg.RTPProxy.TimeoutSec,
 		PSPT: cfg.RTPProxy.PSPT, TSPT: cfg.RTPProxy.TSPT, PortRange: cfg.RTPProxy.PortRange, Host: cfg.General.ListenIP,
+		OnTimeout: s.rtpTimeout,
 	}
 	if pc := bound.UDP["rtp_proxy"]; pc != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(pc) })
@@ -161,7 +172,6 @@ func (s *Server) Start() error {
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
-	s.Metrics = s.newMetrics() // before the HTTP handler that serves it
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
 		if s.flv != nil {
@@ -186,6 +196,7 @@ func (s *Server) Start() error {
 	if s.Banner != nil {
 		ports.Banner(s.Banner, bound, s.Log)
 	}
+	s.hooksStarted()
 	return nil
 }
 
@@ -235,7 +246,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
 	// paths ending in .flv go there; the status page takes / and
 	// /index.html, and answers 404 for any other path.
-	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker} // it names proto=http-flv or ws-flv per request
+	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait()} // it names proto=http-flv or ws-flv per request
 	page := s.webHandler()
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -306,6 +317,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.Hub != nil {
 		s.Hub.Close()
 	}
+	s.stopHooks(ctx)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
