@@ -5,6 +5,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,8 @@ type Origin struct {
 	Proto  string // "rtsp", "rtmp", "rtp", ...
 	Remote string // remote address
 	ID     string // session id, where the protocol has one
+	Params string // the URL's query, credentials removed (web hooks pass it on)
+	Conn   string // id of the TCP connection in the session registry, "" if none
 }
 
 func (o Origin) String() string {
@@ -83,15 +86,20 @@ type Options struct {
 	Log           *slog.Logger
 	// Converters makes frames of kind [1] from a stream published in kind [0].
 	Converters map[[2]Kind]Converter
+	// Observer hears publishes, ends, players and misses (events.go); nil = none.
+	Observer Observer
 }
 
 // Hub is the registry of live streams.
 type Hub struct {
-	opts    Options
-	log     *slog.Logger
-	mu      sync.Mutex
-	streams map[string]*Stream
-	closed  bool
+	opts     Options
+	log      *slog.Logger
+	ringSize atomic.Int64 // RingSize for streams published from now on (SetRingSize)
+	mu       sync.Mutex
+	streams  map[string]*Stream
+	waiters  map[string]chan struct{} // closed when the path is published (SubscribeWait)
+	closed   bool
+	stats    counters
 }
 
 // ringSize is how many frames a ring of kind k holds. An access unit is a
@@ -99,11 +107,11 @@ type Hub struct {
 // RingSize of them would be a minute of a 4 Mb/s stream, 56 MB with their
 // cached RTMP/FLV encodings, in every converted or RTMP-published stream; a
 // quarter still holds 14 s at 25 fps plus audio, more than the RTP ring.
-func (o *Options) ringSize(k Kind) int {
+func ringSize(n int, k Kind) int {
 	if k == KindAU {
-		return max(o.RingSize/4, 1)
+		return max(n/4, 1)
 	}
-	return o.RingSize
+	return n
 }
 
 // New returns an empty hub.
@@ -114,12 +122,15 @@ func New(opts Options) *Hub {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{opts: opts, log: opts.Log, streams: map[string]*Stream{}}
+	h := &Hub{opts: opts, log: opts.Log, streams: map[string]*Stream{}, waiters: map[string]chan struct{}{}}
+	h.ringSize.Store(int64(opts.RingSize))
+	return h
 }
 
 // Publish claims path for a publisher. A live path is refused with a
 // *BusyError unless takeover is allowed, in which case the old stream ends.
 func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, sdp []byte) (*Publisher, error) {
+	var takenOver *Stream
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -132,6 +143,7 @@ func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, 
 	if old := h.streams[path]; old != nil {
 		if !h.opts.AllowTakeover {
 			h.mu.Unlock()
+			h.stats.publishRefused.Add(1)
 			h.log.Warn("publish refused: path is busy (set allow_takeover to let a new publisher replace it)",
 				"path", path, "publisher", origin.String(), "holder", old.Origin.String())
 			return nil, &BusyError{Path: path, Holder: old.Origin, Since: old.Since}
@@ -140,20 +152,31 @@ func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, 
 		// let two takeovers (or Close) interleave and orphan a stream.
 		delete(h.streams, path)
 		old.end()
+		takenOver = old
 		h.log.Warn("publisher taken over", "path", path, "new", origin.String(), "old", old.Origin.String())
 	}
 	s := &Stream{
 		Path: path, Tracks: tracks, SDP: sdp, Native: native, Origin: origin, Since: time.Now(),
-		h: h, done: make(chan struct{}),
+		h: h, done: make(chan struct{}), ringSize: int(h.ringSize.Load()), players: map[*Reader]struct{}{},
+		inProto: protoCounter(&h.stats.in, origin.Proto),
 	}
 	for _, t := range tracks {
 		if t.Video {
 			s.hasVideo = true
 		}
 	}
-	s.views[native] = &view{ring: newRing(h.opts.ringSize(native))}
+	s.views[native] = &view{ring: newRing(ringSize(s.ringSize, native))}
 	h.streams[path] = s
+	wake := h.waiters[path]
+	delete(h.waiters, path)
 	h.mu.Unlock()
+	if wake != nil {
+		close(wake)
+	}
+	if takenOver != nil {
+		h.ended(takenOver)
+	}
+	h.published(s)
 	return &Publisher{Writer: Writer{s: s, r: s.views[native].ring}}, nil
 }
 
@@ -191,11 +214,7 @@ func (h *Hub) Streams() []*Stream {
 
 // Subscribe attaches a reader of kind to the stream at path.
 func (h *Hub) Subscribe(path string, kind Kind, who Origin) (*Reader, error) {
-	s := h.Get(path)
-	if s == nil {
-		return nil, ErrNotFound
-	}
-	return s.Subscribe(kind, who)
+	return h.SubscribeWait(context.Background(), path, kind, who, 0)
 }
 
 // Close ends every stream; publishers and readers see ErrEnded.
@@ -204,9 +223,16 @@ func (h *Hub) Close() {
 	h.closed = true
 	all := h.streams
 	h.streams = map[string]*Stream{}
+	waiters := h.waiters
+	h.waiters = map[string]chan struct{}{}
 	h.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
 	for _, s := range all {
-		s.end()
+		if s.end() {
+			h.ended(s)
+		}
 	}
 }
 
@@ -228,6 +254,7 @@ type Stream struct {
 	Since  time.Time
 
 	h        *Hub
+	ringSize int // the hub's RingSize when the stream was published
 	hasVideo bool
 	done     chan struct{}
 	ended    atomic.Bool
@@ -235,10 +262,14 @@ type Stream struct {
 	mu      sync.Mutex
 	views   [numKinds]*view
 	readers int
+	players map[*Reader]struct{} // counted readers (ReaderList)
 
 	BytesIn  atomic.Uint64
 	FramesIn atomic.Uint64
 	Skips    atomic.Uint64 // reader skips to a newer keyframe, over the stream's life
+
+	bytesOut atomic.Uint64  // payload bytes handed to players (BytesOut)
+	inProto  *atomic.Uint64 // the hub's bytes-in counter of the publisher's protocol
 
 	lastSlowLog atomic.Int64
 	clocks      atomic.Pointer[streamClocks] // sender report mappings, made at the first (clock.go)
@@ -282,7 +313,7 @@ func (s *Stream) subscribe(kind Kind, who Origin, counted bool) (*Reader, error)
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: %s to %s", ErrNoConversion, s.Native, kind)
 		}
-		v = &view{ring: newRing(s.h.opts.ringSize(kind))}
+		v = &view{ring: newRing(ringSize(s.ringSize, kind))}
 		src := s.newReader(s.views[s.Native], s.Native, Origin{Proto: "convert", ID: kind.String()})
 		s.views[s.Native].readers++
 		v.src = src
@@ -293,9 +324,14 @@ func (s *Stream) subscribe(kind Kind, who Origin, counted bool) (*Reader, error)
 	v.readers++
 	if counted {
 		s.readers++
+		s.players[r] = struct{}{}
+		r.outProto = protoCounter(&s.h.stats.out, who.Proto)
 	}
 	r.counted = counted
 	s.mu.Unlock()
+	if counted {
+		s.h.readerAdded(r)
+	}
 	return r, nil
 }
 
@@ -320,7 +356,7 @@ func (s *Stream) runConverter(conv Converter, kind Kind, v *view) {
 }
 
 func (s *Stream) newReader(v *view, kind Kind, who Origin) *Reader {
-	r := &Reader{s: s, v: v, r: v.ring, who: who, kind: kind, sig: make(chan struct{}, 1)}
+	r := &Reader{s: s, v: v, r: v.ring, who: who, kind: kind, sig: make(chan struct{}, 1), since: time.Now().UnixNano()}
 	r.pos, r.started = v.ring.startPos()
 	r.cursor.Store(r.pos)
 	if !s.hasVideo {
@@ -330,16 +366,18 @@ func (s *Stream) newReader(v *view, kind Kind, who Origin) *Reader {
 }
 
 // end ends the stream: the native ring ends (its readers drain it, then get
-// ErrEnded), converters drain it and end their views.
-func (s *Stream) end() {
+// ErrEnded), converters drain it and end their views. It reports whether
+// this call ended it; the caller then tells the observer, outside h.mu.
+func (s *Stream) end() bool {
 	if !s.ended.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	close(s.done)
 	s.mu.Lock()
 	native := s.views[s.Native]
 	s.mu.Unlock()
 	native.ring.end()
+	return true
 }
 
 // Writer appends frames to one ring of a stream.
@@ -418,13 +456,16 @@ func (p *Publisher) Write(f *Frame) {
 // next Flush or Write (see Writer.Append).
 func (p *Publisher) Append(f *Frame) {
 	p.s.FramesIn.Add(1)
+	n := uint64(0)
 	if len(f.Data) >= RTPPrefix {
-		p.s.BytesIn.Add(uint64(len(f.Data) - RTPPrefix))
+		n = uint64(len(f.Data) - RTPPrefix)
 	} else {
 		for _, b := range f.AU {
-			p.s.BytesIn.Add(uint64(len(b)))
+			n += uint64(len(b))
 		}
 	}
+	p.s.BytesIn.Add(n)
+	p.s.inProto.Add(n)
 	p.Writer.Append(f)
 }
 
@@ -434,7 +475,4 @@ func (p *Publisher) Done() <-chan struct{} { return p.s.done }
 
 // Close unpublishes: readers drain what is in the ring and get ErrEnded, and
 // the path is free again.
-func (p *Publisher) Close() {
-	p.s.h.remove(p.s)
-	p.s.end()
-}
+func (p *Publisher) Close() { p.s.Close() }

@@ -8,12 +8,15 @@ import (
 // Reader follows one view of a stream with its own cursor. One goroutine
 // uses a Reader; Close may be called from any.
 type Reader struct {
-	s       *Stream
-	v       *view
-	r       *ring
-	who     Origin
-	kind    Kind
-	counted bool
+	s        *Stream
+	v        *view
+	r        *ring
+	who      Origin
+	kind     Kind
+	counted  bool
+	since    int64          // UnixNano of the subscribe
+	bytes    atomic.Uint64  // payload bytes handed out by Read/TryRead
+	outProto *atomic.Uint64 // the hub's bytes-out counter of the reader's protocol; nil for a converter
 
 	pos     uint64
 	cursor  atomic.Uint64 // pos as of the last Read, for Lag from other goroutines
@@ -114,6 +117,12 @@ func (r *Reader) read(dst []*Frame, block bool) (int, error) {
 		}
 		if n > 0 {
 			r.cursor.Store(r.pos)
+			if r.outProto != nil {
+				b := payloadBytes(dst[:n])
+				r.bytes.Add(b)
+				r.outProto.Add(b)
+				r.s.bytesOut.Add(b)
+			}
 			return n, nil
 		}
 		if r.pos < head { // the frame at pos was overwritten
@@ -142,6 +151,7 @@ func (r *Reader) read(dst []*Frame, block bool) (int, error) {
 func (r *Reader) fellBehind() error {
 	r.Skips++
 	r.s.Skips.Add(1)
+	r.s.h.stats.skips.Add(1)
 	now := time.Now().UnixNano()
 	if last := r.s.lastSlowLog.Load(); now-last > int64(5*time.Second) && r.s.lastSlowLog.CompareAndSwap(last, now) {
 		action := "skipped to the newest keyframe"
@@ -153,6 +163,7 @@ func (r *Reader) fellBehind() error {
 			"path", r.s.Path, "reader", r.who.String(), "ring_frames", r.r.size(), "skips_total", r.s.Skips.Load())
 	}
 	if r.s.h.opts.SlowReader == CloseSlow {
+		r.s.h.stats.drops.Add(1)
 		r.err = ErrSlowReader
 		return ErrSlowReader
 	}
@@ -178,6 +189,7 @@ func (r *Reader) Close() {
 	r.v.readers--
 	if r.counted {
 		s.readers--
+		delete(s.players, r)
 	}
 	var stop *Reader
 	if r.v.src != nil && r.v.readers == 0 {
@@ -191,5 +203,8 @@ func (r *Reader) Close() {
 	r.r.unpark(r)
 	if stop != nil {
 		stop.Close()
+	}
+	if r.counted {
+		s.h.readerRemoved(r)
 	}
 }
