@@ -147,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "play needs ?user=NAME&pass=PASSWORD of a play user", http.StatusUnauthorized)
 		return
 	}
-	rd, err := h.Hub.Subscribe(path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr})
+	rd, err := h.Hub.Subscribe(path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr, Conn: connID(r.Context())})
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, hub.ErrNotFound) {

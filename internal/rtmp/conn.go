@@ -102,7 +102,18 @@ func (c *conn) close() {
 	c.closeOnce.Do(func() { c.nc.Close() })
 }
 
-func (c *conn) origin() hub.Origin { return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id} }
+func (c *conn) origin() hub.Origin {
+	return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id, Conn: connID(c.nc)}
+}
+
+// connID is the session registry's id of nc, "" when nc is not registered:
+// the API lists a stream's origin and players by it (hub.Origin.Conn).
+func connID(nc net.Conn) string {
+	if c, ok := nc.(interface{ ID() string }); ok {
+		return c.ID()
+	}
+	return ""
+}
 
 func localPort(a net.Addr) int {
 	if t, ok := a.(*net.TCPAddr); ok {

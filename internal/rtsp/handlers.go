@@ -92,7 +92,7 @@ func streamPath(req *base.Request) string {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id}
+	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Conn: connID(c.nc)}
 }
 
 func (c *conn) describe(req *base.Request) response {
@@ -448,4 +448,13 @@ func describeTracks(ts []*hub.Track) string {
 		parts = append(parts, fmt.Sprintf("%s/%d", t.Format.Codec(), t.Format.ClockRate()))
 	}
 	return strings.Join(parts, ",")
+}
+
+// connID is the session registry's id of nc, "" when nc is not registered:
+// the API lists a stream's origin and players by it (hub.Origin.Conn).
+func connID(nc net.Conn) string {
+	if c, ok := nc.(interface{ ID() string }); ok {
+		return c.ID()
+	}
+	return ""
 }

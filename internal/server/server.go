@@ -31,6 +31,7 @@ import (
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtsp"
+	"github.com/berthmedia/berth/internal/sessions"
 )
 
 // Version is Berth's version, shown in the banner, the Server header and probes.
@@ -48,6 +49,9 @@ type Server struct {
 
 	Hub      *hub.Hub
 	Instance string
+	// Sessions lists every TCP connection of every listener (the API's
+	// getAllSession, kick_session; metrics' accepted counts).
+	Sessions *sessions.Registry
 
 	bound *ports.Bound
 	rtsp  *rtsp.Server
@@ -106,6 +110,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.bound = bound
+	s.registerSessions(bound)
 	for _, n := range bound.Notices {
 		s.Log.Warn(n)
 	}
@@ -148,7 +153,7 @@ func (s *Server) Start() error {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
 	if l := bound.TCP["http"]; l != nil {
-		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
+		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: flv.ConnContext}
 		if s.flv != nil {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)
@@ -224,7 +229,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		http.NotFound(w, r)
 	})
 	// ZLMediaKit's HTTP API.
-	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Log: s.Log.With("component", "api")})
+	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
+		Version: Version, Log: s.Log.With("component", "api")})
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)

@@ -30,6 +30,7 @@ type Registry struct {
 	conns    map[uint64]*Conn
 	accepted map[string]*atomic.Uint64
 	next     atomic.Uint64
+	servers  atomic.Int64 // wrapped listeners not closed yet
 }
 
 // Info describes one connection.
@@ -92,6 +93,7 @@ func (r *Registry) Listener(l net.Listener, typ string) net.Listener {
 	}
 	counter := r.accepted[typ]
 	r.mu.Unlock()
+	r.servers.Add(1)
 	return &listener{Listener: l, r: r, typ: typ, accepted: counter}
 }
 
@@ -100,7 +102,17 @@ type listener struct {
 	r        *Registry
 	typ      string
 	accepted *atomic.Uint64
+	once     sync.Once
 }
+
+func (l *listener) Close() error {
+	l.once.Do(func() { l.r.servers.Add(-1) })
+	return l.Listener.Close()
+}
+
+// Listeners is the number of wrapped listeners not closed yet
+// (ZLMediaKit's TcpServer count).
+func (r *Registry) Listeners() int { return int(r.servers.Load()) }
 
 func (l *listener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()

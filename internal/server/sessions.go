@@ -1,0 +1,40 @@
+package server
+
+import (
+	"net"
+
+	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/sessions"
+)
+
+// sessionTypes names the connections of each TCP listener as ZLMediaKit
+// names its session classes (getAllSession's typeid, metrics' label).
+var sessionTypes = map[string]string{
+	"rtsp":      "RtspSession",
+	"rtmp":      "RtmpSession",
+	"http":      "HttpSession",
+	"rtp_proxy": "RtpSession",
+}
+
+// registerSessions wraps every bound TCP listener in the session registry
+// before its server gets it, so every connection can be listed and kicked
+// through the API. The self-probe's own connections are registered but not
+// counted as accepted.
+func (s *Server) registerSessions(b *ports.Bound) {
+	if s.Sessions == nil {
+		s.Sessions = &sessions.Registry{Uncounted: ports.IsSelfProbe}
+	}
+	for name, l := range b.TCP {
+		b.TCP[name] = s.sessionListener(name, l)
+	}
+}
+
+// sessionListener wraps one listener of the named spec (hot reload wraps
+// a moved listener with it too).
+func (s *Server) sessionListener(name string, l net.Listener) net.Listener {
+	typ := sessionTypes[name]
+	if typ == "" {
+		typ = "TcpSession"
+	}
+	return s.Sessions.Listener(l, typ)
+}
