@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -160,10 +161,21 @@ func (c *conn) announce(req *base.Request) response {
 		}
 		return c.fail(req, base.StatusServiceUnavailable, "publish refused", "path", path, "err", err)
 	}
+	left := new(atomic.Bool)
 	c.sess.mu.Lock()
 	c.sess.path, c.sess.desc, c.sess.pub, c.sess.keys = path, desc, pub, keys
+	c.sess.pubLeft = left
 	c.sess.state = statePreRecord
 	c.sess.mu.Unlock()
+	go func() {
+		// The stream ended without the publisher leaving (the API's
+		// close_stream, a takeover, shutdown): drop the publisher, as
+		// ZLMediaKit does, rather than take packets for a stream that is gone.
+		<-pub.Done()
+		if !left.Load() {
+			c.close("the stream was closed (API close_stream, a takeover or shutdown)")
+		}
+	}()
 	c.log.Debug("announce accepted", "path", path, "tracks", len(tracks))
 	return status(base.StatusOK)
 }
