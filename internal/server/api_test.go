@@ -107,7 +107,7 @@ func TestAPIListsPlayersAndEndsTheRightSessions(t *testing.T) {
 		return a != nil && b != nil && a.FramesIn.Load() > 20 && b.FramesIn.Load() > 20
 	})
 	run(t, "-rtsp_transport", "tcp", "-i", "rtsp://"+srv.Addr("rtsp")+"/live/a", "-f", "null", "-")
-	run(t, "-i", "http://"+srv.Addr("http")+"/live/a.live.flv", "-f", "null", "-")
+	flvPlayer := run(t, "-i", "http://"+srv.Addr("http")+"/live/a.live.flv", "-f", "null", "-")
 
 	stream := func(schema, name string) []string {
 		return []string{"schema", schema, "vhost", "__defaultVhost__", "app", "live", "stream", name}
@@ -141,6 +141,19 @@ func TestAPIListsPlayersAndEndsTheRightSessions(t *testing.T) {
 		if d["readerCount"] != 1.0 || d["totalReaderCount"] != 2.0 {
 			t.Errorf("getMediaList %s: readerCount %v totalReaderCount %v, want 1 and 2", d["schema"], d["readerCount"], d["totalReaderCount"])
 		}
+	}
+
+	// kick_sessions of the HTTP port ends the FLV player, not the
+	// connection the call came on (its reply arrives).
+	if r := api(t, srv, "kick_sessions", "local_port", strconv.Itoa(int(port(srv.Addr("http")))), "peer_ip", "127.0.0.1"); r["code"] != 0.0 || r["count_hit"].(float64) < 1 {
+		t.Fatalf("kick_sessions of the HTTP port: %v, want the FLV player hit", r)
+	}
+	waitExit(t, flvPlayer, "the kicked HTTP-FLV player (ffmpeg)")
+	testutil.WaitFor(t, 5*time.Second, "the FLV player to leave live/a", func() bool {
+		return len(list(api(t, srv, "getMediaPlayerList", stream("rtmp", "a")...))) == 0
+	})
+	if n := len(list(api(t, srv, "getMediaPlayerList", stream("rtsp", "a")...))); n != 1 {
+		t.Fatalf("kick_sessions of the HTTP port: %d RTSP players left, want 1", n)
 	}
 
 	// The RTSP publisher's connection, from getMediaInfo, kicked.
