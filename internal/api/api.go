@@ -275,29 +275,38 @@ func (h *Handler) checkSecret(p params) *apiError {
 
 const maxBody = 1 << 20
 
+// readParams reads a call's parameters from its body, then its query
+// string, which wins over the body as in ZLMediaKit's getAllArgs.
 func readParams(r *http.Request) (params, error) {
 	p := params{}
+	if err := readBody(r, p); err != nil {
+		return nil, err
+	}
 	for k, v := range r.URL.Query() {
 		if len(v) > 0 {
 			p[k] = v[0]
 		}
 	}
+	return p, nil
+}
+
+func readBody(r *http.Request, p params) error {
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return p, nil
+		return nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(strings.TrimSpace(string(body))) == 0 {
-			return p, nil
+			return nil
 		}
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, fmt.Errorf("the JSON body is invalid: %v", err)
+			return fmt.Errorf("the JSON body is invalid: %v", err)
 		}
 		for k, v := range m {
 			switch x := v.(type) {
@@ -315,7 +324,7 @@ func readParams(r *http.Request) (params, error) {
 	case "application/x-www-form-urlencoded", "multipart/form-data":
 		r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
 		if err := r.ParseForm(); err != nil {
-			return nil, fmt.Errorf("the form body is invalid: %v", err)
+			return fmt.Errorf("the form body is invalid: %v", err)
 		}
 		for k, v := range r.PostForm {
 			if len(v) > 0 {
@@ -323,7 +332,7 @@ func readParams(r *http.Request) (params, error) {
 			}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -355,5 +356,24 @@ func TestAnyVhostFindsButOnlyTheDefaultFilters(t *testing.T) {
 	q := url.Values{"secret": {secret}, "schema": {"rtsp"}, "vhost": {DefaultVhost}, "app": {"live"}, "stream": {"nope"}}
 	if r := e.callRaw(t, "isMediaOnline", q); r["online"] != false || r["code"] != 0.0 {
 		t.Errorf("isMediaOnline of nothing: %v", r)
+	}
+}
+
+// A query parameter wins over the body's of the same name, as in
+// ZLMediaKit's getAllArgs.
+func TestTheQueryWinsOverTheBody(t *testing.T) {
+	e, _, _ := newCallEnv(t)
+	res, err := http.Post(e.srv.URL+Prefix+"isMediaOnline?secret="+secret+"&stream=cam", "application/json",
+		strings.NewReader(`{"secret":"wrong","schema":"rtsp","vhost":"`+DefaultVhost+`","app":"live","stream":"nope"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r["code"] != 0.0 || r["online"] != true {
+		t.Fatalf("reply %v: the query's secret and stream must win over the body's", r)
 	}
 }
