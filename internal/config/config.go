@@ -43,6 +43,7 @@ type Config struct {
 	}
 	RTMP     struct{ Port int }
 	HTTP     struct{ Port int }
+	Metrics  Metrics // [metrics] (metrics.go)
 	RTPProxy struct {
 		Port       int
 		PortRange  PortRange
@@ -212,6 +213,7 @@ func Default() *Config {
 	c.RTPProxy.PSPT = 96
 	c.RTPProxy.TSPT = 33
 	c.API.Secret = "berth-change-me"
+	c.Metrics.Enable = true
 	c.Log.Level = "info"
 	c.Auth.Realm = "berth"
 	c.Hub.RingSize = 4096

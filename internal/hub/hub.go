@@ -188,6 +188,7 @@ func (h *Hub) CheckPublish(path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.streams[path]; old != nil && !h.opts.AllowTakeover {
+		h.stats.publishRefused.Add(1) // RTMP refuses here and never calls Publish: no double count
 		return &BusyError{Path: path, Holder: old.Origin, Since: old.Since}
 	}
 	return nil

@@ -54,7 +54,7 @@ func Banner(w io.Writer, b *Bound, log *slog.Logger) {
 // proved (all of them when it did not run or cannot identify the protocol)
 // and those that failed.
 func (b *Bound) workingURLs(s Spec) (ok, failed []string) {
-	res, probed := b.probed[s.Name]
+	res, probed := b.probeResults(s.Name)
 	if !probed || !identifiable(s) {
 		return URLs(s), nil
 	}

@@ -21,7 +21,7 @@ type Bound struct {
 	// at WARN; Banner repeats them.
 	Notices []string
 
-	probed map[string][]probeResult // SelfProbe results by spec key, for Banner
+	st state // what SelfProbe and FindShadows learned (state.go)
 }
 
 // StartError carries every finding of one start, so all are reported together.

@@ -61,15 +61,19 @@ func SelfProbe(b *Bound, instance string, timeout time.Duration) []string {
 		}()
 	}
 	wg.Wait()
-	b.probed = map[string][]probeResult{}
+	probed := map[string][]probeResult{}
+	probes := make([]ProbeState, 0, len(jobs))
 	var lines []string
 	for i, j := range jobs {
 		r := results[i]
-		b.probed[j.spec.Name] = append(b.probed[j.spec.Name], r)
+		probed[j.spec.Name] = append(probed[j.spec.Name], r)
+		probes = append(probes, ProbeState{Name: j.spec.Name, Addr: net.JoinHostPort(r.host, strconv.Itoa(j.spec.Port)),
+			Served: r.served, OK: r.line == "", Problem: r.line})
 		if r.line != "" {
 			lines = append(lines, r.line)
 		}
 	}
+	b.setProbed(probed, probes)
 	return lines
 }
 

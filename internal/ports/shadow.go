@@ -11,6 +11,15 @@ import (
 // serve, or on the same address beside Berth (SO_REUSEPORT splits clients).
 func Shadows(b *Bound) []string {
 	var lines []string
+	for _, sh := range FindShadows(b) {
+		lines = append(lines, sh.Line)
+	}
+	return lines
+}
+
+// FindShadows is Shadows as data; b.State() reports the last scan.
+func FindShadows(b *Bound) []Shadow {
+	out := []Shadow{} // not nil: the scan ran
 	for _, s := range b.Specs {
 		hs, err := Holders(s.Network, s.Port)
 		if err != nil {
@@ -21,18 +30,23 @@ func Shadows(b *Bound) []string {
 			if h.Proc.Self() || isMine(h, mine) {
 				continue
 			}
-			lines = append(lines, shadowLine(s, h, mine))
+			out = append(out, shadowOf(s, h, mine))
 		}
 	}
-	return lines
+	b.setShadows(out)
+	return out
 }
 
-func shadowLine(s Spec, h Socket, mine []net.IP) string {
+func shadowOf(s Spec, h Socket, mine []net.IP) Shadow {
 	who := "a process this user cannot see"
 	if h.Proc != nil {
 		who = h.Proc.Describe(s.Port)
 	}
 	where := net.JoinHostPort(h.IP.String(), fmt.Sprint(h.Port))
+	return Shadow{Name: s.Name, Network: s.Network, Addr: where, Holder: who, Line: shadowLine(s, who, where, h, mine)}
+}
+
+func shadowLine(s Spec, who, where string, h Socket, mine []net.IP) string {
 	if s.Network == "udp" {
 		where += "/udp"
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -52,6 +53,7 @@ type Server struct {
 	// Sessions lists every TCP connection of every listener (the API's
 	// getAllSession, kick_session; metrics' accepted counts).
 	Sessions *sessions.Registry
+	Metrics  *metrics.Metrics // served at /metrics on the HTTP port; ObserveHook feeds it hook calls
 
 	bound *ports.Bound
 	rtsp  *rtsp.Server
@@ -152,6 +154,7 @@ func (s *Server) Start() error {
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
+	s.Metrics = s.newMetrics() // before the HTTP handler that serves it
 	if l := bound.TCP["http"]; l != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: flv.ConnContext}
 		if s.flv != nil {
@@ -231,6 +234,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// ZLMediaKit's HTTP API.
 	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
 		Version: Version, Log: s.Log.With("component", "api")})
+	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Berth-Instance", s.Instance)

@@ -38,3 +38,19 @@ func (s *Server) sessionListener(name string, l net.Listener) net.Listener {
 	}
 	return s.Sessions.Listener(l, typ)
 }
+
+// acceptedByListener is Sessions.Accepted keyed by listener name ("rtsp",
+// "http", ...), the label metrics use.
+func (s *Server) acceptedByListener() map[string]uint64 {
+	if s.Sessions == nil {
+		return nil
+	}
+	byType := s.Sessions.Accepted()
+	out := make(map[string]uint64, len(byType))
+	for name, typ := range sessionTypes {
+		if n, ok := byType[typ]; ok {
+			out[name] = n
+		}
+	}
+	return out
+}
