@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -58,7 +59,19 @@ type Handler struct {
 	// Version is Berth's version, for the version call.
 	Version string
 
-	sampler sampler // bytesSpeed and the threads' load, over the last seconds
+	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
+	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
+}
+
+// SetSecret changes the secret calls must pass from the next call on (hot
+// reload of [api] secret); it is safe while calls run.
+func (h *Handler) SetSecret(secret string) { h.secret.Store(&secret) }
+
+func (h *Handler) currentSecret() string {
+	if s := h.secret.Load(); s != nil {
+		return *s
+	}
+	return h.Secret
 }
 
 // Configurer is the server's config, as the API reads and changes it
@@ -260,14 +273,15 @@ func notFoundPage(version string) string {
 // secret=, from any address, 127.0.0.1 included (before, calls from
 // 127.0.0.1 needed none).
 func (h *Handler) checkSecret(p params) *apiError {
-	if h.Secret == "" {
+	secret := h.currentSecret()
+	if secret == "" {
 		return fail(CodeAuthFailed, "the API is disabled: set [api] secret in the config (or --api-secret) and pass it as secret=")
 	}
 	got, ok := p["secret"]
 	if !ok || got == "" {
 		return fail(CodeAuthFailed, "missing secret: pass secret=<[api] secret> with every call")
 	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(h.Secret)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
 		return fail(CodeAuthFailed, "incorrect secret: it must equal [api] secret in the server's config")
 	}
 	return nil

@@ -377,3 +377,21 @@ func TestTheQueryWinsOverTheBody(t *testing.T) {
 		t.Fatalf("reply %v: the query's secret and stream must win over the body's", r)
 	}
 }
+
+func TestSetSecretAppliesToTheNextCall(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	h := &Handler{Secret: "old", Log: log}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &env{srv: srv}
+	call := func(secret string) int {
+		return int(e.callRaw(t, "getStatistic", url.Values{"secret": {secret}})["code"].(float64))
+	}
+	if call("old") != 0 {
+		t.Fatal("the configured secret is refused")
+	}
+	h.SetSecret("new")
+	if call("old") != CodeAuthFailed || call("new") != 0 {
+		t.Fatal("after SetSecret the old secret still works or the new one does not")
+	}
+}

@@ -60,6 +60,7 @@ type Server struct {
 	rtmp  *rtmp.Server
 	rtp   *rtpproxy.Server
 	flv   *flv.Handler
+	api   *api.Handler
 	http  *http.Server
 	pprof *http.Server
 	wg    sync.WaitGroup
@@ -232,8 +233,9 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		http.NotFound(w, r)
 	})
 	// ZLMediaKit's HTTP API.
-	mux.Handle(api.Prefix, &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
-		Version: Version, Log: s.Log.With("component", "api")})
+	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
+		Version: Version, Log: s.Log.With("component", "api")} // a reload calls s.api.SetSecret
+	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
