@@ -217,7 +217,16 @@ func (h *Handler) mediaItem(e entry, now time.Time) map[string]any {
 	}
 	var originSock any // null where the origin has no socket, as in ZLMediaKit
 	if s.Origin.Remote != "" {
-		originSock = h.sockInfo(s.Origin, false)
+		sock := h.sockInfo(s.Origin, false)
+		if s.Origin.Proto == "rtp" && h.RTP != nil {
+			// RTP has no TCP session to look up: the port it arrives on is the RTP proxy's.
+			for _, ss := range h.RTP.Stats().Sessions {
+				if ss.Path == s.Path {
+					sock["local_port"] = ss.LocalPort
+				}
+			}
+		}
+		originSock = sock
 	}
 	return map[string]any{
 		"schema":           e.schema,
