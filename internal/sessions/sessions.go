@@ -10,6 +10,7 @@ package sessions
 import (
 	"cmp"
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -73,6 +74,24 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 		return sc.SyscallConn()
 	}
 	return nil, errNoSyscall
+}
+
+// CloseWrite half-closes the connection where the socket can (net/http
+// does so before closing a connection whose request it did not read whole).
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errNoSyscall
+}
+
+// ReadFrom lets io.Copy to the connection use the socket's own ReadFrom
+// (sendfile, splice), as it would on the *net.TCPConn.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // Close closes the connection and removes it from the registry.

@@ -3,6 +3,7 @@ package sessions
 import (
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -94,6 +95,29 @@ func TestTheWrappedConnKeepsItsSocket(t *testing.T) {
 	}
 	if _, err := sc.SyscallConn(); err != nil {
 		t.Fatalf("SyscallConn: %v", err)
+	}
+}
+
+// CloseWrite half-closes as on a *net.TCPConn: the client reads what was
+// written, then EOF, and can still write.
+func TestTheWrappedConnHalfCloses(t *testing.T) {
+	var r Registry
+	addr, got := serve(t, &r, "HttpSession")
+	client := dial(t, addr)
+	sc := accept(t, got)
+	if _, err := sc.(io.ReaderFrom).ReadFrom(strings.NewReader("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatalf("CloseWrite: %v", err)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(client)
+	if string(b) != "bye" || err != nil {
+		t.Fatalf("client read %q, %v; want bye then EOF", b, err)
+	}
+	if _, err := client.Write([]byte("x")); err != nil {
+		t.Fatalf("the client cannot write after the server's half-close: %v", err)
 	}
 }
 
