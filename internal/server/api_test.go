@@ -138,6 +138,9 @@ func TestAPIListsPlayersAndEndsTheRightSessions(t *testing.T) {
 		}
 	}
 	for _, d := range list(api(t, srv, "getMediaList", "app", "live", "stream", "a")) {
+		if speed, _ := d["bytesSpeed"].(float64); speed <= 0 {
+			t.Errorf("getMediaList %s: bytesSpeed %v of a live push, want > 0", d["schema"], d["bytesSpeed"])
+		}
 		if d["readerCount"] != 1.0 || d["totalReaderCount"] != 2.0 {
 			t.Errorf("getMediaList %s: readerCount %v totalReaderCount %v, want 1 and 2", d["schema"], d["readerCount"], d["totalReaderCount"])
 		}
