@@ -26,6 +26,7 @@ import (
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
+	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/ports"
@@ -61,6 +62,7 @@ type Server struct {
 	rtp   *rtpproxy.Server
 	flv   *flv.Handler
 	api   *api.Handler
+	fmp4  *fmp4.Handler
 	http  *http.Server
 	pprof *http.Server
 	wg    sync.WaitGroup
@@ -157,10 +159,13 @@ func (s *Server) Start() error {
 	}
 	s.Metrics = s.newMetrics() // before the HTTP handler that serves it
 	if l := bound.TCP["http"]; l != nil {
-		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: flv.ConnContext}
+		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 		if s.flv != nil {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)
+		}
+		if s.fmp4 != nil {
+			s.http.RegisterOnShutdown(s.fmp4.Muxers.Close) // fMP4 responses too
 		}
 		s.serve("http", func() error { return s.http.Serve(l) })
 	}
@@ -225,7 +230,12 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
 	// paths ending in .flv go there; other paths keep the mux's 404.
 	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker} // it names proto=http-flv or ws-flv per request
+	s.fmp4 = s.newFMP4(checker)                                 // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
+			s.fmp4.ServeHTTP(w, r)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, ".flv") {
 			s.flv.ServeHTTP(w, r)
 			return
@@ -234,6 +244,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	})
 	// ZLMediaKit's HTTP API.
 	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
+		Schemas: []string{"rtsp", "rtmp", "fmp4"},             // fmp4: HTTP-fMP4 and WS-fMP4 on this port
 		Version: Version, Log: s.Log.With("component", "api")} // a reload calls s.api.SetSecret
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
