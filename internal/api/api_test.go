@@ -320,6 +320,9 @@ func TestRTPPushToAnOpenedPortShowsInGetMediaList(t *testing.T) {
 	if d["originTypeStr"] != "rtp_push" || !strings.HasPrefix(d["originUrl"].(string), "rtp://127.0.0.1:") {
 		t.Fatalf("origin %v %v", d["originTypeStr"], d["originUrl"])
 	}
+	if sock := d["originSock"].(map[string]any); sock["local_port"] != float64(r.Port) || sock["peer_ip"] != "127.0.0.1" {
+		t.Fatalf("originSock %v, want the opened port %d and the sender", sock, r.Port)
+	}
 	tracks := d["tracks"].([]any)
 	v, a := tracks[0].(map[string]any), tracks[1].(map[string]any)
 	if v["codec_id_name"] != "CodecH264" || v["width"] != 320.0 || v["height"] != 240.0 {

@@ -10,7 +10,7 @@ import (
 // the body of the web hook on_stream_changed when a stream registers.
 func MediaJSON(s *hub.Stream, schema string) map[string]any {
 	app, stream := splitPath(s.Path)
-	m := mediaItem(s, app, stream, time.Now())
-	m["schema"] = schema
-	return m
+	// A handler without sessions or samples: the hook's body is the stream's
+	// registration, before any rate or session lookup would say more.
+	return (&Handler{}).mediaItem(entry{s: s, schema: schema, app: app, stream: stream}, time.Now())
 }

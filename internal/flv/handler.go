@@ -158,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "play refused: "+err.Error(), http.StatusForbidden)
 		return
 	}
-	rd, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: params}, h.StreamWait)
+	rd, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: params, Conn: connID(r.Context())}, h.StreamWait)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(err, hub.ErrNotFound) {

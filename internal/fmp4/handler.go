@@ -209,7 +209,7 @@ func (h *Handler) register(r *http.Request, path, proto string, q url.Values) (*
 		}
 		return st, nil, nil
 	}
-	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: withoutCredentials(q)}
+	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: withoutCredentials(q), Conn: connID(r.Context())}
 	reg, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, who, h.StreamWait)
 	if err != nil {
 		return nil, nil, err

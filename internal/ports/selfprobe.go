@@ -82,7 +82,9 @@ func probeOne(s Spec, host, instance string, timeout time.Duration) probeResult 
 	r := probeResult{host: host, served: serves(s, host)}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	id, err := Identify(ctx, s.Name, addr)
+	var mine probeAddrs
+	defer mine.forget()
+	id, err := Identify(ident.WithDialer(ctx, probeDialer(&mine)), s.Name, addr)
 	switch {
 	case err == nil && id.Instance == instance:
 		r.ok = true

@@ -20,6 +20,7 @@ import (
 	"github.com/berthmedia/berth/internal/flv/amf0"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/ports"
 )
 
 // Chunk stream ids Berth sends on. They are the same for every connection,
@@ -49,6 +50,9 @@ type conn struct {
 	log    *slog.Logger
 	remote string
 	id     string
+	// lifeLevel is the level of the accepted/closed lines: debug for
+	// Berth's own self-probe, info for clients.
+	lifeLevel slog.Level
 
 	br *bufio.Reader
 	cr *ChunkReader
@@ -85,6 +89,9 @@ func (c countingReader) Read(p []byte) (int, error) {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), id: strconv.FormatUint(connIDs.Add(1), 10)}
 	c.log = s.log().With("remote", c.remote, "conn", c.id)
+	if ports.IsSelfProbe(nc) {
+		c.lifeLevel = slog.LevelDebug
+	}
 	// Most connections are players, which send a few commands and
 	// acknowledgements: 4 KB each. A publisher's reader grows to 64 KB.
 	c.br = bufio.NewReaderSize(countingReader{nc, &c.bytesIn}, 4<<10)
@@ -97,7 +104,16 @@ func (c *conn) close() {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id, Params: c.params}
+	return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id, Params: c.params, Conn: connID(c.nc)}
+}
+
+// connID is the session registry's id of nc, "" when nc is not registered:
+// the API lists a stream's origin and players by it (hub.Origin.Conn).
+func connID(nc net.Conn) string {
+	if c, ok := nc.(interface{ ID() string }); ok {
+		return c.ID()
+	}
+	return ""
 }
 
 func localPort(a net.Addr) int {
@@ -108,7 +124,7 @@ func localPort(a net.Addr) int {
 }
 
 func (c *conn) serve() {
-	c.log.Info("rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()))
+	c.log.Log(context.Background(), c.lifeLevel, "rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()))
 	err := c.loop()
 	c.close()
 	if c.pub != nil {
@@ -119,7 +135,7 @@ func (c *conn) serve() {
 	}
 	switch {
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
-		c.log.Info("rtmp connection closed", "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+		c.log.Log(context.Background(), c.lifeLevel, "rtmp connection closed", "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
 	default:
 		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
 	}

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/ports"
 )
 
 const (
@@ -37,6 +39,9 @@ type conn struct {
 	log    *slog.Logger
 	remote string
 	nonce  string
+	// lifeLevel is the level of the accepted/closed lines: debug for
+	// Berth's own self-probe, info for clients.
+	lifeLevel slog.Level
 
 	// Decisions made once per connection (see auth.go).
 	user       string     // the name the client authenticated with
@@ -66,6 +71,9 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	}
 	c.lead.nc = nc
 	c.log = s.Log.With("conn", id, "remote", c.remote)
+	if ports.IsSelfProbe(nc) {
+		c.lifeLevel = slog.LevelDebug
+	}
 	c.sess = &session{}
 	c.touch()
 	return c
@@ -99,7 +107,7 @@ func (c *conn) run() (moved bool) {
 		reason = err.Error()
 	}
 	c.close(reason)
-	c.log.Info("connection closed", "reason", reason, "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load(),
+	c.log.Log(context.Background(), c.lifeLevel, "connection closed", "reason", reason, "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load(),
 		"duration", time.Since(c.started).Round(time.Millisecond).String())
 	return false
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -93,7 +94,7 @@ func streamPath(req *base.Request) string {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Params: c.params}
+	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Params: c.params, Conn: connID(c.nc)}
 }
 
 func (c *conn) describe(req *base.Request) response {
@@ -187,10 +188,21 @@ func (c *conn) announce(req *base.Request) response {
 		}
 		return c.fail(req, base.StatusServiceUnavailable, "publish refused", "path", path, "err", err)
 	}
+	left := new(atomic.Bool)
 	c.sess.mu.Lock()
 	c.sess.path, c.sess.desc, c.sess.pub, c.sess.keys = path, desc, pub, keys
+	c.sess.pubLeft = left
 	c.sess.state = statePreRecord
 	c.sess.mu.Unlock()
+	go func() {
+		// The stream ended without the publisher leaving (the API's
+		// close_stream, a takeover, shutdown): drop the publisher, as
+		// ZLMediaKit does, rather than take packets for a stream that is gone.
+		<-pub.Done()
+		if !left.Load() {
+			c.close("the stream was closed (API close_stream, a takeover or shutdown)")
+		}
+	}()
 	c.log.Debug("announce accepted", "path", path, "tracks", len(tracks))
 	return status(base.StatusOK)
 }
@@ -504,4 +516,13 @@ func describeTracks(ts []*hub.Track) string {
 		parts = append(parts, fmt.Sprintf("%s/%d", t.Format.Codec(), t.Format.ClockRate()))
 	}
 	return strings.Join(parts, ",")
+}
+
+// connID is the session registry's id of nc, "" when nc is not registered:
+// the API lists a stream's origin and players by it (hub.Origin.Conn).
+func connID(nc net.Conn) string {
+	if c, ok := nc.(interface{ ID() string }); ok {
+		return c.ID()
+	}
+	return ""
 }

@@ -123,7 +123,7 @@ func (s *Server) handle(c *conn, accepted bool) {
 		s.wg.Done()
 	}()
 	if accepted {
-		c.log.Info("connection accepted", "local_port", portOf(c.nc.LocalAddr()))
+		c.log.Log(context.Background(), c.lifeLevel, "connection accepted", "local_port", portOf(c.nc.LocalAddr()))
 	}
 	moved = c.run()
 }

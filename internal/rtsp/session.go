@@ -42,6 +42,7 @@ type session struct {
 	// publishing
 	desc    *description.Session
 	pub     *hub.Publisher
+	pubLeft *atomic.Bool // set before the session ends its own publish (teardown), so its end does not close the conn
 	keys    []codec.KeyDetector
 	pubMu   sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
 	byChan  [256]int16 // interleaved channel -> track+1 (0 = none)
@@ -145,6 +146,9 @@ func (s *session) teardown(c *conn) {
 	s.stopPlay()
 	if s.pub != nil {
 		st := s.pub.Stream()
+		if s.pubLeft != nil {
+			s.pubLeft.Store(true)
+		}
 		s.pub.Close()
 		c.log.Info("publish ended", "path", s.path, "bytes_in", s.mediaBytes.Load(), "packets_in", s.packetsIn.Load(),
 			"duration", time.Since(st.Since).Round(time.Millisecond).String())

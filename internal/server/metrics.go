@@ -14,6 +14,7 @@ func (s *Server) newMetrics(checker *auth.Checker) *metrics.Metrics {
 		Hub:       metrics.FromHub(s.Hub),
 		Refusals:  checker.Refusals,
 		Listeners: s.boundState,
+		Accepted:  s.acceptedByListener,
 		Version:   Version,
 		Log:       s.Log.With("component", "metrics"),
 	})

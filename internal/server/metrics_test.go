@@ -111,6 +111,11 @@ func TestMetricsMatchAKnownPushAndPlay(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	// Two RTSP connections (ffmpeg's push, the player), none over RTMP: the
+	// self-probe's connections at start are not clients.
+	if acc := seriesOf(fams, "berth_connections_accepted_total"); acc["listener=rtsp"] != 2 || acc["listener=rtmp"] != 0 || acc["listener=http"] < 2 {
+		t.Errorf("berth_connections_accepted_total = %v, want rtsp 2, rtmp 0, http >= 2 (the FLV players)", acc)
+	}
 	if got := seriesOf(fams, "berth_refused_total")["action=play,reason=not_found"]; got != 1 {
 		t.Errorf(`berth_refused_total{action="play",reason="not_found"} = %v, want 1`, got)
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthmedia/berth/internal/api"
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/logging"
@@ -31,7 +30,6 @@ type liveState struct {
 	mu       sync.RWMutex // guards Server.Config and the bound listeners' specs while a reload swaps them
 
 	checker   *auth.Checker
-	api       apiHolder
 	reloaders []reloader
 
 	stopped      bool                                       // Shutdown began; guarded by reloadMu
@@ -413,11 +411,9 @@ func (s *Server) serveMoved(m move) {
 }
 
 // wrapListener is where a moved listener gets what Start gives every
-// listener. LEAD: with the api branch's sessions registry, this is
-// `return s.sessionListener(name, l)` (its internal/server/sessions.go).
+// listener: the session registry (getAllSession, kick_session).
 func (s *Server) wrapListener(name string, l net.Listener) net.Listener {
-	_ = name
-	return l
+	return s.sessionListener(name, l)
 }
 
 // applyKey applies one changed key live where it can, and says how.
@@ -445,8 +441,8 @@ func (s *Server) applyKey(k string, c *config.Config, portNotes map[string]strin
 		s.rtp.SetTimeout(time.Duration(c.RTPProxy.TimeoutSec) * time.Second)
 		return true, "for every RTP stream, running ones included"
 	case "api.secret":
-		if s.live.api.get() != nil { // nil: HTTP is off, there is no API to change
-			s.live.api.set(s.newAPIHandler(c.API.Secret))
+		if s.api != nil { // nil: HTTP is off, there is no API to change
+			s.api.SetSecret(c.API.Secret)
 		}
 		return true, "the next API call must pass the new secret"
 	case "log.level":
@@ -508,31 +504,4 @@ func (s *Server) CurrentConfig() *config.Config {
 	s.live.mu.RLock()
 	defer s.live.mu.RUnlock()
 	return s.Config
-}
-
-// apiHolder serves the API through the handler of the current secret: a
-// reload of [api] secret swaps in a new one.
-type apiHolder struct {
-	mu sync.RWMutex
-	h  *api.Handler
-}
-
-func (a *apiHolder) set(h *api.Handler) {
-	a.mu.Lock()
-	a.h = h
-	a.mu.Unlock()
-}
-
-func (a *apiHolder) get() *api.Handler {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.h
-}
-
-// newAPIHandler builds the API handler for a secret: Start mounts one, and
-// a reload of [api] secret builds a fresh one (api.Handler holds state with
-// a mutex, so it is rebuilt, not copied). LEAD: the api branch's fields
-// (Config: s, Sessions, Version) go here, the one place it is built.
-func (s *Server) newAPIHandler(secret string) *api.Handler {
-	return &api.Handler{Hub: s.Hub, Secret: secret, RTP: s.rtp, Log: s.Log.With("component", "api")}
 }

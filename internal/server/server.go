@@ -35,6 +35,7 @@ import (
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtsp"
+	"github.com/berthmedia/berth/internal/sessions"
 	"github.com/berthmedia/berth/internal/web"
 )
 
@@ -57,6 +58,9 @@ type Server struct {
 
 	Hub      *hub.Hub
 	Instance string
+	// Sessions lists every TCP connection of every listener (the API's
+	// getAllSession, kick_session; metrics' accepted counts).
+	Sessions *sessions.Registry
 	Metrics  *metrics.Metrics // served at /metrics on the HTTP port; ObserveHook feeds it hook calls
 
 	bound *ports.Bound
@@ -64,6 +68,7 @@ type Server struct {
 	rtmp  *rtmp.Server
 	rtp   *rtpproxy.Server
 	flv   *flv.Handler
+	api   *api.Handler
 	fmp4  *fmp4.Handler
 	http  *http.Server
 	pprof *http.Server
@@ -123,6 +128,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.bound = bound
+	s.registerSessions(bound)
 	for _, n := range bound.Notices {
 		s.Log.Warn(n)
 	}
@@ -173,7 +179,7 @@ func (s *Server) Start() error {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
 	if l := bound.TCP["http"]; l != nil {
-		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second}
+		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 		if s.flv != nil {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)
@@ -263,8 +269,10 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux.Handle(web.AssetPrefix, page)
 	mux.Handle(web.StatusPath, page)
 	// ZLMediaKit's HTTP API.
-	s.live.api.set(s.newAPIHandler(s.Config.API.Secret)) // reload.go; a reload of [api] secret swaps it
-	mux.Handle(api.Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.live.api.get().ServeHTTP(w, r) }))
+	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
+		Schemas: []string{"rtsp", "rtmp", "fmp4"},                         // fmp4: HTTP-fMP4 and WS-fMP4 on this port
+		Config:  s, Version: Version, Log: s.Log.With("component", "api")} // a reload calls s.api.SetSecret
+	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

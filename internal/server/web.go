@@ -59,7 +59,7 @@ func (w *webState) shadowLines(b *ports.Bound) []string {
 
 // webHandler serves the status page with the API's secret.
 func (s *Server) webHandler() *web.Handler {
-	return &web.Handler{Secret: s.Config.API.Secret, Status: s.webStatus, Log: s.Log.With("component", "web")}
+	return &web.Handler{SecretFunc: func() string { return s.CurrentConfig().API.Secret }, Status: s.webStatus, Log: s.Log.With("component", "web")}
 }
 
 // webStatus is the status page's JSON: this run, its listeners, who reads

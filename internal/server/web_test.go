@@ -186,8 +186,8 @@ func TestStatusPage(t *testing.T) {
 			poll(`document.querySelector('article.stream[data-path="live/web"] .tracks').textContent.includes("AAC")`))
 		card, listeners := b.text(t, `article.stream[data-path="live/web"]`), b.text(t, "#listeners")
 		for _, want := range []string{"H264 320×240 @ 25 fps", "AAC 44100 Hz", "rtmp_push",
-			"rtsp://127.0.0.1:" + port(srv.Addr("rtsp")) + "/live/web",
-			"rtmp://127.0.0.1:" + port(srv.Addr("rtmp")) + "/live/web",
+			"rtsp://127.0.0.1:" + portOf(srv.Addr("rtsp")) + "/live/web",
+			"rtmp://127.0.0.1:" + portOf(srv.Addr("rtmp")) + "/live/web",
 			base + "/live/web.live.flv", "ws://" + srv.Addr("http") + "/live/web.live.flv", base + "/live/web.live.mp4"} {
 			if !strings.Contains(card, want) {
 				t.Errorf("the stream's card lacks %q:\n%s", want, card)
@@ -282,7 +282,7 @@ func codecsPrefix(codecs string) string {
 	return strings.Join(out, ",")
 }
 
-func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 // servesFMP4 asks for the stream's HTTP-fMP4 and hangs up after the head.
 func servesFMP4(t *testing.T, url string) bool {

@@ -47,6 +47,9 @@ type Handler struct {
 	// Secret is [api] secret: StatusPath answers only calls that pass it as
 	// ?secret=. Empty refuses every call, as the API does.
 	Secret string
+	// SecretFunc, when set, gives the current secret instead (a reload of
+	// [api] secret applies to the page's next call).
+	SecretFunc func() string
 	// Status returns what StatusPath serves (a *Status, normally); nil
 	// serves an empty Status.
 	Status func() any
@@ -109,12 +112,16 @@ func (h *Handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 // checkSecret says why a call is refused, "" when it is not; the words are
 // the API's, so the page shows one explanation for both.
 func (h *Handler) checkSecret(got string) string {
+	secret := h.Secret
+	if h.SecretFunc != nil {
+		secret = h.SecretFunc()
+	}
 	switch {
-	case h.Secret == "":
+	case secret == "":
 		return "the API is disabled: set [api] secret in the config (or --api-secret) and pass it as secret="
 	case got == "":
 		return "missing secret: pass secret=<[api] secret> with every call"
-	case subtle.ConstantTimeCompare([]byte(got), []byte(h.Secret)) != 1:
+	case subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1:
 		return "incorrect secret: it must equal [api] secret in the server's config"
 	}
 	return ""

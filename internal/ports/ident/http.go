@@ -32,7 +32,7 @@ func HTTPHealth(ctx context.Context, addr string) (*Reply, *Health, error) {
 // the body, looking for Berth's health document in it.
 func HTTPGet(req *http.Request) (*Reply, *Health, error) {
 	c := &http.Client{
-		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: (&net.Dialer{}).DialContext},
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) }},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	res, err := c.Do(req)
@@ -66,8 +66,7 @@ func HTTPGet(req *http.Request) (*Reply, *Health, error) {
 // the protocol it was asked in (Python's http.server answers an RTSP
 // request with a bare HTML page, but a GET with its Server header).
 func HTTPHead(ctx context.Context, addr string) (*Reply, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

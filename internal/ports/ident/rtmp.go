@@ -295,8 +295,7 @@ func (c *RTMPConn) Play(stream string, res *RTMPResult) error {
 // RTMPIdentify dials addr, handshakes and connects to app: the self-probe's
 // RTMP check. tcURL is rtmp://addr/app.
 func RTMPIdentify(ctx context.Context, addr, app string) (*RTMPResult, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

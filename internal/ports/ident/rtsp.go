@@ -118,8 +118,7 @@ func isTimeout(err error) bool {
 
 // RTSPOptions dials addr and identifies the server with an OPTIONS request.
 func RTSPOptions(ctx context.Context, addr string) (*Reply, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

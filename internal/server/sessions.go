@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"net"
+
+	"github.com/berthmedia/berth/internal/flv"
+	"github.com/berthmedia/berth/internal/fmp4"
+
+	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/sessions"
+)
+
+// sessionTypes names the connections of each TCP listener as ZLMediaKit
+// names its session classes (getAllSession's typeid, metrics' label).
+var sessionTypes = map[string]string{
+	"rtsp":      "RtspSession",
+	"rtmp":      "RtmpSession",
+	"http":      "HttpSession",
+	"rtp_proxy": "RtpSession",
+}
+
+// registerSessions wraps every bound TCP listener in the session registry
+// before its server gets it, so every connection can be listed and kicked
+// through the API. The self-probe's own connections are registered but not
+// counted as accepted.
+func (s *Server) registerSessions(b *ports.Bound) {
+	if s.Sessions == nil {
+		s.Sessions = &sessions.Registry{Uncounted: ports.IsSelfProbe}
+	}
+	for name, l := range b.TCP {
+		b.TCP[name] = s.sessionListener(name, l)
+	}
+}
+
+// sessionListener wraps one listener of the named spec (hot reload wraps
+// a moved listener with it too).
+func (s *Server) sessionListener(name string, l net.Listener) net.Listener {
+	typ := sessionTypes[name]
+	if typ == "" {
+		typ = "TcpSession"
+	}
+	return s.Sessions.Listener(l, typ)
+}
+
+// acceptedByListener is Sessions.Accepted keyed by listener name ("rtsp",
+// "http", ...), the label metrics use.
+func (s *Server) acceptedByListener() map[string]uint64 {
+	if s.Sessions == nil {
+		return nil
+	}
+	byType := s.Sessions.Accepted()
+	out := make(map[string]uint64, len(byType))
+	for name, typ := range sessionTypes {
+		if n, ok := byType[typ]; ok {
+			out[name] = n
+		}
+	}
+	return out
+}
+
+// connContext keeps each HTTP request's connection in its context for the
+// protocols that serve players over HTTP, so their hub.Origin names the
+// connection's registry id (each package reads its own key: protocol
+// packages do not import one another).
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return fmp4.ConnContext(flv.ConnContext(ctx, c), c)
+}

@@ -1,0 +1,248 @@
+// Package sessions keeps a registry of every TCP connection of every
+// listener: what ZLMediaKit's getAllSession lists and kick_session(s)
+// closes. A listener is wrapped once, before its protocol server gets it;
+// each accepted connection is registered until it is closed.
+//
+// It knows no protocol: a connection's type is the name its listener was
+// wrapped with ("RtspSession", "RtmpSession", "HttpSession", "RtpSession").
+package sessions
+
+import (
+	"cmp"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Registry is every open connection of the listeners it wrapped. The zero
+// value is ready to use.
+type Registry struct {
+	// Uncounted tells connections that Accepted does not count (Berth's own
+	// self-probe at start); they are registered all the same. Nil: count all.
+	Uncounted func(net.Conn) bool
+
+	mu       sync.Mutex
+	conns    map[uint64]*Conn
+	accepted map[string]*atomic.Uint64
+	next     atomic.Uint64
+	servers  atomic.Int64 // wrapped listeners not closed yet
+}
+
+// Info describes one connection.
+type Info struct {
+	ID        string
+	Type      string // the name its listener was wrapped with
+	LocalIP   string
+	LocalPort int
+	PeerIP    string
+	PeerPort  int
+	Since     time.Time
+}
+
+// Conn is a registered connection: the accepted net.Conn with an ID. It
+// keeps SyscallConn (internal/fanout writes to the socket directly) and can
+// be closed from any goroutine.
+type Conn struct {
+	net.Conn
+	info Info
+	n    uint64
+	r    *Registry
+	once sync.Once
+}
+
+// ID is the connection's registry id: what getAllSession lists and
+// kick_session takes, and what protocols put in hub.Origin.Conn.
+func (c *Conn) ID() string { return c.info.ID }
+
+// Info describes the connection.
+func (c *Conn) Info() Info { return c.info }
+
+// errNoSyscall is SyscallConn's answer for a connection that has no socket
+// underneath (a net.Pipe in a test): callers fall back to plain writes.
+var errNoSyscall = errors.New("sessions: the connection has no socket underneath")
+
+// SyscallConn gives the socket of the accepted connection, as
+// *net.TCPConn does.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoSyscall
+}
+
+// CloseWrite half-closes the connection where the socket can (net/http
+// does so before closing a connection whose request it did not read whole).
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errNoSyscall
+}
+
+// ReadFrom lets io.Copy to the connection use the socket's own ReadFrom
+// (sendfile, splice), as it would on the *net.TCPConn.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// Close closes the connection and removes it from the registry.
+func (c *Conn) Close() error {
+	c.once.Do(func() { c.r.remove(c.n) })
+	return c.Conn.Close()
+}
+
+// Listener wraps l: every connection it accepts is registered with type
+// typ until closed.
+func (r *Registry) Listener(l net.Listener, typ string) net.Listener {
+	r.mu.Lock()
+	if r.accepted == nil {
+		r.accepted = map[string]*atomic.Uint64{}
+	}
+	if r.accepted[typ] == nil {
+		r.accepted[typ] = new(atomic.Uint64)
+	}
+	counter := r.accepted[typ]
+	r.mu.Unlock()
+	r.servers.Add(1)
+	return &listener{Listener: l, r: r, typ: typ, accepted: counter}
+}
+
+type listener struct {
+	net.Listener
+	r        *Registry
+	typ      string
+	accepted *atomic.Uint64
+	once     sync.Once
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() { l.r.servers.Add(-1) })
+	return l.Listener.Close()
+}
+
+// Listeners is the number of wrapped listeners not closed yet
+// (ZLMediaKit's TcpServer count).
+func (r *Registry) Listeners() int { return int(r.servers.Load()) }
+
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if l.r.Uncounted == nil || !l.r.Uncounted(nc) {
+		l.accepted.Add(1)
+	}
+	return l.r.add(nc, l.typ), nil
+}
+
+func (r *Registry) add(nc net.Conn, typ string) *Conn {
+	n := r.next.Add(1)
+	c := &Conn{Conn: nc, n: n, r: r, info: Info{ID: strconv.FormatUint(n, 10), Type: typ, Since: time.Now()}}
+	c.info.LocalIP, c.info.LocalPort = split(nc.LocalAddr())
+	c.info.PeerIP, c.info.PeerPort = split(nc.RemoteAddr())
+	r.mu.Lock()
+	if r.conns == nil {
+		r.conns = map[uint64]*Conn{}
+	}
+	r.conns[n] = c
+	r.mu.Unlock()
+	return c
+}
+
+func (r *Registry) remove(n uint64) {
+	r.mu.Lock()
+	delete(r.conns, n)
+	r.mu.Unlock()
+}
+
+func split(a net.Addr) (string, int) {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String(), t.Port
+	}
+	if a == nil {
+		return "", 0
+	}
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String(), 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
+
+// Accepted is the count of connections accepted so far by type, over the
+// process's life (for metrics). A type appears from the moment a listener
+// is wrapped with it, at 0.
+func (r *Registry) Accepted() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]uint64, len(r.accepted))
+	for typ, n := range r.accepted {
+		m[typ] += n.Load()
+	}
+	return m
+}
+
+// List describes every open connection, oldest first.
+func (r *Registry) List() []Info {
+	r.mu.Lock()
+	conns := make([]*Conn, 0, len(r.conns))
+	for _, c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(conns, func(a, b *Conn) int { return cmp.Compare(a.n, b.n) })
+	out := make([]Info, len(conns))
+	for i, c := range conns {
+		out[i] = c.info
+	}
+	return out
+}
+
+// Len is the number of open connections.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+// Get describes connection id.
+func (r *Registry) Get(id string) (Info, bool) {
+	c := r.find(id)
+	if c == nil {
+		return Info{}, false
+	}
+	return c.info, true
+}
+
+func (r *Registry) find(id string) *Conn {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[n]
+}
+
+// Kick closes connection id, as if its peer had gone: the protocol
+// session's next read fails and it ends the way it ends on a disconnect
+// (a publisher's stream ends, a player's reader is released). It reports
+// whether the connection was open.
+func (r *Registry) Kick(id string) bool {
+	c := r.find(id)
+	if c == nil {
+		return false
+	}
+	c.Close()
+	return true
+}
