@@ -142,7 +142,7 @@ func (s *Stream) ReaderList() []*Reader {
 
 // BytesOut is the payload bytes handed to the stream's players over its life.
 func (s *Stream) BytesOut() uint64 {
-	return s.bytesOut.Load()
+	return s.h.stats.streamBytesOut(s)
 }
 
 // Who returns who the reader is.

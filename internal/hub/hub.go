@@ -269,7 +269,7 @@ type Stream struct {
 	FramesIn atomic.Uint64
 	Skips    atomic.Uint64 // reader skips to a newer keyframe, over the stream's life
 
-	bytesOut atomic.Uint64  // payload bytes handed to players (BytesOut)
+	bytesOut uint64         // payload bytes of the players that left; guarded by h.stats.mu
 	inProto  *atomic.Uint64 // the hub's bytes-in counter of the publisher's protocol
 
 	lastSlowLog atomic.Int64
@@ -326,11 +326,11 @@ func (s *Stream) subscribe(kind Kind, who Origin, counted bool) (*Reader, error)
 	if counted {
 		s.readers++
 		s.players[r] = struct{}{}
-		r.outProto = protoCounter(&s.h.stats.out, who.Proto)
 	}
 	r.counted = counted
 	s.mu.Unlock()
 	if counted {
+		s.h.stats.playerJoined(r)
 		s.h.readerAdded(r)
 	}
 	return r, nil

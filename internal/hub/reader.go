@@ -8,15 +8,14 @@ import (
 // Reader follows one view of a stream with its own cursor. One goroutine
 // uses a Reader; Close may be called from any.
 type Reader struct {
-	s        *Stream
-	v        *view
-	r        *ring
-	who      Origin
-	kind     Kind
-	counted  bool
-	since    int64          // UnixNano of the subscribe
-	bytes    atomic.Uint64  // payload bytes handed out by Read/TryRead
-	outProto *atomic.Uint64 // the hub's bytes-out counter of the reader's protocol; nil for a converter
+	s       *Stream
+	v       *view
+	r       *ring
+	who     Origin
+	kind    Kind
+	counted bool
+	since   int64         // UnixNano of the subscribe
+	bytes   atomic.Uint64 // payload bytes handed out by Read/TryRead
 
 	pos     uint64
 	cursor  atomic.Uint64 // pos as of the last Read, for Lag from other goroutines
@@ -117,11 +116,10 @@ func (r *Reader) read(dst []*Frame, block bool) (int, error) {
 		}
 		if n > 0 {
 			r.cursor.Store(r.pos)
-			if r.outProto != nil {
-				b := payloadBytes(dst[:n])
-				r.bytes.Add(b)
-				r.outProto.Add(b)
-				r.s.bytesOut.Add(b)
+			if r.counted {
+				// One uncontended atomic per batch: the stream's and the
+				// hub's totals add the readers up when asked (stats.go).
+				r.bytes.Add(payloadBytes(dst[:n]))
 			}
 			return n, nil
 		}
@@ -205,6 +203,7 @@ func (r *Reader) Close() {
 		stop.Close()
 	}
 	if r.counted {
+		s.h.stats.playerLeft(r)
 		s.h.readerRemoved(r)
 	}
 }

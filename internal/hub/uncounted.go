@@ -17,10 +17,7 @@ func (s *Stream) SubscribeUncounted(kind Kind, who Origin) (*Reader, error) {
 // player's protocol stay honest. For a converter's or muxer's own reader
 // (uncounted) it does nothing.
 func (r *Reader) AddBytes(n uint64) {
-	if r.outProto == nil {
-		return
+	if r.counted {
+		r.bytes.Add(n)
 	}
-	r.bytes.Add(n)
-	r.outProto.Add(n)
-	r.s.bytesOut.Add(n)
 }
