@@ -214,7 +214,8 @@ func TestHTTPFMP4ReadersShareOneMuxer(t *testing.T) {
 	}
 	a.Body.Close()
 	b.Body.Close()
-	testutil.WaitFor(t, 5*time.Second, "the muxer to stop after its last player", func() bool { return ms.Running() == 0 })
+	// The muxer lingers StopDelay (min(streamNoneReaderDelayMS, 5 s)) for a player that comes back.
+	testutil.WaitFor(t, ms.StopDelay+5*time.Second, "the muxer to stop after its last player", func() bool { return ms.Running() == 0 })
 	testutil.WaitFor(t, 5*time.Second, "the players to leave the hub", func() bool { return srv.Hub.Get("live/two").Readers() == 0 })
 }
 
