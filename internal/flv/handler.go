@@ -3,7 +3,6 @@ package flv
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berthmedia/berth/internal/httpstream"
 
 	"github.com/gorilla/websocket"
 
@@ -76,14 +77,6 @@ func (h *Handler) untrack(r *hub.Reader) {
 	h.mu.Unlock()
 }
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 64 << 10,
-	// Browser players on other origins are the point of WS-FLV; play auth
-	// is what guards a stream, not the Origin header.
-	CheckOrigin: func(*http.Request) bool { return true },
-}
-
 func (h *Handler) log() *slog.Logger {
 	if h.Log == nil {
 		return logging.Discard()
@@ -118,18 +111,8 @@ func StreamPath(urlPath string) (string, bool) {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr.Set("Access-Control-Allow-Origin", "*")
 	hdr.Set("Access-Control-Allow-Credentials", "true")
-	if r.Method == http.MethodOptions {
-		hdr.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
-		hdr.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
-		hdr.Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, OPTIONS")
-		http.Error(w, "HTTP-FLV is read with GET", http.StatusMethodNotAllowed)
+	if httpstream.Preflight(w, r, "GET, OPTIONS", "HTTP-FLV") {
 		return
 	}
 	path, ok := StreamPath(r.URL.Path)
@@ -143,29 +126,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		proto = "ws-flv"
 	}
 	log := h.log().With("proto", proto, "remote", r.RemoteAddr, "path", path)
-	q := r.URL.Query()
-	if !h.Auth.Allow(auth.Play, q.Get("user"), q.Get("pass")) {
-		log.Warn("flv play refused: bad or missing credentials", "user", q.Get("user"),
-			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] play user to the URL")
-		http.Error(w, "play needs ?user=NAME&pass=PASSWORD of a play user", http.StatusUnauthorized)
+	params, ok := httpstream.CheckPlay(w, r, h.Auth, log, proto, path)
+	if !ok {
 		return
 	}
-	params := auth.CleanParams(r.URL.RawQuery)
-	app, stream, _ := strings.Cut(path, "/")
-	if err := h.Auth.Authorize(r.Context(), auth.Request{Action: auth.Play, Proto: proto, App: app, Stream: stream,
-		Params: params, Remote: r.RemoteAddr, User: q.Get("user")}); err != nil {
-		log.Warn("flv play refused by the web hook; answered 403", "reason", err.Error())
-		http.Error(w, "play refused: "+err.Error(), http.StatusForbidden)
-		return
-	}
-	rd, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: params, Conn: connID(r.Context())}, h.StreamWait)
+	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: params, Conn: httpstream.ConnID(r.Context())}
+	rd, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, who, h.StreamWait)
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		if errors.Is(err, hub.ErrNotFound) {
-			status = http.StatusNotFound
-		}
-		log.Info("flv play refused", "err", err)
-		http.Error(w, fmt.Sprintf("stream %s: %v", path, err), status)
+		httpstream.SubscribeFailed(w, log, proto, path, err)
 		return
 	}
 	handed := false // to an event-driven player, which closes and untracks rd itself
@@ -197,32 +165,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handed = true
 		return
 	}
-	var out sink
+	var out httpstream.Sink
 	if ws {
-		conn, err := upgrader.Upgrade(w, r, hdr.Clone())
+		conn, err := httpstream.Upgrader.Upgrade(w, r, hdr.Clone())
 		if err != nil {
 			log.Info("websocket upgrade failed", "err", err)
 			return
 		}
 		defer conn.Close()
-		out = &wsSink{c: conn, timeout: h.writeTimeout()}
-		// Reading is how gorilla sees a close or a dead peer; what a player
-		// sends otherwise is of no interest.
-		go func() {
-			for {
-				if _, _, err := conn.NextReader(); err != nil {
-					rd.Close()
-					return
-				}
-			}
-		}()
+		out = &httpstream.WSSink{C: conn, Timeout: h.writeTimeout()}
+		httpstream.WatchClose(conn, rd.Close)
 	} else {
 		hdr.Set("Content-Type", "video/x-flv")
 		hdr.Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)
 		rc.Flush() // the player hears 200 now, even if the first keyframe is a while away
-		out = &httpSink{w: w, rc: rc, timeout: h.writeTimeout()}
+		out = &httpstream.HTTPSink{W: w, RC: rc, Timeout: h.writeTimeout()}
 		// Close the reader when the client goes away, so a reader waiting
 		// for frames of an idle stream does not linger.
 		stop := context.AfterFunc(r.Context(), rd.Close)
@@ -253,56 +212,8 @@ func (h *Handler) logEnd(log *slog.Logger, err error, start time.Time, sent uint
 	}
 }
 
-// sink is where a reader's batches go.
-type sink interface {
-	write(bufs [][]byte) (int, error)
-}
-
-type httpSink struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-}
-
-func (s *httpSink) write(bufs [][]byte) (int, error) {
-	s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	n := 0
-	for _, b := range bufs {
-		m, err := s.w.Write(b)
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, s.rc.Flush()
-}
-
-// wsSink sends each batch as one binary message; flv.js and mpegts.js take
-// any split of the byte stream.
-type wsSink struct {
-	c       *websocket.Conn
-	timeout time.Duration
-}
-
-func (s *wsSink) write(bufs [][]byte) (int, error) {
-	s.c.SetWriteDeadline(time.Now().Add(s.timeout))
-	w, err := s.c.NextWriter(websocket.BinaryMessage)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, b := range bufs {
-		m, err := w.Write(b)
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, w.Close()
-}
-
 // serve writes the FLV header, then each batch of frames the reader gets.
-func serve(rd *hub.Reader, m *Muxer, out sink) (uint64, error) {
+func serve(rd *hub.Reader, m *Muxer, out httpstream.Sink) (uint64, error) {
 	var sent uint64
 	frames := make([]*hub.Frame, 64)
 	bufs := make([][]byte, 0, 72)
@@ -329,7 +240,7 @@ func serve(rd *hub.Reader, m *Muxer, out sink) (uint64, error) {
 		if len(bufs) == 0 {
 			continue
 		}
-		w, err := out.write(bufs)
+		w, err := out.Write(bufs)
 		sent += uint64(w)
 		if err != nil {
 			return sent, err

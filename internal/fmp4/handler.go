@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/berthmedia/berth/internal/httpstream"
 
 	"github.com/gorilla/websocket"
 
@@ -47,14 +47,6 @@ type Handler struct {
 	StreamWait time.Duration
 }
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 64 << 10,
-	// Browser players on other origins are the point; play auth guards a
-	// stream, not the Origin header.
-	CheckOrigin: func(*http.Request) bool { return true },
-}
-
 // StreamPath maps /app/stream.live.mp4 to the hub path app/stream; ok is
 // false for other paths.
 func StreamPath(urlPath string) (string, bool) {
@@ -85,18 +77,8 @@ func orDefault(d, def time.Duration) time.Duration {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr.Set("Access-Control-Allow-Origin", "*")
 	hdr.Set("Access-Control-Expose-Headers", CodecsHeader)
-	if r.Method == http.MethodOptions {
-		hdr.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		hdr.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
-		hdr.Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, HEAD, OPTIONS")
-		http.Error(w, "HTTP-fMP4 is read with GET", http.StatusMethodNotAllowed)
+	if httpstream.Preflight(w, r, "GET, HEAD, OPTIONS", "HTTP-fMP4") {
 		return
 	}
 	path, ok := StreamPath(r.URL.Path)
@@ -110,30 +92,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		proto = "ws-fmp4"
 	}
 	log := h.log().With("proto", proto, "remote", r.RemoteAddr, "path", path)
-	q := r.URL.Query()
-	if !h.Auth.Allow(auth.Play, q.Get("user"), q.Get("pass")) {
-		log.Warn("fmp4 play refused: bad or missing credentials", "user", q.Get("user"),
-			"fix", "add ?user=NAME&pass=PASSWORD of an [auth] play user to the URL")
-		http.Error(w, "play needs ?user=NAME&pass=PASSWORD of a play user", http.StatusUnauthorized)
+	// Credentials and the on_play web hook, as for every other protocol (a
+	// HEAD too: it tells the codecs).
+	params, ok := httpstream.CheckPlay(w, r, h.Auth, log, proto, path)
+	if !ok {
 		return
 	}
-	// The on_play web hook, as for every other protocol (a HEAD too: it tells the codecs).
-	app, stream, _ := strings.Cut(path, "/")
-	if err := h.Auth.Authorize(r.Context(), auth.Request{Action: auth.Play, Proto: proto, App: app, Stream: stream,
-		Params: auth.CleanParams(r.URL.RawQuery), Remote: r.RemoteAddr, User: q.Get("user")}); err != nil {
-		log.Warn("fmp4 play refused by the web hook; answered 403", "reason", err.Error())
-		http.Error(w, "play refused: "+err.Error(), http.StatusForbidden)
-		return
-	}
-
-	st, reg, err := h.register(r, path, proto, q)
+	st, reg, err := h.register(r, path, proto, params)
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		if errors.Is(err, hub.ErrNotFound) {
-			status = http.StatusNotFound
-		}
-		log.Info("fmp4 play refused", "err", err)
-		http.Error(w, fmt.Sprintf("stream %s: %v", path, err), status)
+		httpstream.SubscribeFailed(w, log, proto, path, err)
 		return
 	}
 	if reg != nil {
@@ -167,28 +134,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := orDefault(h.WriteTimeout, 10*time.Second)
-	var out sink
+	var out httpstream.Sink
 	if ws {
-		conn, err := upgrader.Upgrade(w, r, hdr.Clone())
+		conn, err := httpstream.Upgrader.Upgrade(w, r, hdr.Clone())
 		if err != nil {
 			log.Info("websocket upgrade failed", "err", err)
 			return
 		}
 		defer conn.Close()
-		out = &wsSink{c: conn, timeout: timeout}
-		// Reading is how gorilla sees a close or a dead peer.
-		go func() {
-			for {
-				if _, _, err := conn.NextReader(); err != nil {
-					cancel()
-					return
-				}
-			}
-		}()
+		// One message per segment: a page appends each to its SourceBuffer as is.
+		out = &httpstream.WSSink{C: conn, Timeout: timeout, PerBuffer: true}
+		httpstream.WatchClose(conn, cancel)
 	} else {
 		hdr.Set("Content-Type", "video/mp4")
 		w.WriteHeader(http.StatusOK)
-		out = &httpSink{w: w, rc: http.NewResponseController(w), timeout: timeout}
+		out = &httpstream.HTTPSink{W: w, RC: http.NewResponseController(w), Timeout: timeout}
 	}
 	log.Info("fmp4 play started", "codecs", codecs)
 	start := time.Now()
@@ -201,7 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reader hooks and metrics see one reader per player while the frames flow
 // through the muxer's one uncounted reader. A HEAD (a page asking for the
 // codecs) is no viewer: it takes none, and reg is nil.
-func (h *Handler) register(r *http.Request, path, proto string, q url.Values) (*hub.Stream, *hub.Reader, error) {
+func (h *Handler) register(r *http.Request, path, proto, params string) (*hub.Stream, *hub.Reader, error) {
 	if r.Method == http.MethodHead {
 		st := h.Hub.Get(path)
 		if st == nil {
@@ -209,7 +169,7 @@ func (h *Handler) register(r *http.Request, path, proto string, q url.Values) (*
 		}
 		return st, nil, nil
 	}
-	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: withoutCredentials(q), Conn: connID(r.Context())}
+	who := hub.Origin{Proto: proto, Remote: r.RemoteAddr, Params: params, Conn: httpstream.ConnID(r.Context())}
 	reg, err := h.Hub.SubscribeWait(r.Context(), path, hub.KindAU, who, h.StreamWait)
 	if err != nil {
 		return nil, nil, err
@@ -219,8 +179,8 @@ func (h *Handler) register(r *http.Request, path, proto string, q url.Values) (*
 
 // serve sends the init segment, then every fragment from the cursor, and
 // counts what it wrote on the player's hub registration.
-func serve(ctx context.Context, cur *Cursor, init []byte, out sink, reg *hub.Reader) (uint64, error) {
-	n, err := out.write([][]byte{init})
+func serve(ctx context.Context, cur *Cursor, init []byte, out httpstream.Sink, reg *hub.Reader) (uint64, error) {
+	n, err := out.Write([][]byte{init})
 	sent := uint64(n)
 	reg.AddBytes(uint64(n))
 	if err != nil {
@@ -234,7 +194,7 @@ func serve(ctx context.Context, cur *Cursor, init []byte, out sink, reg *hub.Rea
 			bufs = append(bufs, f.Data)
 		}
 		if len(bufs) > 0 {
-			n, werr := out.write(bufs)
+			n, werr := out.Write(bufs)
 			sent += uint64(n)
 			reg.AddBytes(uint64(n))
 			if werr != nil {
@@ -248,17 +208,6 @@ func serve(ctx context.Context, cur *Cursor, init []byte, out sink, reg *hub.Rea
 			return sent, err
 		}
 	}
-}
-
-// withoutCredentials is the query a web hook may see: user and pass removed.
-func withoutCredentials(q url.Values) string {
-	if !q.Has("user") && !q.Has("pass") {
-		return q.Encode()
-	}
-	q = maps.Clone(q)
-	q.Del("user")
-	q.Del("pass")
-	return q.Encode()
 }
 
 func logEnd(log *slog.Logger, err error, start time.Time, sent uint64, timeout time.Duration) {
@@ -277,48 +226,4 @@ func logEnd(log *slog.Logger, err error, start time.Time, sent uint64, timeout t
 	default:
 		log.Info("fmp4 play ended: "+err.Error(), "duration", d, "bytes_out", sent)
 	}
-}
-
-// sink is where a player's fragments go.
-type sink interface {
-	write(bufs [][]byte) (int, error)
-}
-
-// httpSink writes a batch and flushes it as one chunk of the chunked response.
-type httpSink struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-}
-
-func (s *httpSink) write(bufs [][]byte) (int, error) {
-	s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	n := 0
-	for _, b := range bufs {
-		m, err := s.w.Write(b)
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, s.rc.Flush()
-}
-
-// wsSink sends each segment (init or fragment) as its own binary message,
-// so a page can hand every message to SourceBuffer.appendBuffer as is.
-type wsSink struct {
-	c       *websocket.Conn
-	timeout time.Duration
-}
-
-func (s *wsSink) write(bufs [][]byte) (int, error) {
-	s.c.SetWriteDeadline(time.Now().Add(s.timeout))
-	n := 0
-	for _, b := range bufs {
-		if err := s.c.WriteMessage(websocket.BinaryMessage, b); err != nil {
-			return n, err
-		}
-		n += len(b)
-	}
-	return n, nil
 }

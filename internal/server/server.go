@@ -28,6 +28,7 @@ import (
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/hooks"
+	"github.com/berthmedia/berth/internal/httpstream"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/metrics"
@@ -179,7 +180,7 @@ func (s *Server) Start() error {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
 	if l := bound.TCP["http"]; l != nil {
-		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: httpstream.ConnContext} // players name their session (hub.Origin.Conn)
 		if s.flv != nil {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)

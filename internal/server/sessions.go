@@ -1,11 +1,7 @@
 package server
 
 import (
-	"context"
 	"net"
-
-	"github.com/berthmedia/berth/internal/flv"
-	"github.com/berthmedia/berth/internal/fmp4"
 
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/sessions"
@@ -57,12 +53,4 @@ func (s *Server) acceptedByListener() map[string]uint64 {
 		}
 	}
 	return out
-}
-
-// connContext keeps each HTTP request's connection in its context for the
-// protocols that serve players over HTTP, so their hub.Origin names the
-// connection's registry id (each package reads its own key: protocol
-// packages do not import one another).
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	return fmp4.ConnContext(flv.ConnContext(ctx, c), c)
 }
