@@ -65,13 +65,14 @@ func (h *Hub) SubscribeWait(ctx context.Context, path string, kind Kind, who Ori
 			return nil, ErrHubClosed
 		}
 		s := h.streams[path]
-		var ch chan struct{}
+		var w *waiter
 		if s == nil && wait > 0 {
-			ch = h.waiters[path]
-			if ch == nil {
-				ch = make(chan struct{})
-				h.waiters[path] = ch
+			w = h.waiters[path]
+			if w == nil {
+				w = &waiter{ch: make(chan struct{})}
+				h.waiters[path] = w
 			}
+			w.n++
 		}
 		h.mu.Unlock()
 		if s != nil {
@@ -97,13 +98,33 @@ func (h *Hub) SubscribeWait(ctx context.Context, path string, kind Kind, who Ori
 			deadline = t.C
 		}
 		select {
-		case <-ch:
+		case <-w.ch:
+			continue // published (Publish removed the waiter) or the hub closed
 		case <-deadline:
+			h.leave(path, w)
 			return nil, ErrNotFound
 		case <-ctx.Done():
+			h.leave(path, w)
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// waiter is the channel the players of a missing path wait on, and how
+// many wait: the last one to give up removes it, so paths that are never
+// published (a typo, a scanner) leave nothing behind.
+type waiter struct {
+	ch chan struct{}
+	n  int
+}
+
+func (h *Hub) leave(path string, w *waiter) {
+	h.mu.Lock()
+	w.n--
+	if w.n == 0 && h.waiters[path] == w {
+		delete(h.waiters, path)
+	}
+	h.mu.Unlock()
 }
 
 // SetRingSize sets the ring size of streams published from now on (a

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // recorder is an Observer that writes each event as a line.
@@ -96,13 +98,7 @@ func TestSubscribeWaitGetsAStreamPublishedWhileWaiting(t *testing.T) {
 		got <- err
 	}()
 	// The publisher comes once the observer heard the miss (as a hook server would react).
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.list()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("StreamNotFound never came")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "StreamNotFound", func() bool { return len(rec.list()) > 0 })
 	mustPublish(t, h, "live/late", videoTracks)
 	if err := await(t, got, 5*time.Second); err != nil {
 		t.Fatalf("waiting player: %v", err)
@@ -118,6 +114,12 @@ func TestSubscribeWaitEndsWithNotFoundOrContext(t *testing.T) {
 	if time.Since(start) < 50*time.Millisecond {
 		t.Fatal("returned before the wait was over")
 	}
+	h.mu.Lock()
+	left := len(h.waiters)
+	h.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d waiter(s) left behind by a wait that timed out: every missing path would leak one", left)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := h.SubscribeWait(ctx, "live/none", KindRTP, Origin{}, time.Minute); !errors.Is(err, context.Canceled) {
@@ -128,9 +130,13 @@ func TestSubscribeWaitEndsWithNotFoundOrContext(t *testing.T) {
 		_, err := h.SubscribeWait(context.Background(), "live/none", KindRTP, Origin{}, time.Minute)
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond) // let it park (if it has not, it gets ErrNotFound: a closed hub has no streams)
+	testutil.WaitFor(t, 5*time.Second, "the player to wait for live/none", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.waiters["live/none"] != nil
+	})
 	h.Close()
-	if err := await(t, done, 5*time.Second); !errors.Is(err, ErrHubClosed) && !errors.Is(err, ErrNotFound) {
+	if err := await(t, done, 5*time.Second); !errors.Is(err, ErrHubClosed) {
 		t.Fatalf("after hub Close: %v, want ErrHubClosed", err)
 	}
 }

@@ -97,7 +97,7 @@ type Hub struct {
 	ringSize atomic.Int64 // RingSize for streams published from now on (SetRingSize)
 	mu       sync.Mutex
 	streams  map[string]*Stream
-	waiters  map[string]chan struct{} // closed when the path is published (SubscribeWait)
+	waiters  map[string]*waiter // players of missing paths; closed when the path is published (SubscribeWait)
 	closed   bool
 	stats    counters
 }
@@ -122,7 +122,7 @@ func New(opts Options) *Hub {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{opts: opts, log: opts.Log, streams: map[string]*Stream{}, waiters: map[string]chan struct{}{}}
+	h := &Hub{opts: opts, log: opts.Log, streams: map[string]*Stream{}, waiters: map[string]*waiter{}}
 	h.ringSize.Store(int64(opts.RingSize))
 	return h
 }
@@ -171,7 +171,7 @@ func (h *Hub) Publish(path string, origin Origin, native Kind, tracks []*Track, 
 	delete(h.waiters, path)
 	h.mu.Unlock()
 	if wake != nil {
-		close(wake)
+		close(wake.ch)
 	}
 	if takenOver != nil {
 		h.ended(takenOver)
@@ -225,10 +225,10 @@ func (h *Hub) Close() {
 	all := h.streams
 	h.streams = map[string]*Stream{}
 	waiters := h.waiters
-	h.waiters = map[string]chan struct{}{}
+	h.waiters = map[string]*waiter{}
 	h.mu.Unlock()
 	for _, w := range waiters {
-		close(w)
+		close(w.ch)
 	}
 	for _, s := range all {
 		if s.end() {
