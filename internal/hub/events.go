@@ -161,11 +161,6 @@ func (s *Stream) ReaderList() []*Reader {
 	return out
 }
 
-// BytesOut is the payload bytes handed to the stream's players over its life.
-func (s *Stream) BytesOut() uint64 {
-	return s.h.stats.streamBytesOut(s)
-}
-
 // Who returns who the reader is.
 func (r *Reader) Who() Origin { return r.who }
 
@@ -175,9 +170,6 @@ func (r *Reader) Since() time.Time { return time.Unix(0, r.since) }
 // Bytes is the payload bytes of the frames handed to the reader so far
 // (RTP payloads with their headers, or access units); 0 for a converter.
 func (r *Reader) Bytes() uint64 { return r.bytes.Load() }
-
-// Counted reports whether the reader is a player (not a converter).
-func (r *Reader) Counted() bool { return r.counted }
 
 func payloadBytes(fs []*Frame) uint64 {
 	var n uint64

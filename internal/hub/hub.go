@@ -269,8 +269,7 @@ type Stream struct {
 	FramesIn atomic.Uint64
 	Skips    atomic.Uint64 // reader skips to a newer keyframe, over the stream's life
 
-	bytesOut uint64         // payload bytes of the players that left; guarded by h.stats.mu
-	inProto  *atomic.Uint64 // the hub's bytes-in counter of the publisher's protocol
+	inProto *atomic.Uint64 // the hub's bytes-in counter of the publisher's protocol
 
 	lastSlowLog atomic.Int64
 	clocks      atomic.Pointer[streamClocks] // sender report mappings, made at the first (clock.go)

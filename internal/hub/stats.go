@@ -54,23 +54,9 @@ func (c *counters) playerLeft(r *Reader) {
 	c.mu.Lock()
 	if _, ok := c.players[r]; ok {
 		delete(c.players, r)
-		n := r.bytes.Load()
-		c.closedOut[r.who.Proto] += n
-		r.s.bytesOut += n
+		c.closedOut[r.who.Proto] += r.bytes.Load()
 	}
 	c.mu.Unlock()
-}
-
-func (c *counters) streamBytesOut(s *Stream) uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := s.bytesOut
-	for r := range c.players {
-		if r.s == s {
-			n += r.bytes.Load()
-		}
-	}
-	return n
 }
 
 func protoCounter(m *sync.Map, proto string) *atomic.Uint64 {
