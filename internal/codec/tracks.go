@@ -6,6 +6,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/berthmedia/berth/internal/hub"
@@ -135,4 +137,44 @@ func AACConfig(f format.Format) *mpeg4audio.AudioSpecificConfig {
 		}
 	}
 	return nil
+}
+
+// ParamSets are a video track's parameter sets, as its description gave
+// them and as they last came in band (a source whose SDP had no
+// sprop-parameter-sets sends them before its keyframes).
+type ParamSets struct{ VPS, SPS, PPS []byte }
+
+// Take records the parameter sets an H.264 (hevc false) or H.265 access
+// unit carries; it keeps the NAL units, it does not copy them.
+func (p *ParamSets) Take(au [][]byte, hevc bool) {
+	for _, nal := range au {
+		if !hevc {
+			if len(nal) == 0 {
+				continue
+			}
+			switch h264.NALUType(nal[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				p.SPS = nal
+			case h264.NALUTypePPS:
+				p.PPS = nal
+			}
+			continue
+		}
+		if len(nal) < 2 {
+			continue
+		}
+		switch h265.NALUType((nal[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			p.VPS = nal
+		case h265.NALUType_SPS_NUT:
+			p.SPS = nal
+		case h265.NALUType_PPS_NUT:
+			p.PPS = nal
+		}
+	}
+}
+
+// Complete reports whether every parameter set of the codec is known.
+func (p *ParamSets) Complete(hevc bool) bool {
+	return p.SPS != nil && p.PPS != nil && (!hevc || p.VPS != nil)
 }

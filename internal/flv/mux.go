@@ -199,9 +199,8 @@ type Muxer struct {
 	Audio                  AudioCodec
 
 	vfmt, afmt format.Format
-	vps        []byte
-	sps, pps   []byte
-	av1Seq     []byte // AV1 sequence header OBU, from a keyframe
+	ps         codec.ParamSets // H.264/H.265: from the tracks, then in band
+	av1Seq     []byte          // AV1 sequence header OBU, from a keyframe
 	started    bool
 	codec      []TagCodec // per track index; TagNone = not carried
 }
@@ -215,10 +214,10 @@ func NewMuxer(tracks []*hub.Track) (*Muxer, error) {
 				m.VideoTrack, m.Video, m.vfmt = i, c, t.Format
 				switch f := t.Format.(type) {
 				case *format.H264:
-					m.sps, m.pps = f.SafeParams()
+					m.ps.SPS, m.ps.PPS = f.SafeParams()
 					m.codec[i] = TagAVC
 				case *format.H265:
-					m.vps, m.sps, m.pps = f.SafeParams()
+					m.ps.VPS, m.ps.SPS, m.ps.PPS = f.SafeParams()
 					m.codec[i] = TagHEVC
 				case *format.AV1:
 					m.codec[i] = TagAV1
@@ -296,9 +295,9 @@ func (m *Muxer) haveVideoParams() bool {
 	case VideoAV1:
 		return m.av1Seq != nil
 	case VideoH265:
-		return m.vps != nil && m.sps != nil && m.pps != nil
+		return m.ps.Complete(true)
 	}
-	return m.sps != nil && m.pps != nil
+	return m.ps.Complete(false)
 }
 
 // paramsFromAU takes parameter sets sent in-band (an RTSP source whose SDP
@@ -308,31 +307,7 @@ func (m *Muxer) paramsFromAU(au [][]byte) {
 		m.av1Seq = validAV1SequenceHeader(au)
 		return
 	}
-	for _, nal := range au {
-		if len(nal) == 0 {
-			continue
-		}
-		if m.Video == VideoH264 {
-			switch h264.NALUType(nal[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				m.sps = nal
-			case h264.NALUTypePPS:
-				m.pps = nal
-			}
-			continue
-		}
-		if len(nal) < 2 {
-			continue
-		}
-		switch h265.NALUType((nal[0] >> 1) & 0x3f) {
-		case h265.NALUType_VPS_NUT:
-			m.vps = nal
-		case h265.NALUType_SPS_NUT:
-			m.sps = nal
-		case h265.NALUType_PPS_NUT:
-			m.pps = nal
-		}
-	}
+	m.ps.Take(au, m.Video == VideoH265)
 }
 
 func (m *Muxer) videoSequenceHeader() []byte {
@@ -340,12 +315,12 @@ func (m *Muxer) videoSequenceHeader() []byte {
 	case VideoAV1:
 		return av1SequenceStart(m.av1Seq)
 	case VideoH265:
-		conf := hevcConfig(m.vps, m.sps, m.pps)
+		conf := hevcConfig(m.ps.VPS, m.ps.SPS, m.ps.PPS)
 		b := append([]byte{0x80 | 1<<4 | 0}, fourccHEVC[:]...)
 		return append(b, conf...)
 	}
 	b := []byte{1<<4 | videoCodecAVC, 0, 0, 0, 0}
-	return append(b, avcConfig(m.sps, m.pps)...)
+	return append(b, avcConfig(m.ps.SPS, m.ps.PPS)...)
 }
 
 func (m *Muxer) audioSequenceHeader() []byte {
@@ -369,7 +344,7 @@ func (m *Muxer) Metadata() []byte {
 	switch m.Video {
 	case VideoH264:
 		var s h264.SPS
-		if s.Unmarshal(m.sps) == nil {
+		if s.Unmarshal(m.ps.SPS) == nil {
 			props = append(props, amf0.Property{Key: "width", Value: float64(s.Width())}, amf0.Property{Key: "height", Value: float64(s.Height())})
 			if fps := s.FPS(); fps > 0 {
 				props = append(props, amf0.Property{Key: "framerate", Value: fps})
@@ -378,7 +353,7 @@ func (m *Muxer) Metadata() []byte {
 		props = append(props, amf0.Property{Key: "videocodecid", Value: float64(videoCodecAVC)})
 	case VideoH265:
 		var s h265.SPS
-		if s.Unmarshal(m.sps) == nil {
+		if s.Unmarshal(m.ps.SPS) == nil {
 			props = append(props, amf0.Property{Key: "width", Value: float64(s.Width())}, amf0.Property{Key: "height", Value: float64(s.Height())})
 		}
 		props = append(props, amf0.Property{Key: "videocodecid", Value: float64(binary.BigEndian.Uint32(fourccHEVC[:]))})

@@ -339,9 +339,9 @@ func TestCodecStrings(t *testing.T) {
 		t    *track
 		want string
 	}{
-		{"h264 baseline", &track{kind: codecH264, sps: sps320}, "avc1.42c00d"},
-		{"h264 high 3.1", &track{kind: codecH264, sps: []byte{0x67, 0x64, 0x00, 0x1f}}, "avc1.64001f"},
-		{"h265 main", &track{kind: codecH265, sps: hevcSPS}, "hvc1.1.6.L60.90"},
+		{"h264 baseline", &track{kind: codecH264, ps: codec.ParamSets{SPS: sps320}}, "avc1.42c00d"},
+		{"h264 high 3.1", &track{kind: codecH264, ps: codec.ParamSets{SPS: []byte{0x67, 0x64, 0x00, 0x1f}}}, "avc1.64001f"},
+		{"h265 main", &track{kind: codecH265, ps: codec.ParamSets{SPS: hevcSPS}}, "hvc1.1.6.L60.90"},
 		{"av1 high", &track{kind: codecAV1, av1Seq: av1Seq}, "av01.1.00M.08"},
 		{"aac lc", &track{kind: codecAAC, fmt: aacTrack().Format}, "mp4a.40.2"},
 		{"opus", &track{kind: codecOpus}, "opus"},
@@ -375,7 +375,7 @@ func FuzzCodecStrings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hevcCodecString(b)
 		av1CodecString(b)
-		(&track{kind: codecH264, sps: b}).codecString()
+		(&track{kind: codecH264, ps: codec.ParamSets{SPS: b}}).codecString()
 		StreamPath(string(b))
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	mp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/berthmedia/berth/internal/codec"
@@ -46,8 +45,8 @@ type track struct {
 	fmt       format.Format
 
 	// Video parameters, from the publisher's format or in-band.
-	vps, sps, pps []byte
-	av1Seq        []byte
+	ps     codec.ParamSets // H.264/H.265: from the description, then in band
+	av1Seq []byte
 
 	pending    *hub.Frame
 	pendingDTS int64 // pending's DTS in ticks from the muxer's start
@@ -83,9 +82,9 @@ func pickTracks(tracks []*hub.Track) (picked []*track, left []skipped) {
 		tr := &track{hubIndex: i, id: len(picked) + 1, kind: k, timescale: ts, fmt: t.Format}
 		switch f := t.Format.(type) {
 		case *format.H264:
-			tr.sps, tr.pps = f.SafeParams()
+			tr.ps.SPS, tr.ps.PPS = f.SafeParams()
 		case *format.H265:
-			tr.vps, tr.sps, tr.pps = f.SafeParams()
+			tr.ps.VPS, tr.ps.SPS, tr.ps.PPS = f.SafeParams()
 		}
 		if k.video() {
 			haveVideo = true
@@ -120,9 +119,9 @@ func kindOf(f format.Format) (codecKind, uint32) {
 func (t *track) haveParams() bool {
 	switch t.kind {
 	case codecH264:
-		return t.sps != nil && t.pps != nil
+		return t.ps.Complete(false)
 	case codecH265:
-		return t.vps != nil && t.sps != nil && t.pps != nil
+		return t.ps.Complete(true)
 	case codecAV1:
 		return t.av1Seq != nil
 	}
@@ -140,32 +139,8 @@ func (t *track) paramsFromAU(au [][]byte) {
 				t.av1Seq = seq
 			}
 		}
-	case codecH264:
-		for _, nal := range au {
-			if len(nal) == 0 {
-				continue
-			}
-			switch h264.NALUType(nal[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				t.sps = nal
-			case h264.NALUTypePPS:
-				t.pps = nal
-			}
-		}
-	case codecH265:
-		for _, nal := range au {
-			if len(nal) < 2 {
-				continue
-			}
-			switch h265.NALUType((nal[0] >> 1) & 0x3f) {
-			case h265.NALUType_VPS_NUT:
-				t.vps = nal
-			case h265.NALUType_SPS_NUT:
-				t.sps = nal
-			case h265.NALUType_PPS_NUT:
-				t.pps = nal
-			}
-		}
+	case codecH264, codecH265:
+		t.ps.Take(au, t.kind == codecH265)
 	}
 }
 
@@ -173,9 +148,9 @@ func (t *track) paramsFromAU(au [][]byte) {
 func (t *track) mp4Codec() mp4.Codec {
 	switch t.kind {
 	case codecH264:
-		return &mp4.CodecH264{SPS: t.sps, PPS: t.pps}
+		return &mp4.CodecH264{SPS: t.ps.SPS, PPS: t.ps.PPS}
 	case codecH265:
-		return &mp4.CodecH265{VPS: t.vps, SPS: t.sps, PPS: t.pps}
+		return &mp4.CodecH265{VPS: t.ps.VPS, SPS: t.ps.SPS, PPS: t.ps.PPS}
 	case codecAV1:
 		return &mp4.CodecAV1{SequenceHeader: t.av1Seq}
 	case codecAAC:
@@ -238,12 +213,12 @@ func (t *track) payload(f *hub.Frame) ([]byte, error) {
 func (t *track) codecString() string {
 	switch t.kind {
 	case codecH264:
-		if len(t.sps) >= 4 {
-			return fmt.Sprintf("avc1.%02x%02x%02x", t.sps[1], t.sps[2], t.sps[3])
+		if len(t.ps.SPS) >= 4 {
+			return fmt.Sprintf("avc1.%02x%02x%02x", t.ps.SPS[1], t.ps.SPS[2], t.ps.SPS[3])
 		}
 		return "avc1.42e01e"
 	case codecH265:
-		return hevcCodecString(t.sps)
+		return hevcCodecString(t.ps.SPS)
 	case codecAV1:
 		return av1CodecString(t.av1Seq)
 	case codecAAC:
