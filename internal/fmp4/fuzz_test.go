@@ -8,6 +8,7 @@ import (
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/muxring"
 )
 
 // FuzzMuxerTakesAnyAccessUnit: access units come from publishers; whatever
@@ -28,7 +29,7 @@ func FuzzMuxerTakesAnyAccessUnit(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := newMuxer(pub.Stream(), nil, logging.Discard(), 0, 8, false)
+			m, err := newMuxer(pub.Stream(), nil, muxring.NewRing(8), logging.Discard(), 0, false)
 			if err != nil {
 				t.Fatal(err)
 			}

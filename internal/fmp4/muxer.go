@@ -11,43 +11,27 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	mp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/muxring"
 )
 
-// Errors a Cursor returns besides the hub's ErrEnded.
-var (
-	// ErrSlowReader: the reader fell more than the ring of fragments behind
-	// the muxer; it is dropped, the stream and the other readers go on.
-	ErrSlowReader = errors.New("fmp4 reader fell behind the stream's fragments")
-	// ErrStopped: the muxer was stopped (server shutdown) while read.
-	ErrStopped = errors.New("fmp4 muxer stopped")
-)
+// maxGap is the longest step between two frames of a track taken as the
+// stream going on; a longer one is a jump of the publisher's clock
+// (Fragment.Discontinuity).
+const maxGap = 10 * time.Second
 
-// Fragment is one moof+mdat, immutable once published.
-type Fragment struct {
-	Seq uint64 // from 0 in the muxer's life; the mfhd sequence number is Seq+1
-	// Key: the fragment begins with a video keyframe (every fragment of an
-	// audio-only stream): a reader, an HLS segment or an MP4 file may start here.
-	Key      bool
-	DTS      time.Duration // decode time of its first sample of the lead track, in the hub's clock
-	Duration time.Duration // of the lead track's samples (video if any)
-	Data     []byte
-	Recv     time.Time // when its first lead-track frame reached the server: Made - Recv is how long that frame waited in the muxer
-	Made     time.Time
-}
-
-// Muxer is one stream's fMP4 muxer. It runs in its own goroutine, reading
-// the stream's access-unit view, and publishes into a ring of fragments
-// that Cursors follow.
+// Muxer is one stream's fMP4 muxer, the muxring.Engine of fMP4. It runs in
+// its own goroutine, reading the stream's access-unit view, and publishes
+// its init segment and fragments into the muxring.Ring that Cursors follow.
 type Muxer struct {
 	stream  *hub.Stream
 	rd      *hub.Reader
+	out     *muxring.Ring
 	log     *slog.Logger
 	minFrag time.Duration
 
@@ -58,26 +42,13 @@ type Muxer struct {
 	started  bool
 	t0       time.Duration // hub DTS of the first frame taken: time 0 of every track
 	fragKey  bool
+	fragDisc bool // a sample of the fragment follows a jump in its track's time
 	fragDTS  time.Duration
 	fragRecv time.Time
 	warned   map[string]bool
-
-	mu      sync.Mutex
-	init    []byte
-	codecs  string
-	ring    []*Fragment
-	head    uint64 // Seq of the next fragment
-	lastKey uint64 // Seq of the newest Key fragment, valid when haveKey
-	haveKey bool
-	wake    chan struct{} // closed and replaced when something changes
-	err     error         // why it stopped; readers drain the ring first
-
-	// Guarded by the owning Muxers' mu.
-	readers   int
-	stopTimer *time.Timer
 }
 
-func newMuxer(s *hub.Stream, rd *hub.Reader, log *slog.Logger, minFrag time.Duration, ringSize int, logLeftOut bool) (*Muxer, error) {
+func newMuxer(s *hub.Stream, rd *hub.Reader, out *muxring.Ring, log *slog.Logger, minFrag time.Duration, logLeftOut bool) (*Muxer, error) {
 	tracks, left := pickTracks(s.Tracks)
 	if len(tracks) == 0 {
 		return nil, ErrNoTracks
@@ -91,9 +62,8 @@ func newMuxer(s *hub.Stream, rd *hub.Reader, log *slog.Logger, minFrag time.Dura
 			"tracks", strings.Join(names, ", "))
 	}
 	m := &Muxer{
-		stream: s, rd: rd, log: log, minFrag: minFrag, tracks: tracks,
-		byHub: make([]*track, len(s.Tracks)), ring: make([]*Fragment, ringSize),
-		wake: make(chan struct{}), warned: map[string]bool{},
+		stream: s, rd: rd, out: out, log: log, minFrag: minFrag, tracks: tracks,
+		byHub: make([]*track, len(s.Tracks)), warned: map[string]bool{},
 	}
 	for _, t := range tracks {
 		m.byHub[t.hubIndex] = t
@@ -113,40 +83,19 @@ func (m *Muxer) Stream() *hub.Stream { return m.stream }
 // Init returns the init segment (ftyp+moov) and the RFC 6381 codecs of its
 // tracks ("avc1.64001f,mp4a.40.2"), or nil before the first keyframe with
 // parameter sets.
-func (m *Muxer) Init() (init []byte, codecs string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.init, m.codecs
-}
+func (m *Muxer) Init() (init []byte, codecs string) { return m.out.Header() }
 
-func (m *Muxer) run(onEnd func(*Muxer)) {
+// Mux muxes until the hub reader fails or a frame cannot be muxed; when the
+// stream ended, the frames it holds back go out first.
+func (m *Muxer) Mux() error {
 	err := m.loop()
-	m.rd.Close()
 	if errors.Is(err, hub.ErrEnded) {
 		m.drainPending()
 	}
-	switch {
-	case errors.Is(err, hub.ErrReaderClosed):
-		err = ErrStopped
-	case !errors.Is(err, hub.ErrEnded):
-		m.log.Warn("fmp4 muxer failed; its players are dropped and the next one restarts it", "err", err)
-	}
-	m.mu.Lock()
-	m.err = err
-	m.signalLocked()
-	m.mu.Unlock()
-	onEnd(m)
+	return err
 }
 
-// loop muxes until the hub reader fails or a frame cannot be muxed. A
-// panic (a parser fed bytes it did not expect) ends this muxer with an
-// error, not the server.
-func (m *Muxer) loop() (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("fmp4 muxer of %s panicked: %v", m.stream.Path, p)
-		}
-	}()
+func (m *Muxer) loop() error {
 	frames := make([]*hub.Frame, 64)
 	for {
 		n, err := m.rd.Read(frames)
@@ -199,12 +148,17 @@ func (m *Muxer) take(f *hub.Frame) error {
 			return err
 		}
 	}
+	// A jump forward stretches the sample before it over the gap (the
+	// samples of a traf follow each other); the fragment of the sample
+	// after it is marked, so HLS can say so.
+	jumped := t.taken && dts-t.lastDTS > t.ticks(maxGap)
 	if t == m.lead && len(t.samples) > 0 && ((t.kind.video() && f.Key) || m.leadSpan() >= m.minFrag) {
 		if err := m.flush(); err != nil {
 			return err
 		}
 	}
-	t.pending, t.pendingDTS = f, dts
+	t.pending, t.pendingDTS, t.pendingJump = f, dts, jumped
+	t.lastDTS, t.taken = dts, true
 	return nil
 }
 
@@ -226,6 +180,9 @@ func (m *Muxer) complete(t *track, next int64) error {
 	if t.kind.video() {
 		s.PTSOffset = int32(t.ticks(f.PTS - f.DTS))
 		s.IsNonSyncSample = !f.Key
+	}
+	if t.pendingJump {
+		m.fragDisc = true
 	}
 	if len(t.samples) == 0 {
 		t.base = uint64(t.pendingDTS)
@@ -283,28 +240,23 @@ func (m *Muxer) writeInit() error {
 	if err := in.Marshal(&buf); err != nil {
 		return fmt.Errorf("fmp4 init segment of %s: %w", m.stream.Path, err)
 	}
-	m.mu.Lock()
-	m.init = buf.Bytes()
-	m.codecs = strings.Join(codecs, ",")
-	m.signalLocked()
-	m.mu.Unlock()
-	m.log.Info("fmp4 muxer started", "codecs", m.codecs)
+	joined := strings.Join(codecs, ",")
+	m.out.SetHeader(buf.Bytes(), joined)
+	m.log.Info("fmp4 muxer started", "codecs", joined)
 	return nil
 }
 
 // flush marshals the samples taken since the last fragment into one
 // moof+mdat and publishes it.
 func (m *Muxer) flush() error {
-	m.mu.Lock()
-	seq := m.head
-	m.mu.Unlock()
+	seq := m.out.NextSeq()
 	part := mp4.Part{SequenceNumber: uint32(seq + 1)}
 	for _, t := range m.tracks {
 		if len(t.samples) > 0 {
 			part.Tracks = append(part.Tracks, &mp4.PartTrack{ID: t.id, BaseTime: t.base, Samples: t.samples})
 		}
 	}
-	frag := &Fragment{Seq: seq, Key: m.fragKey || !m.lead.kind.video(), DTS: m.fragDTS, Duration: m.leadSpan(), Recv: m.fragRecv}
+	frag := &Fragment{Key: m.fragKey || !m.lead.kind.video(), Discontinuity: m.fragDisc, DTS: m.fragDTS, Duration: m.leadSpan(), Recv: m.fragRecv}
 	var buf seekablebuffer.Buffer
 	if err := part.Marshal(&buf); err != nil {
 		return fmt.Errorf("fmp4 fragment of %s: %w", m.stream.Path, err)
@@ -312,22 +264,11 @@ func (m *Muxer) flush() error {
 	for _, t := range m.tracks {
 		t.samples = nil
 	}
+	m.fragDisc = false
 	frag.Data = buf.Bytes()
 	frag.Made = time.Now()
-	m.mu.Lock()
-	m.ring[seq%uint64(len(m.ring))] = frag
-	if frag.Key {
-		m.lastKey, m.haveKey = seq, true
-	}
-	m.head++
-	m.signalLocked()
-	m.mu.Unlock()
+	m.out.Publish(frag)
 	return nil
-}
-
-func (m *Muxer) signalLocked() {
-	close(m.wake)
-	m.wake = make(chan struct{})
 }
 
 func (m *Muxer) warnOnce(key, msg string, args ...any) {

@@ -104,7 +104,7 @@ func TestMuxerRoundTrip(t *testing.T) {
 	if !errors.Is(err, hub.ErrEnded) {
 		t.Fatalf("after the stream ended: %v, want hub.ErrEnded", err)
 	}
-	init, codecs := c.Muxer().Init()
+	init, codecs := c.Ring().Header()
 	if codecs != "avc1.42c00d,mp4a.40.2" {
 		t.Errorf("codecs %q, want avc1.42c00d,mp4a.40.2", codecs)
 	}
@@ -406,7 +406,7 @@ func TestAudioOnlyStream(t *testing.T) {
 			t.Errorf("fragment %d of an audio-only stream is not Key", f.Seq)
 		}
 	}
-	if _, codecs := c.Muxer().Init(); codecs != "mp4a.40.2" {
+	if _, codecs := c.Ring().Header(); codecs != "mp4a.40.2" {
 		t.Errorf("codecs %q", codecs)
 	}
 }
@@ -438,7 +438,7 @@ func TestAV1TakesItsSequenceHeaderInBand(t *testing.T) {
 	}
 	pub.Close()
 	frags, _ := readAll(t, c)
-	init, codecs := c.Muxer().Init()
+	init, codecs := c.Ring().Header()
 	if codecs != "av01.1.00M.08" {
 		t.Errorf("codecs %q, want av01.1.00M.08", codecs)
 	}
@@ -473,5 +473,35 @@ func TestCodecsFromTracks(t *testing.T) {
 	seq := append([]byte{0x08}, av1Seq[2:]...)
 	if got := Codecs([]*hub.Track{codec.AV1Track(seq)}); got != "av01.1.00M.08" {
 		t.Errorf("AV1 with its sequence header in the SDP: %q", got)
+	}
+}
+
+// TestForwardJumpMarksDiscontinuity: when a track's time jumps forward by
+// more than maxGap, the fragment of the first sample after the jump is
+// marked Discontinuity, and only that one.
+func TestForwardJumpMarksDiscontinuity(t *testing.T) {
+	_, pub := testStream(t)
+	ms := &Muxers{}
+	c, err := ms.Open(pub.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 30; i++ {
+		at := time.Duration(i) * frameDur
+		if i >= 15 {
+			at += 30 * time.Second
+		}
+		pub.Write(&hub.Frame{Track: 0, Key: i%10 == 0, AU: videoAU(i), PTS: at, DTS: at})
+	}
+	pub.Close()
+	frags, _ := readAll(t, c)
+	if len(frags) != 30 {
+		t.Fatalf("%d fragments, want 30", len(frags))
+	}
+	for i, f := range frags {
+		if f.Discontinuity != (i == 15) {
+			t.Errorf("fragment %d: discontinuity %v", i, f.Discontinuity)
+		}
 	}
 }

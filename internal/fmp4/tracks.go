@@ -48,12 +48,13 @@ type track struct {
 	ps     codec.ParamSets // H.264/H.265: from the description, then in band
 	av1Seq []byte
 
-	pending    *hub.Frame
-	pendingDTS int64 // pending's DTS in ticks from the muxer's start
-	samples    []*mp4.Sample
-	base       uint64 // DTS in ticks of samples[0]
-	lastDTS    int64  // DTS in ticks of the last frame taken, for the monotonic check
-	taken      bool
+	pending     *hub.Frame
+	pendingDTS  int64 // pending's DTS in ticks from the muxer's start
+	pendingJump bool  // pending follows a jump forward of more than maxGap
+	samples     []*mp4.Sample
+	base        uint64 // DTS in ticks of samples[0]
+	lastDTS     int64  // DTS in ticks of the last frame taken, for the jump check
+	taken       bool
 }
 
 // skipped is a track the muxer leaves out, for the one log line per stream.
