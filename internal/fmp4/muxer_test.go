@@ -373,7 +373,7 @@ func FuzzCodecStrings(f *testing.F) {
 	f.Add(av1Seq)
 	f.Add(sps320)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		hevcCodecString(b)
+		codec.RFC6381H265(b)
 		av1CodecString(b)
 		(&track{kind: codecH264, ps: codec.ParamSets{SPS: b}}).codecString()
 		StreamPath(string(b))

@@ -214,12 +214,9 @@ func (t *track) payload(f *hub.Frame) ([]byte, error) {
 func (t *track) codecString() string {
 	switch t.kind {
 	case codecH264:
-		if len(t.ps.SPS) >= 4 {
-			return fmt.Sprintf("avc1.%02x%02x%02x", t.ps.SPS[1], t.ps.SPS[2], t.ps.SPS[3])
-		}
-		return "avc1.42e01e"
+		return codec.RFC6381H264(t.ps.SPS)
 	case codecH265:
-		return hevcCodecString(t.ps.SPS)
+		return codec.RFC6381H265(t.ps.SPS)
 	case codecAV1:
 		return av1CodecString(t.av1Seq)
 	case codecAAC:
@@ -228,45 +225,6 @@ func (t *track) codecString() string {
 		return "opus"
 	}
 	return ""
-}
-
-// hevcCodecString follows ISO 14496-15 annex E.3: hvc1.[space]profile.
-// compatibility flags (bit-reversed, hex).tier level.constraint bytes
-// (trailing zero bytes left out), from the SPS's profile_tier_level.
-func hevcCodecString(sps []byte) string {
-	b := h264.EmulationPreventionRemove(sps)
-	// NAL header (2), VPS id/max sub-layers/nesting (1), then
-	// profile_tier_level: space(2) tier(1) idc(5), 32 compatibility flags,
-	// 48 bits of constraint flags, level_idc.
-	if len(b) < 15 {
-		return "hvc1.1.6.L93.B0"
-	}
-	ptl := b[3:]
-	space := ptl[0] >> 6
-	tier := (ptl[0] >> 5) & 1
-	idc := ptl[0] & 0x1f
-	compat := uint32(ptl[1])<<24 | uint32(ptl[2])<<16 | uint32(ptl[3])<<8 | uint32(ptl[4])
-	var rev uint32
-	for i := 0; i < 32; i++ {
-		rev = rev<<1 | (compat>>i)&1
-	}
-	var s strings.Builder
-	s.WriteString("hvc1.")
-	if space > 0 {
-		s.WriteByte("ABC"[space-1])
-	}
-	fmt.Fprintf(&s, "%d.%x.%c%d", idc, rev, "LH"[tier], ptl[11])
-	cons := ptl[5:11]
-	last := -1
-	for i, c := range cons {
-		if c != 0 {
-			last = i
-		}
-	}
-	for _, c := range cons[:last+1] {
-		fmt.Fprintf(&s, ".%X", c)
-	}
-	return s.String()
 }
 
 // av1CodecString follows AV1-ISOBMFF's codecs parameter: av01.profile.
