@@ -70,6 +70,7 @@ type Config struct {
 		SlowReader string // "skip" to the newest keyframe, or "close"
 	}
 	Hook Hook
+	HLS  HLS // [protocol] enable_hls*, [hls] (hls.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -368,6 +369,7 @@ func Default() *Config {
 	c.Hook.RetryDelay = 3
 	c.Hook.AdminParams = "secret=035c73f7-bb6b-4889-a715-d9eb2d1925cc"
 	c.Hook.StreamChangedSchemas = "rtsp/rtmp/fmp4/ts/hls/hls.fmp4"
+	defaultHLS(c)
 	return c
 }
 

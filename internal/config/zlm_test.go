@@ -74,7 +74,7 @@ func usedInFile(t *testing.T) int {
 }
 
 func TestNotesLevels(t *testing.T) {
-	ini := "[rtsp]\nport=8555\nlowLatency=1\nlowLatencyy=1\n[webrtcx]\nport=1\n[hls]\nsegDur=4\nsegDurr=4\n[general]\nenableVhost=0\n"
+	ini := "[rtsp]\nport=8555\nlowLatency=1\nlowLatencyy=1\n[webrtcx]\nport=1\n[hls]\nsegDelay=4\nsegDurr=4\n[general]\nenableVhost=0\n"
 	c := Default()
 	if err := c.Parse(strings.NewReader(ini), "z.ini"); err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestNotesLevels(t *testing.T) {
 		"DEBUG z.ini:3: [rtsp] lowLatency is a ZLMediaKit key Berth does not use (yet); ignored",
 		"WARN z.ini:4: unknown key [rtsp] lowLatencyy, ignored (neither Berth nor ZLMediaKit has it); did you mean lowLatency?",
 		"WARN z.ini:5: unknown section [webrtcx], its keys are ignored (neither Berth nor ZLMediaKit has it)",
-		"DEBUG z.ini:8: [hls] segDur is a ZLMediaKit key Berth does not use (yet); ignored",
+		"DEBUG z.ini:8: [hls] segDelay is a ZLMediaKit key Berth does not use (yet); ignored",
 		"WARN z.ini:9: unknown key [hls] segDurr, ignored (neither Berth nor ZLMediaKit has it); did you mean segDur?",
 		"DEBUG z.ini:11: [general] enableVhost is a ZLMediaKit key Berth does not use (yet); ignored",
 		"INFO z.ini: 3 ZLMediaKit keys are not used by Berth (yet); --log-level debug lists them",
@@ -126,7 +126,7 @@ func TestValuesSetClone(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"rtsp.port":      "70000 is out of range",
-		"hls.segDur":     "ZLMediaKit key Berth does not use",
+		"hls.segDelay":   "ZLMediaKit key Berth does not use",
 		"nothing.at_all": "not a key Berth has",
 		"noperiod":       "section.key",
 	} {

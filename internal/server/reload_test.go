@@ -349,7 +349,7 @@ func TestSetServerConfig(t *testing.T) {
 	if v := srv.ServerConfig(); v["rtsp.keepAliveSecond"] != "15" || v["api.secret"] != "s3cret" {
 		t.Errorf("getServerConfig: %v", v)
 	}
-	n, err := srv.SetServerConfig(map[string]string{"rtsp.keepAliveSecond": "30", "api.secret": "n3w", "hls.segDur": "4", "rtsp.authBasic": "0"})
+	n, err := srv.SetServerConfig(map[string]string{"rtsp.keepAliveSecond": "30", "api.secret": "n3w", "hls.segDelay": "4", "rtsp.authBasic": "0"})
 	if err != nil || n != 2 {
 		t.Fatalf("setServerConfig: %d changed, %v; want 2", n, err)
 	}
@@ -361,7 +361,7 @@ func TestSetServerConfig(t *testing.T) {
 	}
 	out, _ := os.ReadFile(path)
 	if !strings.HasPrefix(string(out), "; my ZLMediaKit config\n[api]\n") || !strings.Contains(string(out), "\nsecret=n3w\n") ||
-		!strings.Contains(string(out), "\nkeepAliveSecond=30\nport=554\n") || !strings.Contains(string(out), "\nsegDur=2\n") {
+		!strings.Contains(string(out), "\nkeepAliveSecond=30\nport=554\n") || !strings.Contains(string(out), "\nsegDelay=0\n") {
 		t.Errorf("saved file:\n%s", out)
 	}
 	if _, err := srv.SetServerConfig(map[string]string{"rtsp.keepAliveSecond": "60", "rtsp.bogus": "1"}); !errors.Is(err, server.ErrUnknownKeys) || !strings.Contains(err.Error(), "rtsp.bogus") {
