@@ -28,3 +28,25 @@ func TestParamSetsTakeInBandSets(t *testing.T) {
 		}
 	}
 }
+
+func TestWithParams(t *testing.T) {
+	sps, pps, idr := []byte{0x67, 1}, []byte{0x68, 2}, []byte{0x65, 3}
+	p := ParamSets{SPS: sps, PPS: pps}
+	for _, c := range []struct {
+		name string
+		au   [][]byte
+		want int
+	}{
+		{"keyframe alone gets both", [][]byte{idr}, 3},
+		{"keyframe with both is kept", [][]byte{sps, pps, idr}, 3},
+		{"keyframe with the SPS gets the PPS", [][]byte{sps, idr}, 3},
+	} {
+		got := p.WithParams(c.au, false)
+		if len(got) != c.want || got[len(got)-1][0] != 0x65 {
+			t.Errorf("%s: %d NAL units %x, want %d ending with the IDR", c.name, len(got), got, c.want)
+		}
+	}
+	if got := (&ParamSets{}).WithParams([][]byte{idr}, false); len(got) != 1 {
+		t.Errorf("without known parameter sets: %x", got)
+	}
+}
