@@ -27,6 +27,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/fmp4"
+	"github.com/berthmedia/berth/internal/hls"
 	"github.com/berthmedia/berth/internal/hooks"
 	"github.com/berthmedia/berth/internal/httpstream"
 	"github.com/berthmedia/berth/internal/hub"
@@ -71,6 +72,7 @@ type Server struct {
 	flv   *flv.Handler
 	api   *api.Handler
 	fmp4  *fmp4.Handler
+	hls   *hls.Handler
 	http  *http.Server
 	pprof *http.Server
 	web   webState // the status page's view of this run (web.go)
@@ -188,6 +190,9 @@ func (s *Server) Start() error {
 		if s.fmp4 != nil {
 			s.http.RegisterOnShutdown(s.fmp4.Muxers.Close) // fMP4 responses too
 		}
+		if s.hls != nil {
+			s.http.RegisterOnShutdown(s.hls.Close) // blocked LL-HLS playlist requests
+		}
 		s.serve("http", func() error { return s.http.Serve(l) })
 	}
 
@@ -256,9 +261,14 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait()} // it names proto=http-flv or ws-flv per request
 	page := s.webHandler()
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
+	s.hls = s.newHLS(checker)   // /app/stream/hls.m3u8, /app/stream/hls.fmp4.m3u8 and their files
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
 			s.fmp4.ServeHTTP(w, r)
+			return
+		}
+		if hls.Match(r.URL.Path) {
+			s.hls.ServeHTTP(w, r)
 			return
 		}
 		if strings.HasSuffix(r.URL.Path, ".flv") {
@@ -271,7 +281,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux.Handle(web.StatusPath, page)
 	// ZLMediaKit's HTTP API.
 	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
-		Schemas: []string{"rtsp", "rtmp", "fmp4"},                         // fmp4: HTTP-fMP4 and WS-fMP4 on this port
+		Schemas: []string{"rtsp", "rtmp", "fmp4", "hls", "hls.fmp4"},      // fmp4: HTTP-fMP4 and WS-fMP4 on this port
 		Config:  s, Version: Version, Log: s.Log.With("component", "api")} // a reload calls s.api.SetSecret
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404

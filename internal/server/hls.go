@@ -1,0 +1,37 @@
+package server
+
+import (
+	"time"
+
+	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/hls"
+)
+
+// newHLS builds the HLS handler (/app/stream/hls.m3u8 and
+// /app/stream/hls.fmp4.m3u8): its TS segments are cut from the shared TS
+// muxer HTTP-TS reads, its fMP4 form is gohlslib's LL-HLS muxer.
+func (s *Server) newHLS(checker *auth.Checker) *hls.Handler {
+	h := &hls.Handler{Hub: s.Hub, Log: s.Log.With("component", "hls"), Auth: checker, StreamWait: s.streamWait(),
+		// A player that reloads its page, or the next viewer, finds the
+		// segments still there; as for fMP4, capped.
+		StopDelay: min(time.Duration(s.Config.General.StreamNoneReaderDelayMS)*time.Millisecond, 5*time.Second),
+		TS:        s.tsOpener(),
+	}
+	h.SetSettings(hlsSettings(s.Config))
+	s.OnReload([]string{"hls", "protocol.enable_hls", "protocol.enable_hls_fmp4"}, func(c *config.Config) { h.SetSettings(hlsSettings(c)) })
+	return h
+}
+
+func hlsSettings(c *config.Config) hls.Settings {
+	return hls.Settings{Enable: c.HLS.Enable, EnableFMP4: c.HLS.EnableFMP4, SegDur: time.Duration(c.HLS.SegDur) * time.Second,
+		SegNum: c.HLS.SegNum, SegRetain: c.HLS.SegRetain, PartDur: time.Duration(c.HLS.PartMS) * time.Millisecond}
+}
+
+// HLS returns the HLS handler (nil without an HTTP port), for tests and
+// the status page.
+func (s *Server) HLS() *hls.Handler { return s.hls }
+
+// tsOpener opens the shared TS muxer HLS-TS cuts its segments from; nil
+// until HTTP-TS's muxer is wired in.
+func (s *Server) tsOpener() hls.TSOpener { return nil }

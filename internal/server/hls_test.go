@@ -1,0 +1,296 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/testmedia"
+)
+
+// avStart is each stream's start_time as ffprobe reads url, by codec type.
+func avStart(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,start_time",
+		"-of", "json", url).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", url, err)
+	}
+	var p struct {
+		Streams []struct {
+			CodecType string `json:"codec_type"`
+			CodecName string `json:"codec_name"`
+			StartTime string `json:"start_time"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("ffprobe output: %v\n%s", err, out)
+	}
+	got := map[string]float64{}
+	for _, s := range p.Streams {
+		var f float64
+		fmt.Sscan(s.StartTime, &f)
+		got[s.CodecType] = f
+		got[s.CodecName] = 1
+	}
+	return got
+}
+
+// checkPlays: ffprobe finds H.264 and AAC starting within 100 ms of each
+// other, and ffmpeg decodes 5 s without a message at -v error.
+func checkPlays(t *testing.T, url string) {
+	t.Helper()
+	st := avStart(t, url)
+	if st["h264"] != 1 || st["aac"] != 1 {
+		t.Errorf("%s: ffprobe found %v, want h264 and aac", url, st)
+	}
+	if d := math.Abs(st["video"] - st["audio"]); d > 0.1 {
+		t.Errorf("%s: video starts at %.3f s, audio at %.3f s: %.0f ms apart, want ≤ 100", url, st["video"], st["audio"], d*1000)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "error", "-i", url, "-t", "5", "-f", "null", "-").CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("ffmpeg decoding 5 s of %s: %v\n%s", url, err, out)
+	}
+}
+
+func getBody(t *testing.T, u string) (*http.Response, []byte) {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, b
+}
+
+func resolve(base, ref string) string {
+	b, _ := url.Parse(base)
+	r, _ := url.Parse(ref)
+	return b.ResolveReference(r).String()
+}
+
+// mediaPlaylist fetches and parses a media playlist.
+func mediaPlaylist(t *testing.T, u string) *playlist.Media {
+	t.Helper()
+	res, b := getBody(t, u)
+	if res.StatusCode != 200 {
+		t.Fatalf("%s: %s %s", u, res.Status, b)
+	}
+	pl, err := playlist.Unmarshal(b)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", u, err, b)
+	}
+	m, ok := pl.(*playlist.Media)
+	if !ok {
+		t.Fatalf("%s: not a media playlist:\n%s", u, b)
+	}
+	return m
+}
+
+// checkSegmentDurations: every segment but the newest lasts segDur within
+// 10% (the test media has a keyframe a second).
+func checkSegmentDurations(t *testing.T, name string, segs []*playlist.MediaSegment, segDur time.Duration) {
+	t.Helper()
+	n := 0
+	for _, s := range segs {
+		if s.Gap {
+			continue
+		}
+		n++
+		if math.Abs(float64(s.Duration-segDur)) > 0.1*float64(segDur) {
+			t.Errorf("%s: a segment lasts %v, want %v ± 10%%", name, s.Duration, segDur)
+		}
+	}
+	if n == 0 {
+		t.Errorf("%s: no segment listed", name)
+	}
+}
+
+// TestHLSFMP4PlaysFromRTSPAndRTMP: an ffmpeg push over RTSP and one over
+// RTMP are each read as hls.fmp4.m3u8 by ffprobe and ffmpeg; the
+// playlists are LL-HLS ones (parts of at most 1 s, blocking reload) with
+// segments of segDur, and each viewer counts as a reader while it asks.
+func TestHLSFMP4PlaysFromRTSPAndRTMP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264AAC, "rtsp://"+srv.Addr("rtsp")+"/live/r", "live/r")
+	push(t, srv, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/m", "live/m")
+	for _, path := range []string{"live/r", "live/m"} {
+		u := "http://" + srv.Addr("http") + "/" + path + "/hls.fmp4.m3u8"
+		checkPlays(t, u)
+		res, b := getBody(t, u)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" ||
+			res.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%s: %s %v\n%s", u, res.Status, res.Header, b)
+		}
+		pl, err := playlist.Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mv, ok := pl.(*playlist.Multivariant)
+		if !ok || len(mv.Variants) != 1 || !strings.Contains(mv.Variants[0].URI, "berth_session=") {
+			t.Fatalf("%s: want one variant whose URI carries the session:\n%s", u, b)
+		}
+		media := resolve(u, mv.Variants[0].URI)
+		m := mediaPlaylist(t, media)
+		if m.ServerControl == nil || !m.ServerControl.CanBlockReload || m.PartInf == nil || m.PartInf.PartTarget > time.Second || m.PreloadHint == nil {
+			t.Errorf("%s: not an LL-HLS playlist with parts ≤ 1 s: %+v", media, m)
+		}
+		checkSegmentDurations(t, media, m.Segments, 2*time.Second)
+		st := srv.Hub.Get(path)
+		if n := countProto(st.ReaderList(), "hls.fmp4"); n < 1 {
+			t.Errorf("%s: %d hls.fmp4 readers, want the viewers counted", path, n)
+		}
+	}
+	if n := srv.HLS().Started(); n != 2 {
+		t.Errorf("%d HLS muxers started for two streams, want 2 (one per stream, shared)", n)
+	}
+}
+
+func countProto(rs []*hub.Reader, proto string) int {
+	n := 0
+	for _, r := range rs {
+		if r.Who().Proto == proto {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLLHLSBlockingReload: a client that asks for the next part with
+// _HLS_msn/_HLS_part is answered when that part exists, and fetches it;
+// the delay from a part's first frame reaching Berth to the client having
+// the part is reported (docs/performance.md).
+func TestLLHLSBlockingReload(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264AAC, "rtsp://"+srv.Addr("rtsp")+"/live/ll", "live/ll")
+	u := "http://" + srv.Addr("http") + "/live/ll/hls.fmp4.m3u8"
+	_, b := getBody(t, u)
+	pl, err := playlist.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv, ok := pl.(*playlist.Multivariant)
+	if !ok {
+		t.Fatalf("not a multivariant playlist:\n%s", b)
+	}
+	media := resolve(u, mv.Variants[0].URI)
+	m := mediaPlaylist(t, media)
+	var delays, blocked []time.Duration
+	for i := 0; i < 12; i++ {
+		msn := m.MediaSequence + len(m.Segments)
+		part := len(m.Parts)
+		asked := time.Now()
+		m = mediaPlaylist(t, fmt.Sprintf("%s&_HLS_msn=%d&_HLS_part=%d", media, msn, part))
+		got := time.Now()
+		blocked = append(blocked, got.Sub(asked))
+		if m.MediaSequence+len(m.Segments) <= msn && len(m.Parts) <= part {
+			t.Fatalf("asked for part %d of segment %d, the playlist has %d segments from %d and %d parts", part, msn, len(m.Segments), m.MediaSequence, len(m.Parts))
+		}
+		// The newest part and where its first frame sits in wall time.
+		last := m.Segments[len(m.Segments)-1]
+		if last.DateTime == nil {
+			t.Fatal("segments carry no EXT-X-PROGRAM-DATE-TIME")
+		}
+		newest, startAt := (*playlist.MediaPart)(nil), time.Time{}
+		if len(m.Parts) > 0 {
+			startAt = last.DateTime.Add(last.Duration)
+			for _, p := range m.Parts[:len(m.Parts)-1] {
+				startAt = startAt.Add(p.Duration)
+			}
+			newest = m.Parts[len(m.Parts)-1]
+		} else if len(last.Parts) > 0 {
+			startAt = *last.DateTime
+			for _, p := range last.Parts[:len(last.Parts)-1] {
+				startAt = startAt.Add(p.Duration)
+			}
+			newest = last.Parts[len(last.Parts)-1]
+		}
+		if newest == nil {
+			continue
+		}
+		res, body := getBody(t, resolve(media, newest.URI))
+		if res.StatusCode != 200 || len(body) < 8 || string(body[4:8]) != "moof" {
+			t.Fatalf("part %s: %s, %d bytes", newest.URI, res.Status, len(body))
+		}
+		delays = append(delays, time.Since(startAt))
+	}
+	slices.Sort(delays)
+	slices.Sort(blocked)
+	if len(delays) > 0 {
+		t.Logf("LL-HLS: a part is in the client's hands %v (median; max %v) after its first frame reached Berth; parts of %v; blocking reloads waited median %v",
+			delays[len(delays)/2].Round(time.Millisecond), delays[len(delays)-1].Round(time.Millisecond),
+			m.PartInf.PartTarget, blocked[len(blocked)/2].Round(time.Millisecond))
+	}
+	// A delta update answers too.
+	if res, b := getBody(t, media+"&_HLS_skip=YES"); res.StatusCode != 200 {
+		t.Errorf("delta update: %s %s", res.Status, b)
+	}
+	// A part too far ahead is refused at once.
+	if res, _ := getBody(t, fmt.Sprintf("%s&_HLS_msn=%d&_HLS_part=0", media, m.MediaSequence+len(m.Segments)+5)); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a part 5 segments ahead: %s, want 400", res.Status)
+	}
+}
+
+// TestGohlslibClientPlaysLLHLS: gohlslib's own client reads hls.fmp4.m3u8
+// and gets H.264 and AAC frames.
+func TestGohlslibClientPlaysLLHLS(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/g", "live/g")
+	var video, audio atomic.Int64
+	var c *gohlslib.Client
+	c = &gohlslib.Client{
+		URI: "http://" + srv.Addr("http") + "/live/g/hls.fmp4.m3u8",
+		OnTracks: func(tracks []*gohlslib.Track) error {
+			for _, tr := range tracks {
+				switch tr.Codec.(type) {
+				case *codecs.H264:
+					c.OnDataH26x(tr, func(int64, int64, [][]byte) { video.Add(1) })
+				case *codecs.MPEG4Audio:
+					c.OnDataMPEG4Audio(tr, func(_ int64, aus [][]byte) { audio.Add(int64(len(aus))) })
+				}
+			}
+			return nil
+		},
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && (video.Load() < 50 || audio.Load() < 50) {
+		select {
+		case err := <-c.Wait():
+			t.Fatalf("the client stopped: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if video.Load() < 50 || audio.Load() < 50 {
+		t.Errorf("gohlslib's client got %d video and %d audio frames in 15 s, want 50 of each", video.Load(), audio.Load())
+	}
+}
