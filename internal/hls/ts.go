@@ -173,8 +173,15 @@ func (c *tsChannel) closeCurLocked(set Settings) {
 	if c.cur == nil {
 		return
 	}
-	if len(c.cur.bufs) > 0 {
-		c.cur.dur = max(c.lastDTS-c.cur.start, 0) + 40*time.Millisecond
+	if n := len(c.cur.bufs); n > 0 {
+		// The last chunk's own length is unknown: take the mean spacing
+		// of the segment's chunks, within a frame's usual bounds.
+		span := max(c.lastDTS-c.cur.start, 0)
+		gap := 40 * time.Millisecond
+		if n > 1 {
+			gap = min(max(span/time.Duration(n-1), 10*time.Millisecond), 100*time.Millisecond)
+		}
+		c.cur.dur = span + gap
 		c.publishLocked(set)
 	}
 	c.cur = nil
