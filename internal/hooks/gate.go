@@ -15,11 +15,16 @@ var originNames = map[int]string{0: "unknown", 1: "rtmp_push", 2: "rtsp_push", 3
 
 // schemaOf maps a Berth protocol (hub.Origin.Proto, auth.Request.Proto) to
 // ZLMediaKit's schema and protocol fields: an HTTP-FLV or WS-FLV player
-// reads ZLMediaKit's rtmp source, so its schema is rtmp.
+// reads ZLMediaKit's rtmp source, so its schema is rtmp; HTTP-fMP4 and
+// HTTP-TS players (and their WebSocket forms) read the fmp4 and ts ones.
 func schemaOf(proto string) (schema, protocol string) {
 	switch proto {
 	case "http-flv", "ws-flv":
 		return "rtmp", proto
+	case "http-fmp4", "ws-fmp4":
+		return "fmp4", proto
+	case "http-ts", "ws-ts":
+		return "ts", proto
 	case "":
 		return "", ""
 	}
