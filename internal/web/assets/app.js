@@ -174,6 +174,9 @@ function streamURLs(path, ports) {
     rows.push(["HTTP-FLV", "play", urlFor(scheme("http"), ports.http, path + ".live.flv")]);
     rows.push(["WS-FLV", "play", urlFor(scheme("ws"), ports.http, path + ".live.flv")]);
     rows.push(["HTTP-fMP4", "play", urlFor(scheme("http"), ports.http, path + ".live.mp4")]);
+    rows.push(["HTTP-TS", "play", urlFor(scheme("http"), ports.http, path + ".live.ts")]);
+    rows.push(["HLS", "play", urlFor(scheme("http"), ports.http, path + "/hls.m3u8")]);
+    rows.push(["LL-HLS (fMP4)", "play", urlFor(scheme("http"), ports.http, path + "/hls.fmp4.m3u8")]);
   }
   return rows;
 }
