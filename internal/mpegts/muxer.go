@@ -10,6 +10,7 @@
 package mpegts
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -105,13 +106,16 @@ func newMuxer(s *hub.Stream, rd *hub.Reader, out *muxring.Ring, log *slog.Logger
 // Stream is the stream muxed.
 func (m *Muxer) Stream() *hub.Stream { return m.stream }
 
-// Mux muxes until the hub reader fails; nothing is held back, so there is
-// nothing to publish at the end.
+// Mux muxes until the hub reader fails; when the stream ended, the frames
+// still waiting for the other track's go out first.
 func (m *Muxer) Mux() error {
 	frames := make([]*hub.Frame, 64)
 	for {
 		n, err := m.rd.Read(frames)
 		if err != nil {
+			if errors.Is(err, hub.ErrEnded) {
+				m.interleave(true)
+			}
 			return err
 		}
 		for i, f := range frames[:n] {
@@ -121,8 +125,8 @@ func (m *Muxer) Mux() error {
 	}
 }
 
-// take muxes one frame into a chunk of its own. A frame that cannot be
-// muxed is dropped with one warn line per muxer: the stream goes on.
+// take queues one frame for its chunk: frames go out in decode-time order
+// across tracks (interleave.go).
 func (m *Muxer) take(f *hub.Frame) {
 	if f.Track < 0 || f.Track >= len(m.byHub) || m.byHub[f.Track] == nil {
 		return
@@ -148,6 +152,7 @@ func (m *Muxer) take(f *hub.Frame) {
 		m.started = true
 		for _, tr := range m.tracks {
 			tr.offset = startTicks - ticks(m.t0)
+			tr.active = true // waited for from the start, up to maxHold
 		}
 	}
 	if !t.taken && f.DTS < m.t0 {
@@ -157,6 +162,16 @@ func (m *Muxer) take(f *hub.Frame) {
 	if key && t.kind.video() {
 		au = t.withParams(au)
 	}
+	t.queue = append(t.queue, queued{f: f, au: au, dts: dts, pts: pts, key: key, disc: disc})
+	t.active = true
+	m.interleave(false)
+}
+
+// emit muxes one queued frame into a chunk of its own and publishes it. A
+// frame that cannot be muxed is dropped with one warn line per muxer: the
+// stream goes on.
+func (m *Muxer) emit(t *track, q queued) {
+	f, au, dts, pts, key := q.f, q.au, q.dts, q.pts, q.key
 	m.buf.b = make([]byte, 0, chunkSize(au))
 	if key && t.kind.video() && !t.randomAccess(au) {
 		// The writer puts PAT and PMT before the frames it sees as random
@@ -177,7 +192,7 @@ func (m *Muxer) take(f *hub.Frame) {
 		m.log.Info("mpegts muxer started", "codecs", codecs)
 		m.ready = true
 	}
-	m.out.Publish(&muxring.Chunk{Key: key, Discontinuity: disc, DTS: f.DTS, Data: m.buf.b, Recv: f.Recv, Made: time.Now()})
+	m.out.Publish(&muxring.Chunk{Key: key, Discontinuity: q.disc, DTS: f.DTS, Data: m.buf.b, Recv: f.Recv, Made: time.Now()})
 	m.buf.b = nil
 }
 

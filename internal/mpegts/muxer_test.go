@@ -466,3 +466,60 @@ func FuzzMuxerTakesAnyAccessUnit(f *testing.F) {
 		}
 	})
 }
+
+// TestFramesGoOutInTimeOrder: audio that arrives in batches after the
+// video of its time (ffmpeg's RTSP puts five AAC frames in a packet) is
+// muxed in decode-time order, so a reader that starts at a keyframe gets
+// no audio from before it.
+func TestFramesGoOutInTimeOrder(t *testing.T) {
+	pub := publish(t, codec.H264Track(sps320, pps), aacTrack())
+	ms := &Muxers{}
+	cur, _ := ms.Open(pub.Stream())
+	defer cur.Close()
+	var batch []*hub.Frame
+	next := 0 // the next audio frame
+	for i := 0; i < 30; i++ {
+		v := time.Duration(i) * frameDur
+		pub.Write(&hub.Frame{Track: 0, Key: i%10 == 0, AU: frameAt(false, i), PTS: v, DTS: v})
+		for ; time.Duration(next)*aacDur < v+frameDur; next++ {
+			at := time.Duration(next) * aacDur
+			batch = append(batch, &hub.Frame{Track: 1, AU: [][]byte{{0x21, 0x10, byte(next)}}, PTS: at, DTS: at})
+			if len(batch) == 5 {
+				for _, f := range batch {
+					pub.Write(f)
+				}
+				batch = batch[:0]
+			}
+		}
+	}
+	pub.Close()
+	chunks := readAll(t, cur)
+	if len(chunks) < 30+int(30*frameDur/aacDur)-5 {
+		t.Fatalf("%d chunks, want every video and audio frame", len(chunks))
+	}
+	for i := 1; i < len(chunks); i++ {
+		if ticks(chunks[i].DTS) < ticks(chunks[i-1].DTS) { // in ticks: hub times are truncated nanoseconds
+			t.Errorf("chunk %d at %v after one at %v: not in time order", i, chunks[i].DTS, chunks[i-1].DTS)
+		}
+	}
+}
+
+// TestQuietTrackIsNotWaitedFor: a stream whose audio track never sends is
+// held back maxHold once, then its video goes out as it comes.
+func TestQuietTrackIsNotWaitedFor(t *testing.T) {
+	pub := publish(t, codec.H264Track(sps320, pps), aacTrack())
+	ms := &Muxers{}
+	cur, _ := ms.Open(pub.Stream())
+	defer cur.Close()
+	writeAV(pub, false, false, 0, 31, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := 0
+	for got < 31 {
+		chunks, err := cur.Next(ctx, make([]*muxring.Chunk, 0, 64))
+		if err != nil {
+			t.Fatalf("%d of 31 video chunks out while the stream lives: %v", got, err)
+		}
+		got += len(chunks)
+	}
+}

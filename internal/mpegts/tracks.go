@@ -51,6 +51,9 @@ type track struct {
 	last   int64 // TS DTS of the track's last frame
 	step   int64 // the last forward step between two of its frames
 	taken  bool
+
+	queue  []queued // frames waiting for the other tracks' (interleave.go)
+	active bool     // other tracks wait for this one's frames
 }
 
 // skipped is a track the muxer leaves out, for the one log line per stream.

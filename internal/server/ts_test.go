@@ -85,6 +85,7 @@ func TestHTTPTSPlaysFromRTMPAndRTSP(t *testing.T) {
 		} else {
 			v, errV := strconv.ParseFloat(p.Streams[0].StartTime, 64)
 			a, errA := strconv.ParseFloat(p.Streams[1].StartTime, 64)
+			t.Logf("%s: video starts at %s, audio at %s", path, p.Streams[0].StartTime, p.Streams[1].StartTime)
 			if errV != nil || errA != nil || math.Abs(v-a) > 0.1 {
 				t.Errorf("%s: video starts at %s, audio at %s; want within 100 ms", url, p.Streams[0].StartTime, p.Streams[1].StartTime)
 			}
