@@ -47,7 +47,7 @@ type Handler struct {
 	// Schemas are the protocols every stream can be read in, one
 	// getMediaList entry each as ZLMediaKit lists them; default rtsp, rtmp
 	// (ZLMediaKit lists HTTP-FLV and WS-FLV under rtmp). Add "fmp4" where
-	// HTTP-fMP4 is served.
+	// HTTP-fMP4 is served, "ts" where HTTP-TS is.
 	Schemas []string
 	// Config reads and changes the server's config (getServerConfig,
 	// setServerConfig, restartServer); nil: those calls answer that they

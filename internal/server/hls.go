@@ -32,6 +32,11 @@ func hlsSettings(c *config.Config) hls.Settings {
 // the status page.
 func (s *Server) HLS() *hls.Handler { return s.hls }
 
-// tsOpener opens the shared TS muxer HLS-TS cuts its segments from; nil
-// until HTTP-TS's muxer is wired in.
-func (s *Server) tsOpener() hls.TSOpener { return nil }
+// tsOpener opens the shared TS muxer HLS-TS cuts its segments from: the
+// one HTTP-TS players read (newTS runs first).
+func (s *Server) tsOpener() hls.TSOpener {
+	if s.ts == nil {
+		return nil
+	}
+	return s.ts.Muxers.Open
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testmedia"
 )
 
@@ -293,4 +294,95 @@ func TestGohlslibClientPlaysLLHLS(t *testing.T) {
 	if video.Load() < 50 || audio.Load() < 50 {
 		t.Errorf("gohlslib's client got %d video and %d audio frames in 15 s, want 50 of each", video.Load(), audio.Load())
 	}
+}
+
+// TestHLSTSPlaysFromRTSPAndRTMP: the same two pushes read as hls.m3u8
+// (MPEG-TS segments cut from the shared TS muxer): ffprobe and ffmpeg
+// play them, segments last segDur, playlists are no-cache and segments
+// cacheable video/mp2t, and the viewer counts as an hls reader.
+func TestHLSTSPlaysFromRTSPAndRTMP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264AAC, "rtsp://"+srv.Addr("rtsp")+"/live/r", "live/r")
+	push(t, srv, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/m", "live/m")
+	for _, path := range []string{"live/r", "live/m"} {
+		u := "http://" + srv.Addr("http") + "/" + path + "/hls.m3u8"
+		checkPlays(t, u)
+		res, b := getBody(t, u)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" ||
+			res.Header.Get("Cache-Control") != "no-cache" || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%s: %s %v\n%s", u, res.Status, res.Header, b)
+		}
+		m := mediaPlaylist(t, u)
+		checkSegmentDurations(t, u, m.Segments, 2*time.Second)
+		seg := resolve(u, m.Segments[len(m.Segments)-1].URI)
+		res, b = getBody(t, seg)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "video/mp2t" || !strings.HasPrefix(res.Header.Get("Cache-Control"), "public") ||
+			len(b) < 188 || len(b)%188 != 0 || b[0] != 0x47 {
+			t.Errorf("%s: %s %v, %d bytes", seg, res.Status, res.Header, len(b))
+		}
+		if n := countProto(srv.Hub.Get(path).ReaderList(), "hls"); n < 1 {
+			t.Errorf("%s: %d hls readers, want the viewers counted", path, n)
+		}
+	}
+}
+
+// TestHLSTSContinuesAcrossARepublish: a publisher that leaves and comes
+// back continues the same playlist (the media sequence goes on) after an
+// EXT-X-DISCONTINUITY, so a player carries on.
+func TestHLSTSContinuesAcrossARepublish(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	rtsp := "rtsp://" + srv.Addr("rtsp") + "/live/again"
+	pub := startPush(t, testmedia.H264AAC, rtsp)
+	waitPublished(t, srv, "live/again")
+	u := "http://" + srv.Addr("http") + "/live/again/hls.m3u8?berth_session=republish"
+	before := mediaPlaylist(t, u)
+	pub.Process.Kill()
+	pub.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Hub.Get("live/again") != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	startPush(t, testmedia.H264AAC, rtsp)
+	waitPublished(t, srv, "live/again")
+	var after *playlist.Media
+	for time.Now().Before(deadline.Add(10 * time.Second)) {
+		after = mediaPlaylist(t, u)
+		if slices.ContainsFunc(after.Segments, func(s *playlist.MediaSegment) bool { return s.Discontinuity }) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !slices.ContainsFunc(after.Segments, func(s *playlist.MediaSegment) bool { return s.Discontinuity }) {
+		t.Fatalf("no EXT-X-DISCONTINUITY after the publisher came back: %+v", after.Segments)
+	}
+	if after.MediaSequence < before.MediaSequence {
+		t.Errorf("the media sequence went back from %d to %d", before.MediaSequence, after.MediaSequence)
+	}
+}
+
+// startPush starts ffmpeg pushing k to an RTSP url in a loop; the test
+// kills it at the end.
+func startPush(t *testing.T, k testmedia.Kind, url string) *exec.Cmd {
+	t.Helper()
+	pub := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, k), "-c", "copy",
+		"-f", "rtsp", "-rtsp_transport", "tcp", url)
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
+	return pub
+}
+
+func waitPublished(t *testing.T, srv *server.Server, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := srv.Hub.Get(path); st != nil && st.FramesIn.Load() > 50 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s was not published in 10 s", path)
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/metrics"
+	"github.com/berthmedia/berth/internal/mpegts"
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -73,6 +74,7 @@ type Server struct {
 	api   *api.Handler
 	fmp4  *fmp4.Handler
 	hls   *hls.Handler
+	ts    *mpegts.Handler
 	http  *http.Server
 	pprof *http.Server
 	web   webState // the status page's view of this run (web.go)
@@ -193,6 +195,9 @@ func (s *Server) Start() error {
 		if s.hls != nil {
 			s.http.RegisterOnShutdown(s.hls.Close) // blocked LL-HLS playlist requests
 		}
+		if s.ts != nil {
+			s.http.RegisterOnShutdown(s.ts.Muxers.Close) // and TS ones
+		}
 		s.serve("http", func() error { return s.http.Serve(l) })
 	}
 
@@ -261,10 +266,15 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait()} // it names proto=http-flv or ws-flv per request
 	page := s.webHandler()
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
+	s.ts = s.newTS(checker)     // HTTP-TS / WS-TS: /app/stream.live.ts
 	s.hls = s.newHLS(checker)   // /app/stream/hls.m3u8, /app/stream/hls.fmp4.m3u8 and their files
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
 			s.fmp4.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, mpegts.Suffix) {
+			s.ts.ServeHTTP(w, r)
 			return
 		}
 		if hls.Match(r.URL.Path) {
@@ -281,8 +291,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	mux.Handle(web.StatusPath, page)
 	// ZLMediaKit's HTTP API.
 	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
-		Schemas: []string{"rtsp", "rtmp", "fmp4", "hls", "hls.fmp4"},      // fmp4: HTTP-fMP4 and WS-fMP4 on this port
-		Config:  s, Version: Version, Log: s.Log.With("component", "api")} // a reload calls s.api.SetSecret
+		Schemas: []string{"rtsp", "rtmp", "fmp4", "ts", "hls", "hls.fmp4"}, // fmp4: HTTP-fMP4 and WS-fMP4 on this port; ts: HTTP-TS and WS-TS
+		Config:  s, Version: Version, Log: s.Log.With("component", "api")}  // a reload calls s.api.SetSecret
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
