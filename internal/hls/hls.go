@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
@@ -218,26 +217,39 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// tokenOf is the session a request names, "" for none.
+// tokenOf is the session a request names, "" for none. Only tokens of
+// newToken's form count: the token is a map key and goes into URLs, logs
+// and cookies, so whatever else a client sends is ignored.
 func tokenOf(r *http.Request) string {
-	if t := r.URL.Query().Get(SessionParam); t != "" {
+	if t := r.URL.Query().Get(SessionParam); validToken(t) {
 		return t
 	}
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(SessionCookie); err == nil && validToken(c.Value) {
 		return c.Value
 	}
 	return ""
 }
 
-// fallbackKey knows a viewer that sends neither token nor cookie (a
-// player reloading the entry playlist by its plain URL) by its address,
-// user agent, path and form: two such players on one host count as one.
-func fallbackKey(r *http.Request, streamPath, proto string) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
+func validToken(t string) bool {
+	if len(t) != 32 {
+		return false
 	}
-	return fmt.Sprintf("%s|%s|%s|%s", host, r.UserAgent(), streamPath, proto)
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// fallbackKey knows a viewer that sends neither token nor cookie (a
+// player reloading the entry playlist by its plain URL) by its connection:
+// address and port, path and form, as ZLMediaKit does. Players keep their
+// connection open between reloads; one that opens a new connection for
+// every reload counts again each time until the older viewers idle out,
+// which is better than counting every cookie-less player on a host as one.
+func fallbackKey(r *http.Request, streamPath, proto string) string {
+	return r.RemoteAddr + "|" + streamPath + "|" + proto
 }
 
 // Close ends every viewer and muxer and refuses new viewers (shutdown).
