@@ -24,7 +24,11 @@ var (
 // liveHandler serves live/f: H.264 and AAC written at 20× real time (a
 // keyframe a second of media), so playlists, segments and parts exist and
 // blocking reloads are answered quickly.
-func liveHandler(t testing.TB) *Handler {
+func liveHandler(t testing.TB) *Handler { return liveHandlerEvery(t, 2*time.Millisecond) }
+
+// liveHandlerEvery is liveHandler writing a frame of each track every
+// tick (40 ms: real time).
+func liveHandlerEvery(t testing.TB, every time.Duration) *Handler {
 	h := hub.New(hub.Options{})
 	aac := codec.AACTrackConfig(&mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2})
 	pub, err := h.Publish("live/f", hub.Origin{Proto: "test"}, hub.KindAU, []*hub.Track{codec.H264Track(sps320, pps320), aac}, nil)
@@ -38,7 +42,7 @@ func liveHandler(t testing.TB) *Handler {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(2 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			at := time.Duration(i) * 40 * time.Millisecond
