@@ -16,6 +16,7 @@ import (
 	mp4 "github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/muxring"
 )
@@ -241,7 +242,9 @@ func (m *Muxer) writeInit() error {
 		return fmt.Errorf("fmp4 init segment of %s: %w", m.stream.Path, err)
 	}
 	joined := strings.Join(codecs, ",")
-	m.out.SetHeader(buf.Bytes(), joined)
+	init := buf.Bytes()
+	codec.FixHvcC(init) // mediacommon's hvcC constraint flags are wrong
+	m.out.SetHeader(init, joined)
 	m.log.Info("fmp4 muxer started", "codecs", joined)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -360,8 +361,51 @@ func (h *Handler) serveFMP4(w *countingWriter, r *http.Request, v *viewer, st *h
 		q.Set(SessionParam, v.token) // gohlslib carries the query into every URL it lists
 		r.URL.RawQuery = q.Encode()
 	}
-	m.mux.Handle(w, r)
+	if strings.HasSuffix(file, "_init.mp4") {
+		serveInit(w, r, m.mux)
+	} else {
+		m.mux.Handle(w, r)
+	}
 	if !w.wrote {
 		http.Error(w, "no such HLS file: it left the playlist, or belongs to an earlier muxer of this stream; reload "+FMP4Playlist, http.StatusNotFound)
 	}
+}
+
+// serveInit answers an init segment with its hvcC constraint flags
+// corrected (codec.FixHvcC: gohlslib writes its init segments with
+// mediacommon, whose flags are wrong for H.265). An init segment is a few
+// hundred bytes, so it is taken whole, mended, and sent.
+func serveInit(w http.ResponseWriter, r *http.Request, mux *gohlslib.Muxer) {
+	rec := &initRecorder{header: http.Header{}, code: http.StatusOK}
+	mux.Handle(rec, r)
+	if !rec.wrote {
+		return
+	}
+	codec.FixHvcC(rec.body)
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(rec.body)))
+	w.WriteHeader(rec.code)
+	w.Write(rec.body)
+}
+
+// initRecorder takes one small response whole.
+type initRecorder struct {
+	header http.Header
+	code   int
+	body   []byte
+	wrote  bool
+}
+
+func (i *initRecorder) Header() http.Header { return i.header }
+func (i *initRecorder) WriteHeader(code int) {
+	if !i.wrote {
+		i.wrote, i.code = true, code
+	}
+}
+func (i *initRecorder) Write(p []byte) (int, error) {
+	i.wrote = true
+	i.body = append(i.body, p...)
+	return len(p), nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testmedia"
@@ -238,6 +239,34 @@ func TestHTTPFMP4H265(t *testing.T) {
 	res.Body.Close()
 	if c := res.Header.Get("X-Codecs"); !strings.HasPrefix(c, "hvc1.1.") || !strings.HasSuffix(c, ",mp4a.40.2") {
 		t.Errorf("HEAD X-Codecs %q, want hvc1.1.*,mp4a.40.2", c)
+	}
+
+	// The init segment's hvcC says what the SPS says (mediacommon's does not).
+	get, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer get.Body.Close()
+	var init []byte
+	for _, want := range []string{"ftyp", "moov"} {
+		typ, b, err := box(get.Body)
+		if err != nil || typ != want {
+			t.Fatalf("box %q (%v), want %s", typ, err, want)
+		}
+		init = append(init, b...)
+	}
+	checkHvcC(t, url, init)
+}
+
+// checkHvcC: an H.265 init segment has an hvcC whose constraint flags are
+// the SPS's own (codec.FixHvcC finds nothing to mend).
+func checkHvcC(t *testing.T, url string, init []byte) {
+	t.Helper()
+	if !bytes.Contains(init, []byte("hvcC")) {
+		t.Errorf("%s: init segment without hvcC", url)
+	}
+	if n := codec.FixHvcC(slices.Clone(init)); n != 0 {
+		t.Errorf("%s: the hvcC's general_constraint_indicator_flags differ from its SPS's", url)
 	}
 }
 

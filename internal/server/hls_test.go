@@ -296,6 +296,41 @@ func TestGohlslibClientPlaysLLHLS(t *testing.T) {
 	}
 }
 
+// TestHLSFMP4H265: an H.265 push plays as hls.fmp4.m3u8 (hvc1, its hvcC
+// mended) and as hls.m3u8.
+func TestHLSFMP4H265(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H265AAC, "rtsp://"+srv.Addr("rtsp")+"/live/h5", "live/h5")
+	base := "http://" + srv.Addr("http") + "/live/h5/"
+	for _, entry := range []string{"hls.fmp4.m3u8", "hls.m3u8"} {
+		p := ffprobe(t, base+entry)
+		var names []string
+		for _, s := range p.Streams {
+			names = append(names, s.CodecName)
+		}
+		if slices.Sort(names); !slices.Equal(names, []string{"aac", "hevc"}) {
+			t.Errorf("%s: ffprobe %+v, want hevc and aac", entry, p.Streams)
+		}
+	}
+	res, b := getBody(t, base+"hls.fmp4.m3u8")
+	pl, err := playlist.Unmarshal(b)
+	mv, ok := pl.(*playlist.Multivariant)
+	if err != nil || !ok || res.StatusCode != 200 {
+		t.Fatalf("hls.fmp4.m3u8: %s %v\n%s", res.Status, err, b)
+	}
+	if c := mv.Variants[0].Codecs; len(c) == 0 || !strings.HasPrefix(c[0], "hvc1.") {
+		t.Errorf("CODECS %v, want hvc1 first", c)
+	}
+	media := resolve(base+"hls.fmp4.m3u8", mv.Variants[0].URI)
+	m := mediaPlaylist(t, media)
+	if m.Map == nil {
+		t.Fatalf("%s has no EXT-X-MAP", media)
+	}
+	_, init := getBody(t, resolve(media, m.Map.URI))
+	checkHvcC(t, media, init)
+}
+
 // TestHLSTSPlaysFromRTSPAndRTMP: the same two pushes read as hls.m3u8
 // (MPEG-TS segments cut from the shared TS muxer): ffprobe and ffmpeg
 // play them, segments last segDur, playlists are no-cache and segments
