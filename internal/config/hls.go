@@ -2,8 +2,8 @@ package config
 
 // HLS is what the [protocol] enable_hls* keys and the [hls] section say
 // about live HLS on the HTTP port, in ZLMediaKit's names. Berth keeps
-// segments in memory and makes them only while someone plays (ZLMediaKit's
-// hls_demand=1); the keys about files on disk are recording's.
+// segments in memory and, by default, makes them only while someone plays
+// (hls_demand=1); the keys about files on disk are recording's.
 type HLS struct {
 	Enable     bool // [protocol] enable_hls: /app/stream/hls.m3u8 (MPEG-TS segments)
 	EnableFMP4 bool // [protocol] enable_hls_fmp4: /app/stream/hls.fmp4.m3u8 (fMP4 segments, LL-HLS parts)
@@ -11,6 +11,7 @@ type HLS struct {
 	SegNum     int  // segments a live playlist lists
 	SegRetain  int  // segments kept after they leave the playlist, for players a little behind
 	PartMS     int  // LL-HLS: milliseconds a part lasts at least
+	Demand     bool // [protocol] hls_demand: make HLS only while someone watches (0: for every stream, as ZLMediaKit's default)
 }
 
 func init() { keys = append(keys, hlsKeys()...) }
@@ -21,6 +22,8 @@ func hlsKeys() []key {
 			func(c *Config) *bool { return &c.HLS.Enable }),
 		boolKey("protocol", "enable_hls_fmp4", "hls-fmp4", "1 = serve HLS with fMP4 segments and Low-Latency HLS parts at /app/stream/hls.fmp4.m3u8 (ZLMediaKit's default is 0)",
 			func(c *Config) *bool { return &c.HLS.EnableFMP4 }),
+		boolKey("protocol", "hls_demand", "", "1 = make a stream's HLS only while someone watches it (Berth's default); 0 = for every stream from its publish, as ZLMediaKit's default, so the first viewer finds a full playlist",
+			func(c *Config) *bool { return &c.HLS.Demand }),
 		intKey("hls", "segDur", "hls-seg-dur", "seconds an HLS segment lasts at least (it is cut on the next keyframe)", 1, 60,
 			func(c *Config) *int { return &c.HLS.SegDur }),
 		intKey("hls", "segNum", "hls-seg-num", "segments a live HLS playlist lists (LL-HLS lists at least 7)", 1, 100,
@@ -33,5 +36,5 @@ func hlsKeys() []key {
 }
 
 func defaultHLS(c *Config) {
-	c.HLS = HLS{Enable: true, EnableFMP4: true, SegDur: 2, SegNum: 3, SegRetain: 5, PartMS: 200}
+	c.HLS = HLS{Enable: true, EnableFMP4: true, SegDur: 2, SegNum: 3, SegRetain: 5, PartMS: 200, Demand: true}
 }

@@ -55,6 +55,7 @@ type Settings struct {
 	SegNum     int           // segments a playlist lists
 	SegRetain  int           // segments kept after they leave the playlist
 	PartDur    time.Duration // LL-HLS parts last at least this
+	OnDemand   bool          // [protocol] hls_demand: muxers only while someone watches (else Published keeps them)
 }
 
 // Handler serves both HLS forms. Set the exported fields before the first
@@ -96,7 +97,7 @@ func (h *Handler) cfg() Settings {
 	if s := h.settings.Load(); s != nil {
 		return *s
 	}
-	return Settings{Enable: true, EnableFMP4: true, SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5, PartDur: 200 * time.Millisecond}
+	return Settings{Enable: true, EnableFMP4: true, SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5, PartDur: 200 * time.Millisecond, OnDemand: true}
 }
 
 // Started counts the muxers (either form) started over the handler's life.

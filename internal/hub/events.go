@@ -19,6 +19,49 @@ type Observer interface {
 	StreamNotFound(path string, who Origin) // a player asked for a path with no stream (before any wait)
 }
 
+// Observers tells every one of its observers each event, in order: the
+// composition root wires hooks, metrics, HLS and the like to one hub.
+type Observers []Observer
+
+func (os Observers) StreamPublished(s *Stream) {
+	for _, o := range os {
+		o.StreamPublished(s)
+	}
+}
+
+func (os Observers) StreamEnded(s *Stream) {
+	for _, o := range os {
+		o.StreamEnded(s)
+	}
+}
+
+func (os Observers) ReaderAdded(r *Reader) {
+	for _, o := range os {
+		o.ReaderAdded(r)
+	}
+}
+
+func (os Observers) ReaderRemoved(r *Reader) {
+	for _, o := range os {
+		o.ReaderRemoved(r)
+	}
+}
+
+func (os Observers) StreamNotFound(path string, who Origin) {
+	for _, o := range os {
+		o.StreamNotFound(path, who)
+	}
+}
+
+// OnPublish is an Observer of publishes only.
+type OnPublish func(s *Stream)
+
+func (f OnPublish) StreamPublished(s *Stream)   { f(s) }
+func (OnPublish) StreamEnded(*Stream)           {}
+func (OnPublish) ReaderAdded(*Reader)           {}
+func (OnPublish) ReaderRemoved(*Reader)         {}
+func (OnPublish) StreamNotFound(string, Origin) {}
+
 func (h *Hub) published(s *Stream) {
 	h.stats.published.Add(1)
 	if o := h.opts.Observer; o != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hls"
+	"github.com/berthmedia/berth/internal/hub"
 )
 
 // newHLS builds the HLS handler (/app/stream/hls.m3u8 and
@@ -19,13 +20,23 @@ func (s *Server) newHLS(checker *auth.Checker) *hls.Handler {
 		TS:        s.tsOpener(),
 	}
 	h.SetSettings(hlsSettings(s.Config))
-	s.OnReload([]string{"hls", "protocol.enable_hls", "protocol.enable_hls_fmp4"}, func(c *config.Config) { h.SetSettings(hlsSettings(c)) })
+	s.OnReload([]string{"hls", "protocol.enable_hls", "protocol.enable_hls_fmp4", "protocol.hls_demand"}, func(c *config.Config) { h.SetSettings(hlsSettings(c)) })
 	return h
 }
 
 func hlsSettings(c *config.Config) hls.Settings {
 	return hls.Settings{Enable: c.HLS.Enable, EnableFMP4: c.HLS.EnableFMP4, SegDur: time.Duration(c.HLS.SegDur) * time.Second,
-		SegNum: c.HLS.SegNum, SegRetain: c.HLS.SegRetain, PartDur: time.Duration(c.HLS.PartMS) * time.Millisecond}
+		SegNum: c.HLS.SegNum, SegRetain: c.HLS.SegRetain, PartDur: time.Duration(c.HLS.PartMS) * time.Millisecond,
+		OnDemand: c.HLS.Demand}
+}
+
+// hlsPublished is the hub's publish observer for HLS ([protocol]
+// hls_demand=0 keeps a stream's muxers from its publish). The handler is
+// made after the hub, before any listener serves.
+func (s *Server) hlsPublished(st *hub.Stream) {
+	if s.hls != nil {
+		s.hls.Published(st)
+	}
 }
 
 // HLS returns the HLS handler (nil without an HTTP port), for tests and

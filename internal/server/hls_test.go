@@ -19,9 +19,11 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
+	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // avStart is each stream's start_time as ffprobe reads url, by codec type.
@@ -420,4 +422,30 @@ func waitPublished(t *testing.T, srv *server.Server, path string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s was not published in 10 s", path)
+}
+
+// TestHLSDemandOffMakesHLSFromThePublish: with [protocol] hls_demand=0
+// (ZLMediaKit's default) both HLS muxers start at the publish, before any
+// viewer, so the first viewer's playlist already lists segNum segments;
+// they stop with the stream. The muxers are not readers.
+func TestHLSDemandOffMakesHLSFromThePublish(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv := startWith(t, func(c *config.Config) { c.HLS.Demand = false; c.HLS.SegDur = 1 })
+	pub := startPush(t, testmedia.H264AAC, "rtsp://"+srv.Addr("rtsp")+"/live/always")
+	waitPublished(t, srv, "live/always")
+	testutil.WaitFor(t, 5*time.Second, "both HLS muxers to start with no viewer", func() bool { return srv.HLS().Started() == 2 })
+	if n := srv.Hub.Get("live/always").Readers(); n != 0 {
+		t.Errorf("%d readers with no viewer, want 0 (muxers are not readers)", n)
+	}
+	st := srv.Hub.Get("live/always")
+	from := st.FramesIn.Load()
+	// Three 1 s segments of media (25 video and ~47 audio frames a second), which nobody asks for.
+	testutil.WaitFor(t, 10*time.Second, "3.5 s more of media", func() bool { return st.FramesIn.Load() > from+250 })
+	m := mediaPlaylist(t, "http://"+srv.Addr("http")+"/live/always/hls.m3u8")
+	if len(m.Segments) < 3 {
+		t.Errorf("the first viewer's playlist lists %d segments, want 3 made before it came", len(m.Segments))
+	}
+	pub.Process.Kill()
+	pub.Wait()
+	testutil.WaitFor(t, 10*time.Second, "the TS muxer to stop with the stream", func() bool { return srv.TSMuxers().Running() == 0 })
 }

@@ -146,7 +146,7 @@ func (s *Server) Start() error {
 		policy = hub.CloseSlow
 	}
 	s.startHooks()
-	s.Hub = hub.New(hub.Options{Observer: s.hooks.Observer(),
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), hub.OnPublish(s.hlsPublished)},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
