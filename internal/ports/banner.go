@@ -45,7 +45,7 @@ func Banner(w io.Writer, b *Bound, log *slog.Logger) {
 		}
 		if scheme(s) == "http" {
 			// What else the HTTP port serves, so a newcomer finds it from the banner.
-			fmt.Fprintf(&sb, "  %-14s page: %s (status; fMP4 at live/stream.live.mp4, TS at live/stream.live.ts, API under index/api/, Prometheus at metrics)\n", "", first)
+			fmt.Fprintf(&sb, "  %-14s page: %s (status; HLS at live/stream/hls.m3u8 and LL-HLS at live/stream/hls.fmp4.m3u8, fMP4 at live/stream.live.mp4, TS at live/stream.live.ts, API under index/api/, Prometheus at metrics)\n", "", first)
 		}
 	}
 	io.WriteString(w, sb.String())
