@@ -449,3 +449,31 @@ func TestHLSDemandOffMakesHLSFromThePublish(t *testing.T) {
 	pub.Wait()
 	testutil.WaitFor(t, 10*time.Second, "the TS muxer to stop with the stream", func() bool { return srv.TSMuxers().Running() == 0 })
 }
+
+// TestHLSCarriesOpusAndLeavesG711Out: Opus plays in both HLS forms; G.711,
+// which no HLS player takes, is left out with one log line per form and
+// stream while the video plays on.
+func TestHLSCarriesOpusAndLeavesG711Out(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, logs := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/opus", "live/opus")
+	push(t, srv, testmedia.H264PCMA, "rtsp://"+srv.Addr("rtsp")+"/live/pcma", "live/pcma")
+	for _, c := range []struct{ path, want string }{{"live/opus", "h264,opus"}, {"live/pcma", "h264"}} {
+		for _, entry := range []string{"hls.m3u8", "hls.fmp4.m3u8"} {
+			url := "http://" + srv.Addr("http") + "/" + c.path + "/" + entry
+			var names []string
+			for _, s := range ffprobe(t, url).Streams {
+				names = append(names, s.CodecName)
+			}
+			if slices.Sort(names); strings.Join(names, ",") != c.want {
+				t.Errorf("%s: ffprobe finds %v, want %s", url, names, c.want)
+			}
+		}
+	}
+	all := logs.String()
+	for _, line := range []string{"hls.fmp4: tracks left out", "mpegts: tracks left out"} {
+		if n := strings.Count(all, line); n != 1 {
+			t.Errorf("%d %q lines, want 1 (about G.711)", n, line)
+		}
+	}
+}
