@@ -46,6 +46,7 @@ type tsChannel struct {
 	stream *hub.Stream
 	cancel context.CancelFunc
 	gone   bool
+	err    error // why the stream's TS muxer would not start: its viewers are refused at once
 
 	mu       sync.Mutex
 	segs     []*tsSegment // oldest first: the listed ones last, retained ones before
@@ -81,8 +82,9 @@ func (c *tsChannel) attach(st *hub.Stream, h *Handler, log *slog.Logger) {
 	restart := c.stream != nil
 	c.stream = st
 	cur, err := h.TS(st)
+	c.err = err
 	if err != nil {
-		log.Warn("hls: the stream's TS muxer would not start", "err", err)
+		log.Warn("hls: the stream's TS muxer would not start; its viewers are refused", "err", err)
 		c.cancel = nil
 		return
 	}
@@ -261,9 +263,19 @@ func (c *tsChannel) segment(file string) *tsSegment {
 func (h *Handler) serveTS(w *countingWriter, r *http.Request, v *viewer, st *hub.Stream, file string, log *slog.Logger) {
 	h.mu.Lock()
 	c := v.ts
+	var err error
+	if c != nil {
+		err = c.err
+	}
 	h.mu.Unlock()
 	if c == nil {
 		http.Error(w, "this HLS viewer has ended; reload "+TSPlaylist, http.StatusGone)
+		return
+	}
+	if err != nil {
+		// A stream of codecs MPEG-TS cannot carry (AV1, G.711 alone): say so
+		// now rather than after a wait for segments that never come.
+		http.Error(w, fmt.Sprintf("stream %s cannot be served as %s: %v; try %s", st.Path, TSPlaylist, err, FMP4Playlist), http.StatusUnsupportedMediaType)
 		return
 	}
 	set := h.cfg()
