@@ -477,3 +477,28 @@ func TestHLSCarriesOpusAndLeavesG711Out(t *testing.T) {
 		}
 	}
 }
+
+// TestHLSPlaysAnRTPIngest: a stream that comes in as MPEG-TS over RTP (the
+// RTP proxy) plays in both HLS forms and over HTTP-TS and HTTP-fMP4, as
+// pushes over RTSP and RTMP do.
+func TestHLSPlaysAnRTPIngest(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	pub := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC),
+		"-c", "copy", "-f", "rtp_mpegts", "-rtp_muxer_options", "ssrc=305419896", "rtp://"+srv.UDPAddr("rtp_proxy"))
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
+	waitPublished(t, srv, "rtp/12345678")
+	base := "http://" + srv.Addr("http") + "/rtp/12345678"
+	for _, url := range []string{base + "/hls.m3u8", base + "/hls.fmp4.m3u8", base + ".live.ts", base + ".live.mp4"} {
+		var names []string
+		for _, s := range ffprobe(t, url).Streams {
+			names = append(names, s.CodecName)
+		}
+		if slices.Sort(names); strings.Join(names, ",") != "aac,h264" {
+			t.Errorf("%s: ffprobe finds %v, want h264 and aac", url, names)
+		}
+	}
+}
