@@ -1,6 +1,10 @@
 package codec
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+)
 
 // FixHvcC corrects the general_constraint_indicator_flags of every hvcC box
 // in an MP4 init segment, in place, and reports how many it changed.
@@ -34,7 +38,7 @@ func FixHvcC(init []byte) int {
 		if sps == nil {
 			continue
 		}
-		rbsp := unescapeRBSP(sps, 14)
+		rbsp := h264.EmulationPreventionRemove(sps) // H.265 7.4.2 escapes as H.264 does
 		if len(rbsp) < 14 {
 			continue
 		}
@@ -72,27 +76,4 @@ func hvcCNAL(rec []byte, typ byte) []byte {
 		}
 	}
 	return nil
-}
-
-// unescapeRBSP removes the emulation-prevention bytes (00 00 03 -> 00 00,
-// H.265 7.4.2) from the first n bytes' worth of a NAL unit.
-func unescapeRBSP(nal []byte, n int) []byte {
-	out := make([]byte, 0, n)
-	zeros := 0
-	for _, b := range nal {
-		if len(out) == n {
-			break
-		}
-		if zeros >= 2 && b == 3 {
-			zeros = 0
-			continue
-		}
-		if b == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-		out = append(out, b)
-	}
-	return out
 }

@@ -78,21 +78,14 @@ func TestAV1PlaysOverLLHLS(t *testing.T) {
 
 	var frames atomic.Int64
 	var c *gohlslib.Client
-	c = &gohlslib.Client{
-		URI:                       media,
-		OnDownloadPrimaryPlaylist: func(string) {},
-		OnDownloadStreamPlaylist:  func(string) {},
-		OnDownloadSegment:         func(string) {},
-		OnDownloadPart:            func(string) {},
-		OnTracks: func(tracks []*gohlslib.Track) error {
-			for _, tr := range tracks {
-				if _, ok := tr.Codec.(*codecs.AV1); ok {
-					c.OnDataAV1(tr, func(int64, [][]byte) { frames.Add(1) })
-				}
+	c = quietClient(media, func(tracks []*gohlslib.Track) error {
+		for _, tr := range tracks {
+			if _, ok := tr.Codec.(*codecs.AV1); ok {
+				c.OnDataAV1(tr, func(int64, [][]byte) { frames.Add(1) })
 			}
-			return nil
-		},
-	}
+		}
+		return nil
+	})
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

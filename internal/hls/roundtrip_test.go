@@ -20,6 +20,18 @@ type gotAU struct {
 	au  [][]byte
 }
 
+// quietClient is gohlslib's client of url, without its log line per request.
+func quietClient(url string, onTracks func([]*gohlslib.Track) error) *gohlslib.Client {
+	return &gohlslib.Client{
+		URI:                       url,
+		OnDownloadPrimaryPlaylist: func(string) {},
+		OnDownloadStreamPlaylist:  func(string) {},
+		OnDownloadSegment:         func(string) {},
+		OnDownloadPart:            func(string) {},
+		OnTracks:                  onTracks,
+	}
+}
+
 // readBack plays url with gohlslib's client until it has n video and n
 // audio access units, and returns them.
 func readBack(t *testing.T, url string, n int) (video, audio []gotAU) {
@@ -33,36 +45,29 @@ func readBack(t *testing.T, url string, n int) (video, audio []gotAU) {
 		}
 	}
 	var c *gohlslib.Client
-	c = &gohlslib.Client{
-		URI:                       url,
-		OnDownloadPrimaryPlaylist: func(string) {},
-		OnDownloadStreamPlaylist:  func(string) {},
-		OnDownloadSegment:         func(string) {},
-		OnDownloadPart:            func(string) {},
-		OnTracks: func(tracks []*gohlslib.Track) error {
-			for _, tr := range tracks {
-				switch tr.Codec.(type) {
-				case *codecs.H264:
-					c.OnDataH26x(tr, func(pts, _ int64, au [][]byte) {
-						mu.Lock()
-						defer mu.Unlock()
-						video = append(video, gotAU{pts: pts, au: au})
-						check()
-					})
-				case *codecs.MPEG4Audio:
-					c.OnDataMPEG4Audio(tr, func(pts int64, aus [][]byte) {
-						mu.Lock()
-						defer mu.Unlock()
-						for _, a := range aus {
-							audio = append(audio, gotAU{pts: pts, au: [][]byte{a}})
-						}
-						check()
-					})
-				}
+	c = quietClient(url, func(tracks []*gohlslib.Track) error {
+		for _, tr := range tracks {
+			switch tr.Codec.(type) {
+			case *codecs.H264:
+				c.OnDataH26x(tr, func(pts, _ int64, au [][]byte) {
+					mu.Lock()
+					defer mu.Unlock()
+					video = append(video, gotAU{pts: pts, au: au})
+					check()
+				})
+			case *codecs.MPEG4Audio:
+				c.OnDataMPEG4Audio(tr, func(pts int64, aus [][]byte) {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, a := range aus {
+						audio = append(audio, gotAU{pts: pts, au: [][]byte{a}})
+					}
+					check()
+				})
 			}
-			return nil
-		},
-	}
+		}
+		return nil
+	})
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
