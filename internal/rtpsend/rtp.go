@@ -57,9 +57,9 @@ func (w *rtpWriter) relay(pkt []byte) [][]byte {
 	if w.framed {
 		prefix = 2
 	}
-	w.buf = append(w.buf[:0], make([]byte, prefix)...)
+	w.buf = w.buf[:0]
 	if w.framed {
-		binary.BigEndian.PutUint16(w.buf, uint16(len(pkt)))
+		w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(len(pkt)))
 	}
 	w.buf = append(w.buf, pkt...)
 	h := w.buf[prefix:]
