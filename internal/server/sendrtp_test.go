@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"io"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -75,6 +79,28 @@ func TestSendRtpToAnotherBerth(t *testing.T) {
 	if got := hooks.of("on_send_rtp_stopped", nil); len(got) != 0 {
 		t.Errorf("stopSendRtp fired on_send_rtp_stopped: %v", got)
 	}
+
+	// Passive: A listens on a port of [rtp_proxy] port_range and sends to
+	// whoever connects there, RFC 4571 framed.
+	res = api(t, a, "startSendRtpPassive", "app", "live", "stream", "cam", "ssrc", "2", "pt", "97")
+	lp, _ := res["local_port"].(float64)
+	if res["code"] != 0.0 || lp < 31000 || lp > 31999 {
+		t.Fatalf("startSendRtpPassive: %v, want a local_port in [rtp_proxy] port_range 31000-31999", res)
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(int(lp)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var frame [2 + 12 + 4]byte
+	if _, err := io.ReadFull(c, frame[:]); err != nil {
+		t.Fatalf("reading the passive sender: %v", err)
+	}
+	c.Close()
+	if ssrc, pt := binary.BigEndian.Uint32(frame[10:]), frame[3]&0x7f; ssrc != 2 || pt != 97 || !bytes.Equal(frame[14:], []byte{0, 0, 1, 0xBA}) {
+		t.Errorf("the passive sender's first frame: % x, want RTP of SSRC 2, PT 97 carrying a PS pack", frame)
+	}
+	hooks.wait(t, "on_send_rtp_stopped", map[string]any{"ssrc": "2"}) // the peer closed
 
 	// B closes the port: its host answers A's next datagrams with ICMP
 	// port unreachable, and A's UDP sender stops.
