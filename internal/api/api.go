@@ -21,6 +21,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/rtpproxy"
+	"github.com/berthmedia/berth/internal/rtpsend"
 	"github.com/berthmedia/berth/internal/sessions"
 )
 
@@ -58,6 +59,9 @@ type Handler struct {
 	Sessions *sessions.Registry
 	// Version is Berth's version, for the version call.
 	Version string
+	// SendRTP runs startSendRtp's senders (sendrtp.go); nil: those calls
+	// answer that RTP sending is off.
+	SendRTP *rtpsend.Manager
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -164,6 +168,12 @@ var endpoints = map[string]endpoint{
 	"closeRtpServer":     (*Handler).closeRtpServer,
 	"listRtpServer":      (*Handler).listRtpServer,
 	"getRtpInfo":         (*Handler).getRtpInfo,
+
+	// Sending a stream as RTP (internal/rtpsend).
+	"startSendRtp":        (*Handler).startSendRtp,
+	"startSendRtpPassive": (*Handler).startSendRtpPassive,
+	"stopSendRtp":         (*Handler).stopSendRtp,
+	"listRtpSender":       (*Handler).listRtpSender,
 }
 
 var (

@@ -37,6 +37,7 @@ import (
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
+	"github.com/berthmedia/berth/internal/rtpsend"
 	"github.com/berthmedia/berth/internal/rtsp"
 	"github.com/berthmedia/berth/internal/sessions"
 	"github.com/berthmedia/berth/internal/web"
@@ -70,6 +71,7 @@ type Server struct {
 	rtsp  *rtsp.Server
 	rtmp  *rtmp.Server
 	rtp   *rtpproxy.Server
+	send  *rtpsend.Manager // startSendRtp's senders (sendrtp.go)
 	flv   *flv.Handler
 	api   *api.Handler
 	fmp4  *fmp4.Handler
@@ -177,6 +179,7 @@ func (s *Server) Start() error {
 		PSPT: cfg.RTPProxy.PSPT, TSPT: cfg.RTPProxy.TSPT, PortRange: cfg.RTPProxy.PortRange, Host: cfg.General.ListenIP,
 		OnTimeout: s.rtpTimeout,
 	}
+	s.send = s.newRTPSender()
 	if pc := bound.UDP["rtp_proxy"]; pc != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(pc) })
 	}
@@ -293,6 +296,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
 		Schemas: []string{"rtsp", "rtmp", "fmp4", "ts", "hls", "hls.fmp4"}, // fmp4: HTTP-fMP4 and WS-fMP4 on this port; ts: HTTP-TS and WS-TS
 		Config:  s, Version: Version, Log: s.Log.With("component", "api")}  // a reload calls s.api.SetSecret
+	s.api.SendRTP = s.send
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
@@ -333,6 +337,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.rtmp != nil {
 		s.rtmp.Shutdown(ctx)
+	}
+	if s.send != nil {
+		s.send.Shutdown(ctx)
 	}
 	if s.rtp != nil {
 		s.rtp.Shutdown(ctx)

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package ports
+
+func isWindowsReset(error) bool { return false }
