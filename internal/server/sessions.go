@@ -14,6 +14,10 @@ var sessionTypes = map[string]string{
 	"rtmp":      "RtmpSession",
 	"http":      "HttpSession",
 	"rtp_proxy": "RtpSession",
+	// ZLMediaKit's SessionWithSSL<...> classes (HttpsSession, RtspSessionWithSSL, RtmpSessionWithSSL)
+	"https": "SessionWithSSL<HttpSession>",
+	"rtsps": "SessionWithSSL<RtspSession>",
+	"rtmps": "SessionWithSSL<RtmpSession>",
 }
 
 // registerSessions wraps every bound TCP listener in the session registry
