@@ -129,6 +129,16 @@ var listenerKeys = map[string]string{
 	"rtsp.sslport": "rtsps", "rtmp.sslport": "rtmps", "http.sslport": "https",
 }
 
+// listenerKey is the port key of a listener: "rtsp" -> "rtsp.port".
+func listenerKey(name string) string {
+	for k, n := range listenerKeys {
+		if n == name {
+			return k
+		}
+	}
+	return name + ".port"
+}
+
 // move is one listener a reload rebinds (or turns off).
 type move struct {
 	name string
@@ -354,7 +364,7 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 			if name == "rtp_proxy" {
 				note = "rtp_proxy now listens on " + l.Addr().String() + " (TCP and UDP); RTP over TCP connections on the old port keep running, UDP senders must send to the new port"
 			}
-			notes[name+".port"] = note
+			notes[listenerKey(name)] = note
 		}
 	}
 	if len(findings) > 0 {

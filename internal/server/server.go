@@ -195,6 +195,8 @@ func (s *Server) Start() error {
 	}
 	if l := bound.TCP["http"]; l != nil || bound.TCP["https"] != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: httpstream.ConnContext} // players name their session (hub.Origin.Conn)
+		// Failed TLS handshakes at debug, the rest at warn (tls.go).
+		s.http.ErrorLog = s.httpErrorLog()
 		if s.flv != nil {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)

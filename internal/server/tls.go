@@ -3,7 +3,10 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"log"
+	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/berthmedia/berth/internal/certs"
@@ -168,4 +171,24 @@ func tlsPortOf(c *config.Config, name string) int {
 		}
 	}
 	return 0
+}
+
+// httpErrorLog is the HTTP server's error log: a failed TLS handshake (a
+// scanner, a client that does not trust the certificate, plain HTTP sent
+// to the HTTPS port) is the client's problem and goes at debug; anything
+// else net/http reports goes at warn, as it did on stderr.
+func (s *Server) httpErrorLog() *log.Logger {
+	return log.New(httpErrorWriter{s.Log.With("component", "http")}, "", 0)
+}
+
+type httpErrorWriter struct{ log *slog.Logger }
+
+func (w httpErrorWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		w.log.Debug(msg)
+	} else {
+		w.log.Warn(msg)
+	}
+	return len(p), nil
 }
