@@ -192,3 +192,18 @@ func (w httpErrorWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// CheckCert is what a start would say about cfg's certificate, for berth
+// doctor: err when a TLS listener is configured and the certificate cannot
+// be used (a start is refused), warn when it loads but clients that verify
+// it will refuse it.
+func CheckCert(cfg *config.Config) (warn string, err error) {
+	if len(tlsSpecs(cfg)) == 0 {
+		return "", nil
+	}
+	c, err := certs.Load(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return "", err
+	}
+	return c.Problem(time.Now()), nil
+}
