@@ -52,6 +52,10 @@ func (s *Server) loadCert(cfg *config.Config) error {
 	specs := tlsSpecs(cfg)
 	t := cfg.TLS
 	switch {
+	case !t.On() && t.Key != "":
+		s.Log.Warn("tls: [http] sslKey is set but sslCert is not; no TLS listener opens", "key", t.Key,
+			"fix", "set [http] sslCert (flag -s) to the certificate of that key")
+		return nil
 	case !t.On():
 		if t.RTSPPort > 0 || t.RTMPPort > 0 || (t.HTTPPort > 0 && t.HTTPPort != config.Default().TLS.HTTPPort) {
 			// Said once, at info: ZLMediaKit's shipped config.ini has sslport=443.
