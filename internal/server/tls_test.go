@@ -20,6 +20,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports/ident"
+	berthprobe "github.com/berthmedia/berth/internal/probe"
 	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
@@ -301,5 +302,35 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProbeSpeaksTLS: berth probe shakes hands on rtsps://, rtmps:// and
+// https:// URLs, names a certificate verifying clients refuse as that,
+// still identifies Berth and the stream behind it, and calls a plain port
+// given a TLS scheme what it is.
+func TestProbeSpeaksTLS(t *testing.T) {
+	tc := testutil.NewTestCert(t, false)
+	srv, _ := startTLS(t, tc, nil)
+	for _, c := range []struct {
+		url  string
+		code int
+		want []string
+	}{
+		{"rtsps://" + srv.Addr("rtsps") + "/live/none", berthprobe.ExitNotPlayable, []string{"tls       WARN: clients that verify", "server    Berth", "no stream at /live/none"}},
+		{"rtmps://" + srv.Addr("rtmps") + "/live/none", berthprobe.ExitNotPlayable, []string{"tls       WARN", "server    Berth"}},
+		{"https://" + srv.Addr("https") + "/live/none.live.flv", berthprobe.ExitNotPlayable, []string{"tls       WARN", "server    Berth", "then play https://"}},
+		{"rtsps://" + srv.Addr("rtsp") + "/live/none", berthprobe.ExitNotPlayable, []string{"tls       FAIL: TLS handshake", "does not look like a TLS handshake"}},
+	} {
+		var out strings.Builder
+		code := berthprobe.Run(context.Background(), c.url, &out, berthprobe.Options{StepTimeout: 3 * time.Second})
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("probe %s lacks %q:\n%s", c.url, w, out.String())
+			}
+		}
+		if code != c.code {
+			t.Errorf("probe %s: exit %d, want %d", c.url, code, c.code)
+		}
 	}
 }
