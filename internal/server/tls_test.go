@@ -80,7 +80,7 @@ func getOK(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 // health path, the API, the status page; and an RTMPS push is played over
 // https as HTTP-FLV (served the plain way: a TLS connection cannot take the
 // event-driven writev), HTTP-fMP4, HTTP-TS and HLS by ffprobe, and over
-// wss:// as WS-fMP4. The self-probe proved every TLS listener at start.
+// wss:// as WS-fMP4 and WS-FLV. The self-probe proved every TLS listener at start.
 func TestHTTPSServesEveryHTTPURL(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	tc := testutil.NewTestCert(t, false)
@@ -132,10 +132,23 @@ func TestHTTPSServesEveryHTTPURL(t *testing.T) {
 		t.Fatalf("first wss:// fMP4 message: %d bytes %q, %v; want the init segment (ftyp)", len(msg), msg[:min(len(msg), 8)], err)
 	}
 
+	wf, _, err := d.Dial("wss://"+srv.Addr("https")+"/live/s.live.flv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	wf.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := wf.ReadMessage(); err != nil || len(msg) < 3 || string(msg[:3]) != "FLV" {
+		t.Fatalf("first wss:// FLV message: %d bytes, %v; want the FLV header", len(msg), err)
+	}
+
 	// A player over HTTPS is listed as ZLMediaKit lists one: its TLS session.
 	players := list(api(t, srv, "getMediaPlayerList", "schema", "fmp4", "vhost", "__defaultVhost__", "app", "live", "stream", "s"))
 	if len(players) != 1 || players[0]["typeid"] != "toolkit::SessionWithSSL<mediakit::HttpSession>" || players[0]["local_port"] != port(srv.Addr("https")) {
 		t.Errorf("fMP4 players over wss: %v, want one SessionWithSSL<HttpSession> on the https port", players)
+	}
+	if line := logs.Line("level=ERROR"); line != "" {
+		t.Errorf("a TLS player logged an error: %s", line)
 	}
 }
 
