@@ -104,6 +104,11 @@ func (c *Cert) Problem(now time.Time) string {
 }
 
 func readPEM(file, key string) ([]byte, error) {
+	if st, err := os.Stat(file); err == nil && st.IsDir() {
+		// ZLMediaKit's -s also takes a folder of certificates, chosen by SNI.
+		return nil, &Error{File: file, Cause: "it is a folder; Berth serves one certificate, from one PEM file",
+			Fix: "set " + key + " to the PEM file of the certificate to serve (its chain and key)"}
+	}
 	b, err := os.ReadFile(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

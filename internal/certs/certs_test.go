@@ -34,6 +34,7 @@ func TestLoadSaysWhichFileWhatAndHow(t *testing.T) {
 		{"one file", tc.File, "", "", nil},
 		{"pair", tc.Cert, tc.Key, "", nil},
 		{"missing", filepath.Join(dir, "nope.pem"), "", filepath.Join(dir, "nope.pem"), []string{"no such file", "openssl req -x509"}},
+		{"folder", dir, "", dir, []string{"it is a folder"}},
 		{"missing key file", tc.Cert, filepath.Join(dir, "nokey.pem"), filepath.Join(dir, "nokey.pem"), []string{"no such file", "[http] sslKey"}},
 		{"not PEM", write("junk.pem", "hello"), "", filepath.Join(dir, "junk.pem"), []string{`no PEM block "CERTIFICATE"`}},
 		{"cert without key", tc.Cert, "", tc.Cert, []string{"no private key", "cat cert.pem key.pem"}},
