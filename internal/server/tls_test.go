@@ -255,7 +255,8 @@ func TestBadCertificateRefusesTheStart(t *testing.T) {
 // TestReloadSwapsTheCertificateAndMovesTheSSLPort: SIGHUP after the file
 // was renewed serves the new certificate to new handshakes (a client that
 // trusts only it gets in); a certificate that does not load fails the
-// reload and the old one stays; a changed sslport moves HTTPS.
+// reload and the old one stays; setServerConfig of http.sslCert swaps it
+// too; a changed sslport moves HTTPS.
 func TestReloadSwapsTheCertificateAndMovesTheSSLPort(t *testing.T) {
 	first, second := testutil.NewTestCert(t, false), testutil.NewTestCert(t, false)
 	file := t.TempDir() + "/berth.pem"
@@ -293,6 +294,14 @@ func TestReloadSwapsTheCertificateAndMovesTheSSLPort(t *testing.T) {
 		t.Errorf("after a refused reload: %v", err)
 	}
 
+	// setServerConfig (the API's) goes through the same reload.
+	if n, err := srv.SetServerConfig(map[string]string{"http.sslCert": first.File}); err != nil || n != 1 {
+		t.Fatalf("setServerConfig http.sslCert: %d changed, %v", n, err)
+	}
+	if err := handshake(srv.Addr("https"), first); err != nil {
+		t.Errorf("after setServerConfig http.sslCert: %v", err)
+	}
+
 	moved := srv.CurrentConfig().Clone()
 	moved.TLS.HTTPPort = freePort(t)
 	rep, err = srv.Reload(moved)
@@ -302,7 +311,7 @@ func TestReloadSwapsTheCertificateAndMovesTheSSLPort(t *testing.T) {
 	if c, ok := rep.Key("http.sslport"); !ok || !c.Live || !strings.HasSuffix(srv.Addr("https"), ":"+c.New) {
 		t.Fatalf("reload of http.sslport: %+v, https at %s", c, srv.Addr("https"))
 	}
-	if _, body := getOK(t, httpsClient(second), "https://"+srv.Addr("https")+"/berth/health"); !strings.Contains(body, srv.Instance) {
+	if _, body := getOK(t, httpsClient(first), "https://"+srv.Addr("https")+"/berth/health"); !strings.Contains(body, srv.Instance) {
 		t.Errorf("health on the moved HTTPS port: %s", body)
 	}
 }
