@@ -25,7 +25,8 @@ names who holds a taken port, finds sockets that would shadow Berth, other
 media servers on this host, privileged ports and firewall rules.
 
 Exit codes: 0 all well, 3 a listener cannot be bound (as a start would fail),
-1 other problems (shadows, firewall), 2 bad config or flags.
+1 other problems (shadows, firewall), 2 bad config or flags (or a TLS
+certificate a start would refuse).
 
 Flags (the same as berth's):
 `)
@@ -34,6 +35,13 @@ Flags (the same as berth's):
 	cfg, code := loadConfig(fs, args, stderr)
 	if code >= 0 {
 		return code
+	}
+	// The certificate first: a start would refuse it before binding anything.
+	if warn, err := server.CheckCert(cfg); err != nil {
+		fmt.Fprintf(stderr, "berth doctor: %v\n", err)
+		return exitConfig
+	} else if warn != "" {
+		fmt.Fprintf(stderr, "berth doctor: warning: tls: %s\n", warn)
 	}
 	r := doctor.Run(server.Specs(cfg), doctor.Options{ConfigFile: cfg.Source})
 	if *asJSON {

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berthmedia/berth/internal/certs"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
@@ -180,6 +181,11 @@ Flags (each overrides a config key):
 			}
 			fmt.Fprintf(stderr, "berth: not started: %d listener(s) cannot be used (exit code %d); `berth doctor` shows every port\n", len(se.Findings), exitPorts)
 			return exitPorts
+		}
+		var ce *certs.Error
+		if errors.As(err, &ce) { // a TLS listener's certificate: a config problem
+			fmt.Fprintf(stderr, "berth: not started: %v\n", err)
+			return exitConfig
 		}
 		fmt.Fprintf(stderr, "berth: %v\n", err)
 		return exitFail

@@ -42,6 +42,9 @@ func TestCLIExitCodes(t *testing.T) {
 		{"bad flag value", []string{"--rtsp-port", "abc"}, 2, "--rtsp-port"},
 		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
 		{"stray argument", []string{"stray"}, 2, "unexpected argument"},
+		// A certificate is checked before any port binds, so these never listen.
+		{"missing certificate", []string{"-s", filepath.Join(dir, "none.pem")}, 2, "tls: cannot use the certificate " + filepath.Join(dir, "none.pem") + ": no such file"},
+		{"doctor, missing certificate", []string{"doctor", "-s", filepath.Join(dir, "none.pem")}, 2, "openssl req -x509"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

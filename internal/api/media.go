@@ -289,7 +289,12 @@ func sessionType(proto string) string {
 
 // zlmTypeID is a session type as ZLMediaKit prints it: the demangled C++
 // class name, mediakit::RtspSession.
-func zlmTypeID(typ string) string { return "mediakit::" + typ }
+func zlmTypeID(typ string) string {
+	if strings.Contains(typ, "::") { // qualified already: toolkit::SessionWithSSL<mediakit::HttpSession>
+		return typ
+	}
+	return "mediakit::" + typ
+}
 
 // originURL is the URL the stream came in by: for a push, this server's
 // address (the one the publisher connected to) and the path, with the

@@ -71,6 +71,7 @@ type Config struct {
 	}
 	Hook Hook
 	HLS  HLS // [protocol] enable_hls*, [hls] (hls.go)
+	TLS  TLS // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -370,6 +371,7 @@ func Default() *Config {
 	c.Hook.AdminParams = "secret=035c73f7-bb6b-4889-a715-d9eb2d1925cc"
 	c.Hook.StreamChangedSchemas = "rtsp/rtmp/fmp4/ts/hls/hls.fmp4"
 	defaultHLS(c)
+	defaultTLS(c)
 	return c
 }
 

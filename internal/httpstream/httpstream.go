@@ -90,7 +90,11 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // ConnID is the registry id of the request's connection, "" when the
 // server did not set ConnContext or the connection is not registered.
 func ConnID(ctx context.Context) string {
-	if c, ok := ctx.Value(connKey{}).(interface{ ID() string }); ok {
+	nc := ctx.Value(connKey{})
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn() // HTTPS: the registered connection is under the TLS one
+	}
+	if c, ok := nc.(interface{ ID() string }); ok {
 		return c.ID()
 	}
 	return ""

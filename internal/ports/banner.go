@@ -43,7 +43,7 @@ func Banner(w io.Writer, b *Bound, log *slog.Logger) {
 		if play != "" {
 			fmt.Fprintf(&sb, "  %-14s play: %s\n", "", play)
 		}
-		if scheme(s) == "http" {
+		if scheme(s) == "http" || scheme(s) == "https" {
 			// What else the HTTP port serves, so a newcomer finds it from the banner.
 			fmt.Fprintf(&sb, "  %-14s page: %s (status; HLS at live/stream/hls.m3u8 and LL-HLS at live/stream/hls.fmp4.m3u8, fMP4 at live/stream.live.mp4, TS at live/stream.live.ts, API under index/api/, Prometheus at metrics)\n", "", first)
 		}
@@ -79,13 +79,13 @@ func (b *Bound) workingURLs(s Spec) (ok, failed []string) {
 // commands are the ffmpeg push and ffplay play lines for a base URL.
 func commands(s Spec, base string) (push, play string) {
 	switch scheme(s) {
-	case "rtsp":
+	case "rtsp", "rtsps":
 		u := base + "live/stream"
 		return "ffmpeg -re -i input.mp4 -c copy -f rtsp -rtsp_transport tcp " + u, "ffplay -rtsp_transport tcp " + u
-	case "rtmp":
+	case "rtmp", "rtmps":
 		u := base + "live/stream"
 		return "ffmpeg -re -i input.mp4 -c copy -f flv " + u, "ffplay " + u
-	case "http":
+	case "http", "https":
 		return "", "ffplay " + base + "live/stream.live.flv"
 	case "rtp":
 		return "ffmpeg -re -i input.mp4 -c copy -f rtp_mpegts " + strings.TrimSuffix(base, "/"), ""

@@ -24,7 +24,11 @@ type probeResult struct {
 
 // identifiable lists the listeners a probe can ask "who are you".
 func identifiable(s Spec) bool {
-	return s.Network == "tcp" && (s.Name == "rtsp" || s.Name == "rtmp" || s.Name == "http")
+	switch s.Name {
+	case "rtsp", "rtmp", "http", "rtsps", "rtmps", "https":
+		return s.Network == "tcp"
+	}
+	return false
 }
 
 // SelfProbe connects to every bound listener over each loopback family and
@@ -134,10 +138,16 @@ func familyName(s Spec) string {
 	return s.Host
 }
 
+// overTLS maps the TLS listeners to the protocol they carry.
+var overTLS = map[string]string{"https": "http", "rtsps": "rtsp", "rtmps": "rtmp"}
+
 // Identify asks the listener at addr who it is in protocol proto ("rtsp",
-// "rtmp", "http"). id is non-nil when something answered, even in another
-// protocol.
+// "rtmp", "http", and over TLS "rtsps", "rtmps", "https"). id is non-nil
+// when something answered, even in another protocol.
 func Identify(ctx context.Context, proto, addr string) (*ident.Identity, error) {
+	if plain, ok := overTLS[proto]; ok {
+		ctx, proto = ident.WithTLS(ctx), plain
+	}
 	switch proto {
 	case "rtsp":
 		r, err := ident.RTSPOptions(ctx, addr)

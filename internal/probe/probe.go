@@ -47,6 +47,8 @@ type prober struct {
 	opt     Options
 	u       *url.URL
 	proto   string // rtsp, rtmp, http
+	tls     bool   // rtsps, rtmps, https: proto over TLS (tls.go)
+	trusted bool   // the TLS certificate verified
 	host    string
 	port    int
 	addr    string // the address that connected
@@ -84,15 +86,15 @@ func (p *prober) parse(raw string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%q is not a URL; give one like rtsp://127.0.0.1:8554/live/stream", raw)
 	}
-	def := map[string]int{"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443}
+	def := map[string]int{"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 	dp, ok := def[u.Scheme]
 	if !ok {
-		return fmt.Errorf("scheme %q is not one berth probe speaks (rtsp://, rtmp://, http://, https://)", u.Scheme)
+		return fmt.Errorf("scheme %q is not one berth probe speaks (rtsp://, rtmp://, http:// and their TLS forms rtsps://, rtmps://, https://)", u.Scheme)
 	}
 	p.u = u
-	p.proto = strings.TrimSuffix(u.Scheme, "s")
-	if u.Scheme == "https" {
-		p.proto = "http"
+	p.proto = u.Scheme
+	if plain, ok := tlsSchemes[u.Scheme]; ok {
+		p.proto, p.tls = plain, true
 	}
 	p.host = u.Hostname()
 	p.port = dp
@@ -114,6 +116,12 @@ func (p *prober) step(ctx context.Context) bool {
 	if !ok {
 		p.suggestLocalBerth(ctx, "")
 		return false
+	}
+	if p.tls {
+		if conn, p.trusted = p.handshake(ctx, conn); conn == nil {
+			p.suggestLocalBerth(ctx, "")
+			return false
+		}
 	}
 	switch p.proto {
 	case "rtsp":
@@ -392,7 +400,8 @@ func (p *prober) http(ctx context.Context) bool {
 		p.say("server", "FAIL: %v", err)
 		return false
 	}
-	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: &tls.Config{}}
+	// The handshake step said whether the certificate is trusted; go on either way.
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: p.tls && !p.trusted}}
 	cl := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := cl.Do(req)
 	if err != nil {
@@ -411,6 +420,9 @@ func (p *prober) http(ctx context.Context) bool {
 	if id.Instance == "" {
 		// Berth's stream replies may not carry the header: its health path does.
 		hctx, hcancel := context.WithTimeout(context.Background(), p.opt.StepTimeout)
+		if p.tls {
+			hctx = ident.WithTLS(hctx)
+		}
 		if hr, h, err := ident.HTTPHealth(hctx, p.u.Host); err == nil && h != nil {
 			id.Instance, id.Server = hr.Instance, hr.Server
 		}
@@ -429,7 +441,7 @@ func (p *prober) http(ctx context.Context) bool {
 		return true
 	case res.StatusCode == 404:
 		p.say("stream", "FAIL: GET %s: no stream at %s on this server (nothing publishes it now)", status, p.u.Path)
-		p.fix("publish first (rtsp or rtmp), then play http://%s/app/stream.live.flv", p.u.Host)
+		p.fix("publish first (rtsp or rtmp), then play %s://%s/app/stream.live.flv", p.u.Scheme, p.u.Host)
 	case res.StatusCode == 401 || res.StatusCode == 403:
 		p.say("stream", "FAIL: GET %s: the server wants credentials", status)
 	default:
@@ -462,7 +474,7 @@ func (p *prober) suggestLocalBerth(ctx context.Context, skip string) {
 	if !p.local {
 		return
 	}
-	for _, hit := range FindLocalBerths(ctx, p.proto, p.opt.StepTimeout) {
+	for _, hit := range FindLocalBerths(ctx, p.u.Scheme, p.opt.StepTimeout) { // rtsps: its TLS listener, not the plain one
 		if hit.Instance == skip || hit.Port == p.port {
 			continue
 		}

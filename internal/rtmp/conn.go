@@ -110,6 +110,9 @@ func (c *conn) origin() hub.Origin {
 // connID is the session registry's id of nc, "" when nc is not registered:
 // the API lists a stream's origin and players by it (hub.Origin.Conn).
 func connID(nc net.Conn) string {
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn() // RTMPS: the registered connection is under the TLS one
+	}
 	if c, ok := nc.(interface{ ID() string }); ok {
 		return c.ID()
 	}

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -304,6 +305,11 @@ func (c *conn) setup(req *base.Request) response {
 	}
 
 	udp := th.Protocol == headers.TransportProtocolUDP
+	if _, overTLS := c.nc.(*tls.Conn); udp && overTLS {
+		// RTSPS protects the RTP it interleaves; plain RTP over UDP would
+		// leave the media in the clear, so RTSPS takes TCP transport only.
+		return c.fail(req, base.StatusUnsupportedTransport, "UDP SETUP over RTSPS would send the media unencrypted; answered 461 (the client should use TCP: ffmpeg -rtsp_transport tcp)")
+	}
 	if len(c.sess.tracks) > 0 && c.sess.udp != udp {
 		return c.fail(req, base.StatusUnsupportedTransport, "SETUP mixes UDP and TCP in one session; answered 461")
 	}
@@ -521,6 +527,9 @@ func describeTracks(ts []*hub.Track) string {
 // connID is the session registry's id of nc, "" when nc is not registered:
 // the API lists a stream's origin and players by it (hub.Origin.Conn).
 func connID(nc net.Conn) string {
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn() // RTSPS: the registered connection is under the TLS one
+	}
 	if c, ok := nc.(interface{ ID() string }); ok {
 		return c.ID()
 	}

@@ -126,6 +126,17 @@ var restartOnly = map[string]string{
 // listenerKeys are the ports a reload can move: key -> listener name.
 var listenerKeys = map[string]string{
 	"rtsp.port": "rtsp", "rtmp.port": "rtmp", "http.port": "http", "rtp_proxy.port": "rtp_proxy",
+	"rtsp.sslport": "rtsps", "rtmp.sslport": "rtmps", "http.sslport": "https",
+}
+
+// listenerKey is the port key of a listener: "rtsp" -> "rtsp.port".
+func listenerKey(name string) string {
+	for k, n := range listenerKeys {
+		if n == name {
+			return k
+		}
+	}
+	return name + ".port"
 }
 
 // move is one listener a reload rebinds (or turns off).
@@ -161,7 +172,11 @@ func (s *Server) Reload(newCfg *config.Config) (ReloadReport, error) {
 			changed = append(changed, k)
 		}
 	}
-	if len(changed) == 0 {
+	cert, err := s.reloadCert(newCfg) // a renewed certificate in the same file counts too (tls.go)
+	if err != nil {
+		return rep, err
+	}
+	if len(changed) == 0 && cert == nil {
 		s.Log.Info("reload: no key changed")
 		return rep, nil
 	}
@@ -170,6 +185,7 @@ func (s *Server) Reload(newCfg *config.Config) (ReloadReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	s.applyCert(cert, changed, &rep)
 
 	for _, k := range changed {
 		c := Change{Key: k, Old: oldV[k], New: newV[k]}
@@ -319,7 +335,7 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 	}
 	var bound []move
 	if len(findings) == 0 {
-		for _, name := range []string{"rtsp", "rtmp", "http", "rtp_proxy"} {
+		for _, name := range []string{"rtsp", "rtmp", "http", "rtp_proxy", "rtsps", "rtmps", "https"} {
 			sp, ok := want[name]
 			if !ok {
 				continue
@@ -348,7 +364,7 @@ func (s *Server) bindMoves(newCfg *config.Config, changed []string) ([]move, map
 			if name == "rtp_proxy" {
 				note = "rtp_proxy now listens on " + l.Addr().String() + " (TCP and UDP); RTP over TCP connections on the old port keep running, UDP senders must send to the new port"
 			}
-			notes[name+".port"] = note
+			notes[listenerKey(name)] = note
 		}
 	}
 	if len(findings) > 0 {
@@ -390,7 +406,7 @@ func portOf(c *config.Config, name string) int {
 	case "rtp_proxy":
 		return c.RTPProxy.Port
 	}
-	return 0
+	return tlsPortOf(c, name)
 }
 
 // serveMoved hands a new listener to the protocol server that served the
@@ -407,6 +423,8 @@ func (s *Server) serveMoved(m move) {
 	case "rtp_proxy":
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(m.udp) })
+	default:
+		s.serveTLSListener(m.name, l) // https, rtsps, rtmps (tls.go)
 	}
 }
 
@@ -455,6 +473,8 @@ func (s *Server) applyKey(k string, c *config.Config, portNotes map[string]strin
 	case "auth.publish", "auth.play", "auth.realm":
 		s.live.checker.SetUsers(c.Auth.Publish, c.Auth.Play, c.Auth.Realm)
 		return true, "checks from now on; sessions already admitted stay"
+	case "http.sslCert", "http.sslKey":
+		return s.applyCertKey(c)
 	case "hub.ring_size":
 		s.Hub.SetRingSize(c.Hub.RingSize)
 		return true, "streams published from now on; running streams keep their ring"

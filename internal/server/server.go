@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/api"
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/certs"
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
@@ -83,6 +84,7 @@ type Server struct {
 	wg    sync.WaitGroup
 	live  liveState // hot reload (reload.go)
 
+	certs         certs.Store   // the certificate of the TLS listeners (tls.go)
 	hooks         *hooks.Client // web hooks (hooks.go)
 	stopKeepalive func()
 }
@@ -112,6 +114,7 @@ func Specs(cfg *config.Config) []ports.Spec {
 	add("http", "http", "--http-port", "tcp", cfg.HTTP.Port)
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "tcp", cfg.RTPProxy.Port)
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "udp", cfg.RTPProxy.Port)
+	specs = append(specs, tlsSpecs(cfg)...) // https, rtsps, rtmps: only with a certificate (tls.go)
 	return specs
 }
 
@@ -124,6 +127,9 @@ func (s *Server) Start() error {
 		s.Log = logging.New(os.Stderr, s.Level)
 	}
 	s.Log = s.web.install(s.Log)
+	if err := s.loadCert(cfg); err != nil { // before any bind: a bad certificate refuses the start (tls.go)
+		return err
+	}
 	specs := Specs(cfg)
 	if s.Ephemeral {
 		for i := range specs {
@@ -158,19 +164,23 @@ func (s *Server) Start() error {
 	s.Metrics = s.newMetrics(checker)
 	s.hooks.Observe = s.Metrics.ObserveHook
 
-	if l := bound.TCP["rtsp"]; l != nil {
+	if l := bound.TCP["rtsp"]; l != nil || bound.TCP["rtsps"] != nil {
 		s.rtsp = &rtsp.Server{
 			Hub: s.Hub, Log: s.Log.With("proto", "rtsp"), Auth: checker, AuthBasic: cfg.RTSP.AuthBasic,
 			KeepAlive: time.Duration(cfg.RTSP.KeepAliveSecond) * time.Second,
 			UDPRange:  cfg.RTSP.RTPPortRange, Instance: s.Instance, Version: Version,
 			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(),
 		}
-		s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
+		if l != nil {
+			s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
+		}
 	}
-	if l := bound.TCP["rtmp"]; l != nil {
+	if l := bound.TCP["rtmp"]; l != nil || bound.TCP["rtmps"] != nil {
 		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version,
 			StreamWait: s.streamWait()}
-		s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
+		if l != nil {
+			s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
+		}
 	}
 	// The RTP proxy exists even when its shared port is off: openRtpServer
 	// still opens ports for single streams, as in ZLMediaKit.
@@ -186,8 +196,10 @@ func (s *Server) Start() error {
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
 	}
-	if l := bound.TCP["http"]; l != nil {
+	if l := bound.TCP["http"]; l != nil || bound.TCP["https"] != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: httpstream.ConnContext} // players name their session (hub.Origin.Conn)
+		// Failed TLS handshakes at debug, the rest at warn (tls.go).
+		s.http.ErrorLog = s.httpErrorLog()
 		if s.flv != nil {
 			// FLV responses last as long as the stream: end them when shutdown starts.
 			s.http.RegisterOnShutdown(s.flv.Close)
@@ -201,8 +213,11 @@ func (s *Server) Start() error {
 		if s.ts != nil {
 			s.http.RegisterOnShutdown(s.ts.Muxers.Close) // and TS ones
 		}
-		s.serve("http", func() error { return s.http.Serve(l) })
+		if l != nil {
+			s.serve("http", func() error { return s.http.Serve(l) })
+		}
 	}
+	s.serveTLS(bound) // the TLS listeners, on the servers above (tls.go)
 
 	if err := s.startPprof(); err != nil {
 		s.Shutdown(context.Background())

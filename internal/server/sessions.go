@@ -14,6 +14,10 @@ var sessionTypes = map[string]string{
 	"rtmp":      "RtmpSession",
 	"http":      "HttpSession",
 	"rtp_proxy": "RtpSession",
+	// ZLMediaKit's TLS sessions (HttpsSession, RtspSessionWithSSL, RtmpSessionWithSSL), as its typeid names them
+	"https": "toolkit::SessionWithSSL<mediakit::HttpSession>",
+	"rtsps": "toolkit::SessionWithSSL<mediakit::RtspSession>",
+	"rtmps": "toolkit::SessionWithSSL<mediakit::RtmpSession>",
 }
 
 // registerSessions wraps every bound TCP listener in the session registry

@@ -147,7 +147,7 @@ function renderStreams(streams, readers, ports) {
   if (!page.preview && streams.length) page.preview = streams[0][0];
   for (const [path, card] of page.cards) card.preview.disabled = path === page.preview;
   $("preview").hidden = !page.preview;
-  if (page.preview && ports.http) {
+  if (page.preview && httpPort(ports)) {
     page.player.play("/" + page.preview + ".live.mp4");
   } else if (!page.preview) {
     page.player.stop();
@@ -160,6 +160,12 @@ function scheme(plain) {
   return plain === "ws" ? "wss" : "https";
 }
 
+// httpPort is the port of the scheme this page came over (HTTP or HTTPS),
+// so the URLs an HTTPS page lists are HTTPS ones.
+function httpPort(ports) {
+  return location.protocol === "https:" ? ports.https : ports.http;
+}
+
 function urlFor(proto, port, path) {
   return proto + "://" + location.hostname + ":" + port + "/" + path;
 }
@@ -170,13 +176,16 @@ function streamURLs(path, ports) {
   const rows = [];
   if (ports.rtsp) rows.push(["RTSP", "push & play", urlFor("rtsp", ports.rtsp, path)]);
   if (ports.rtmp) rows.push(["RTMP", "push & play", urlFor("rtmp", ports.rtmp, path)]);
-  if (ports.http) {
-    rows.push(["HTTP-FLV", "play", urlFor(scheme("http"), ports.http, path + ".live.flv")]);
-    rows.push(["WS-FLV", "play", urlFor(scheme("ws"), ports.http, path + ".live.flv")]);
-    rows.push(["HTTP-fMP4", "play", urlFor(scheme("http"), ports.http, path + ".live.mp4")]);
-    rows.push(["HTTP-TS", "play", urlFor(scheme("http"), ports.http, path + ".live.ts")]);
-    rows.push(["HLS", "play", urlFor(scheme("http"), ports.http, path + "/hls.m3u8")]);
-    rows.push(["LL-HLS (fMP4)", "play", urlFor(scheme("http"), ports.http, path + "/hls.fmp4.m3u8")]);
+  if (ports.rtsps) rows.push(["RTSPS", "push & play", urlFor("rtsps", ports.rtsps, path)]);
+  if (ports.rtmps) rows.push(["RTMPS", "push & play", urlFor("rtmps", ports.rtmps, path)]);
+  const web = httpPort(ports);
+  if (web) {
+    rows.push(["HTTP-FLV", "play", urlFor(scheme("http"), web, path + ".live.flv")]);
+    rows.push(["WS-FLV", "play", urlFor(scheme("ws"), web, path + ".live.flv")]);
+    rows.push(["HTTP-fMP4", "play", urlFor(scheme("http"), web, path + ".live.mp4")]);
+    rows.push(["HTTP-TS", "play", urlFor(scheme("http"), web, path + ".live.ts")]);
+    rows.push(["HLS", "play", urlFor(scheme("http"), web, path + "/hls.m3u8")]);
+    rows.push(["LL-HLS (fMP4)", "play", urlFor(scheme("http"), web, path + "/hls.fmp4.m3u8")]);
   }
   return rows;
 }
