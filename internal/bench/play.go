@@ -278,6 +278,8 @@ func (p *player) runReader(ctx context.Context, i int, proto string) {
 		err = p.readStream(ctx, &p.stats[i], up, &tsScanner{}, "MPEG-TS")
 	case "http-fmp4", "ws-fmp4":
 		err = p.readStream(ctx, &p.stats[i], up, &fmp4Scanner{}, "fMP4")
+	case "hls", "ll-hls":
+		err = p.readHLS(ctx, &p.stats[i], up)
 	case "rtmp":
 		err = p.readRTMP(ctx, &p.stats[i], up)
 	}
