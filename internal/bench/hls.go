@@ -260,11 +260,18 @@ func (v *hlsViewer) follow(ctx context.Context, u string, m *playlist.Media) err
 		} else if d := time.Since(lastNew); d > stallAfter {
 			return fmt.Errorf("playlist %s listed nothing new for %s (media sequence %d, %d segments)", withoutQuery(u), d.Round(time.Second), m.MediaSequence, len(m.Segments))
 		}
-		reload := u
+		reload, wait := u, target/2
 		if ll {
-			reload = withBlockingReload(u, next)
-		} else {
-			t := time.NewTimer(target / 2)
+			// A blocking reload waits at the server; one that came back
+			// with nothing new (a server that does not block after all)
+			// waits half a part here, so the viewer never spins.
+			reload, wait = withBlockingReload(u, next), 0
+			if !got {
+				wait = max(m.PartInf.PartTarget/2, 50*time.Millisecond)
+			}
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
