@@ -23,9 +23,19 @@ const benchUsage = `Usage: berth bench play URL [-n N] [-duration 30s] [-ramp 50
        berth bench latency PUSH_URL READ_URL [-duration 10s] [-rate 4M] [-json]
        berth bench floor [-n 400] [-rate 4M] [-duration 20s] [-json]
 
-play     N readers of URL (rtsp://, rtmp://, http(s)://...flv): a line per second, then a
-         summary (readers ok/failed, Mb/s, packets/s, RTP loss, first packet and keyframe
-         p50/p99; with -pid the server's CPU %%, CPU-seconds per GB and RSS per reader).
+play     N readers of URL: a line per second, then a summary (readers ok/failed, Mb/s,
+         packets/s, RTP loss, first packet and keyframe p50/p99; with -pid the server's
+         CPU %, CPU-seconds per GB and RSS per reader). URL is one of
+           rtsp://host/app/stream                  rtmp://host/app/stream
+           http://host/app/stream.live.flv         HTTP-FLV (ws:// for WS-FLV)
+           http://host/app/stream.live.mp4         HTTP-fMP4 (ws:// for WS-fMP4)
+           http://host/app/stream.live.ts          HTTP-TS (ws:// for WS-TS)
+           http://host/app/stream/hls.m3u8         HLS: each reader a viewer that reloads
+                                                   every target duration / 2, fetches each
+                                                   new segment once
+           http://host/app/stream/hls.fmp4.m3u8    LL-HLS: each viewer follows the variant
+                                                   and its audio, asks for the next part
+                                                   with a blocking reload (_HLS_msn/_HLS_part)
 push     M publishers at real-time speed, looping: -file F is pushed with ffmpeg
          (RTSP or RTMP), else a synthetic H.264 stream (RTSP). M > 1 publishes URL_0..URL_{M-1}.
 latency  publishes a synthetic stream whose packets carry their send time to PUSH_URL,

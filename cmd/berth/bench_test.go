@@ -40,6 +40,7 @@ func TestBenchFlagErrorsExit2(t *testing.T) {
 		{"bench", "play", "rtsp://h/s", "-ramp", "fast"},
 		{"bench", "play", "rtsp://h/s", "-transport", "sctp"},
 		{"bench", "play", "ftp://h/s"},
+		{"bench", "play", "http://h/live/s"}, // no file: not a form bench reads
 		{"bench", "push", "rtsp://h/s", "-rate", "lots"},
 		{"bench", "latency", "rtsp://h/s"},
 		{"bench", "floor", "extra"},

@@ -14,11 +14,15 @@ import (
 	"github.com/berthmedia/berth/internal/testutil"
 )
 
-// startBerth runs a Berth server on ephemeral 127.0.0.1 ports.
-func startBerth(t *testing.T) *server.Server {
+// startBerth runs a Berth server on ephemeral 127.0.0.1 ports, its
+// default configuration changed by mods.
+func startBerth(t *testing.T, mods ...func(*config.Config)) *server.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.General.ListenIP = "127.0.0.1"
+	for _, m := range mods {
+		m(cfg)
+	}
 	logs := &testutil.LogBuffer{}
 	srv := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv.Ephemeral = true

@@ -128,21 +128,14 @@ func eofMid(err error) error {
 }
 
 func (p *player) readFLV(ctx context.Context, st *readerStats, up func()) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.URL, nil)
-	if err != nil {
-		return fmt.Errorf("HTTP-FLV URL %q: %w", p.cfg.URL, err)
-	}
 	ff := &firstFrames{p: p, t0: time.Now()}
-	res, err := flvClient.Do(req)
+	body, err := p.openStream(ctx) // HTTP, or a WebSocket (ws-flv)
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", p.cfg.URL, res.Status)
-	}
+	defer body.Close()
 	up()
-	r := &flvReader{br: bufio.NewReaderSize(res.Body, 32<<10)}
+	r := &flvReader{br: bufio.NewReaderSize(body, 32<<10)}
 	for {
 		h, head, wire, err := r.next()
 		if err != nil {

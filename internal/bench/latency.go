@@ -47,8 +47,8 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 		return nil, fmt.Errorf("bench latency: PUSH_URL %q must be rtsp:// (the synthetic stream is RTSP)", cfg.PushURL)
 	}
 	proto := protoOf(cfg.ReadURL)
-	if proto == "" {
-		return nil, fmt.Errorf("bench latency: READ_URL %q: use rtsp://, rtmp:// or http(s)://...flv", cfg.ReadURL)
+	if proto != "rtsp" && proto != "rtmp" && proto != "http-flv" {
+		return nil, fmt.Errorf("bench latency: READ_URL %q: use rtsp://, rtmp:// or http(s)://...flv (the send-time stamps are read from those only)", cfg.ReadURL)
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 10 * time.Second

@@ -69,7 +69,7 @@ type player struct {
 func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 	proto := protoOf(cfg.URL)
 	if proto == "" {
-		return nil, fmt.Errorf("bench play %q: unknown scheme; use rtsp://, rtmp:// or http(s)://...flv", cfg.URL)
+		return nil, fmt.Errorf("bench play %q: not a URL form bench reads; use %s", cfg.URL, PlayForms)
 	}
 	if cfg.N <= 0 {
 		return nil, fmt.Errorf("bench play: -n must be at least 1 (got %d)", cfg.N)
@@ -272,8 +272,14 @@ func (p *player) runReader(ctx context.Context, i int, proto string) {
 	switch proto {
 	case "rtsp":
 		err = p.readRTSP(ctx, &p.stats[i], up)
-	case "http-flv":
+	case "http-flv", "ws-flv":
 		err = p.readFLV(ctx, &p.stats[i], up)
+	case "http-ts", "ws-ts":
+		err = p.readStream(ctx, &p.stats[i], up, &tsScanner{}, "MPEG-TS")
+	case "http-fmp4", "ws-fmp4":
+		err = p.readStream(ctx, &p.stats[i], up, &fmp4Scanner{}, "fMP4")
+	case "hls", "ll-hls":
+		err = p.readHLS(ctx, &p.stats[i], up)
 	case "rtmp":
 		err = p.readRTMP(ctx, &p.stats[i], up)
 	}

@@ -207,14 +207,43 @@ func (d *durations) get() []time.Duration {
 	return slices.Clone(d.d)
 }
 
-func protoOf(url string) string {
+// PlayForms names the URLs `bench play` reads, for error messages.
+const PlayForms = "rtsp://host/app/stream, rtmp://host/app/stream, http(s):// or ws(s)://host/app/stream.live.flv, .live.mp4 (fMP4) or .live.ts (MPEG-TS), " +
+	"http(s)://host/app/stream/hls.m3u8 (HLS) or hls.fmp4.m3u8 (LL-HLS)"
+
+// protoOf names the protocol of a play URL by its scheme and, for HTTP and
+// WebSocket, the file it names (ZLMediaKit's URL forms); "" for none.
+func protoOf(rawURL string) string {
 	switch {
-	case strings.HasPrefix(url, "rtsp://"):
+	case strings.HasPrefix(rawURL, "rtsp://"):
 		return "rtsp"
-	case strings.HasPrefix(url, "rtmp://"):
+	case strings.HasPrefix(rawURL, "rtmp://"):
 		return "rtmp"
-	case strings.HasPrefix(url, "http://"), strings.HasPrefix(url, "https://"):
-		return "http-flv"
+	}
+	var scheme string
+	switch {
+	case strings.HasPrefix(rawURL, "http://"), strings.HasPrefix(rawURL, "https://"):
+		scheme = "http"
+	case strings.HasPrefix(rawURL, "ws://"), strings.HasPrefix(rawURL, "wss://"):
+		scheme = "ws"
+	default:
+		return ""
+	}
+	p := rawURL
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	switch {
+	case strings.HasSuffix(p, ".flv"):
+		return scheme + "-flv"
+	case strings.HasSuffix(p, ".mp4"):
+		return scheme + "-fmp4"
+	case strings.HasSuffix(p, ".ts"):
+		return scheme + "-ts"
+	case scheme == "http" && strings.HasSuffix(p, "/hls.fmp4.m3u8"):
+		return "ll-hls"
+	case scheme == "http" && strings.HasSuffix(p, ".m3u8"):
+		return "hls"
 	}
 	return ""
 }
