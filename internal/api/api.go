@@ -58,6 +58,9 @@ type Handler struct {
 	Sessions *sessions.Registry
 	// Version is Berth's version, for the version call.
 	Version string
+	// Pushers runs addStreamPusherProxy & co (pusher.go); nil: those calls
+	// answer that push-out is not available.
+	Pushers Pushers
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -164,6 +167,11 @@ var endpoints = map[string]endpoint{
 	"closeRtpServer":     (*Handler).closeRtpServer,
 	"listRtpServer":      (*Handler).listRtpServer,
 	"getRtpInfo":         (*Handler).getRtpInfo,
+
+	// Push-out (pusher.go).
+	"addStreamPusherProxy":  (*Handler).addStreamPusherProxy,
+	"delStreamPusherProxy":  (*Handler).delStreamPusherProxy,
+	"listStreamPusherProxy": (*Handler).listStreamPusherProxy,
 }
 
 var (

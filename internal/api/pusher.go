@@ -1,0 +1,111 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/berthmedia/berth/internal/pusher"
+)
+
+// Pushers is the push-out registry behind addStreamPusherProxy and its
+// siblings (internal/pusher's Manager).
+type Pushers interface {
+	Add(spec pusher.Spec) (key string, err error)
+	Del(key string) bool
+	List() []pusher.Info
+}
+
+func (h *Handler) pushers() (Pushers, error) {
+	if h.Pushers == nil {
+		return nil, fail(CodeOtherFailed, "push-out is not available in this server")
+	}
+	return h.Pushers, nil
+}
+
+// addStreamPusherProxy pushes app/stream to dst_url over schema (rtsp or
+// rtmp), as ZLMediaKit's: retry_count (-1, the default, retries forever),
+// rtp_type (RTSP: 0 TCP, 1 UDP), timeout_sec (default 10). Reply
+// {"code":0,"data":{"key":...}}; the same request again returns the same
+// key. The stream need not be live yet: the pusher waits for it.
+func (h *Handler) addStreamPusherProxy(_ *http.Request, p params) (map[string]any, error) {
+	ps, err := h.pushers()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.require("schema", "vhost", "app", "stream", "dst_url"); err != nil {
+		return nil, err
+	}
+	retries, err := p.int("retry_count", -1)
+	if err != nil {
+		return nil, fail(CodeInvalidArgs, "%v", err)
+	}
+	rtpType, err := p.int("rtp_type", 0)
+	if err != nil {
+		return nil, fail(CodeInvalidArgs, "%v", err)
+	}
+	timeout := 10 * time.Second
+	if v := p["timeout_sec"]; v != "" {
+		sec, err := strconv.ParseFloat(v, 64)
+		if err != nil || sec < 0 || sec > 3600 {
+			return nil, fail(CodeInvalidArgs, "parameter timeout_sec=%q is not a number of seconds from 0 to 3600", v)
+		}
+		if sec > 0 {
+			timeout = time.Duration(sec * float64(time.Second))
+		}
+	}
+	spec := pusher.Spec{Schema: p["schema"], Vhost: p["vhost"], App: p["app"], Stream: p["stream"], DstURL: p["dst_url"],
+		Retries: retries, RTPType: rtpType, Timeout: timeout}
+	key, err := ps.Add(spec)
+	if err != nil {
+		if errors.Is(err, pusher.ErrBadSpec) {
+			return nil, fail(CodeInvalidArgs, "%v", err)
+		}
+		return nil, fail(CodeOtherFailed, "%v", err)
+	}
+	return map[string]any{"data": map[string]any{"key": key}}, nil
+}
+
+// delStreamPusherProxy stops the pusher of key: {"code":0,"data":{"flag":true}},
+// flag false when there was none.
+func (h *Handler) delStreamPusherProxy(_ *http.Request, p params) (map[string]any, error) {
+	ps, err := h.pushers()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.require("key"); err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": map[string]any{"flag": ps.Del(p["key"])}}, nil
+}
+
+// listStreamPusherProxy lists the pushers with their state: status is
+// "live", "connecting", "waiting for the stream", "retrying N: cause" or
+// "stopped: cause".
+func (h *Handler) listStreamPusherProxy(_ *http.Request, _ params) (map[string]any, error) {
+	ps, err := h.pushers()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	data := []map[string]any{}
+	for _, in := range ps.List() {
+		live := int64(0)
+		if !in.LiveSince.IsZero() {
+			live = int64(now.Sub(in.LiveSince).Seconds())
+		}
+		vhost := in.Spec.Vhost
+		if vhost == "" {
+			vhost = DefaultVhost
+		}
+		data = append(data, map[string]any{
+			"key": in.Key, "schema": in.Spec.Schema, "vhost": vhost, "app": in.Spec.App, "stream": in.Spec.Stream,
+			"url": pusher.Redact(in.Spec.DstURL), "retry_count": in.Spec.Retries, "rtp_type": in.Spec.RTPType,
+			"timeout_sec": in.Spec.Timeout.Seconds(), "status": in.Status(), "state": in.State.String(),
+			"cause": in.Cause, "retries": in.Attempt, "rePublishCount": in.Republish, "liveSecs": live,
+			"createStamp": in.Created.Unix(), "totalBytes": in.Bytes,
+		})
+	}
+	return map[string]any{"data": data}, nil
+}

@@ -1,0 +1,64 @@
+package rtmp
+
+import (
+	"errors"
+
+	"github.com/berthmedia/berth/internal/flv/amf0"
+)
+
+// Message types a publishing client sends with SendMedia.
+const (
+	MsgAudio    = msgAudio
+	MsgVideo    = msgVideo
+	MsgDataAMF0 = msgDataAMF0
+)
+
+// Status is an onStatus a server sent: its level ("status" or "error"),
+// code (NetStream.Publish.Start) and the server's description, which says
+// why a publish was refused in the server's own words.
+type Status struct {
+	Level, Code, Description string
+}
+
+// ErrNotStatus is what ParseStatus returns for a message that is no onStatus.
+var ErrNotStatus = errors.New("not an onStatus command")
+
+// ParseStatus reads an onStatus command message (type 20), as a publisher
+// that keeps reading after Publish sees a late refusal.
+func ParseStatus(m *Message) (Status, error) {
+	if m == nil || m.Type != msgCommandAMF0 {
+		return Status{}, ErrNotStatus
+	}
+	vals, err := amf0.Decode(m.Body)
+	if err != nil || len(vals) == 0 || vals[0] != "onStatus" {
+		return Status{}, ErrNotStatus
+	}
+	return statusOf(vals), nil
+}
+
+func statusOf(vals []any) Status {
+	var st Status
+	if len(vals) > 3 {
+		if o, ok := vals[3].(amf0.Object); ok {
+			st.Level, st.Code, st.Description = o.String("level"), o.String("code"), o.String("description")
+		}
+	}
+	return st
+}
+
+// PublishStatus is Publish returning the whole onStatus, description
+// included ("stream live/s is already published by ..."), so a pusher can
+// say in its log why a target refused it.
+func (c *Client) PublishStatus(name string) (Status, error) {
+	if err := c.createStream(); err != nil {
+		return Status{}, err
+	}
+	if err := c.command(streamID, "publish", amf0.Null{}, name, "live"); err != nil {
+		return Status{}, err
+	}
+	vals, err := c.waitCommand("onStatus")
+	if err != nil {
+		return Status{}, err
+	}
+	return statusOf(vals), nil
+}
