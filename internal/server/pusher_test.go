@@ -301,3 +301,31 @@ func TestPusherAPIRefusesBadRequests(t *testing.T) {
 		t.Errorf("delStreamPusherProxy of no pusher: %v", res)
 	}
 }
+
+// TestPusherNamesTheTargetsRefusal: a target path someone else publishes
+// is refused, and the pusher says so in the target's words; with
+// retry_count=1 the RTSP pusher gives up after its retry and is listed as
+// stopped with that cause.
+func TestPusherNamesTheTargetsRefusal(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, logs := start(t)
+	target := startPushTarget(t)
+	pushPublish(t, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/s")
+	pushPublish(t, testmedia.H264AAC, target.url("rtmp", "live/busy"))
+	pushWaitFrames(t, srv, "live/s")
+	pushWaitFrames(t, target.srv, "live/busy")
+
+	viaRTMP := addPusher(t, srv, "rtmp", "s", target.url("rtmp", "live/busy"))
+	got := waitPusher(t, srv, viaRTMP, "retrying", 10*time.Second)
+	if !strings.Contains(got, "rtmp target refused publish: NetStream.Publish.BadName: stream live/busy is already published") {
+		t.Errorf("status %q: want the target's refusal in its words", got)
+	}
+	logs.WaitLine(t, "push failed; retrying in", "NetStream.Publish.BadName")
+
+	viaRTSP := addPusher(t, srv, "rtsp", "s", target.url("rtsp", "live/busy"), "retry_count", "1")
+	got = waitPusher(t, srv, viaRTSP, "stopped", 10*time.Second)
+	if !strings.Contains(got, "stopped: rtsp target refused ANNOUNCE: 406") {
+		t.Errorf("status %q: want stopped with the target's 406", got)
+	}
+	logs.WaitLine(t, "pusher gave up", "attempts=2")
+}
