@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -187,6 +189,20 @@ func TestPusherPushesOverRTSPAndRTMP(t *testing.T) {
 		t.Errorf("source readerCount by schema %v: want the 2 RTSP pushers under rtsp and the RTMP one under rtmp", readers)
 	}
 	logs.WaitLine(t, "pusher live", "live/s")
+	res, err := http.Get("http://" + srv.Addr("http") + "/berth/status.json?secret=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Data struct {
+			Pushers []struct{ Key, Path, URL, Status string }
+		}
+	}
+	err = json.NewDecoder(res.Body).Decode(&status)
+	res.Body.Close()
+	if err != nil || len(status.Data.Pushers) != 3 || status.Data.Pushers[0].Status != "live" || status.Data.Pushers[0].Path != "live/s" {
+		t.Errorf("status.json pushers: %+v, %v; want the 3 pushers of live/s, live", status.Data.Pushers, err)
+	}
 
 	del := api(t, srv, "delStreamPusherProxy", "key", udp)
 	if d, _ := del["data"].(map[string]any); d["flag"] != true {
