@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/server"
@@ -344,4 +346,26 @@ func TestPusherNamesTheTargetsRefusal(t *testing.T) {
 		t.Errorf("status %q: want stopped with the target's 406", got)
 	}
 	logs.WaitLine(t, "pusher gave up", "attempts=2")
+}
+
+// TestStatusPageListsPushers: the status page, in headless Chromium, lists
+// a pusher with its stream, destination (password hidden) and state.
+func TestStatusPageListsPushers(t *testing.T) {
+	chrome := requireChromium(t)
+	srv, _ := start(t)
+	addPusher(t, srv, "rtmp", "cam", "rtmp://user:hidden@127.0.0.1:1/live/cam")
+	b := newBrowser(t, chrome)
+	b.do(t, "the pushers table", 15*time.Second,
+		chromedp.Navigate("http://"+srv.Addr("http")+"/?secret=s3cret"),
+		chromedp.WaitVisible("#pushers"),
+		poll(`document.querySelector("#pushers tbody").textContent.includes("waiting for the stream")`))
+	got := b.text(t, "#pushers")
+	for _, want := range []string{"live/cam", "rtmp://user:xxxxx@127.0.0.1:1/live/cam", "waiting for the stream"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the pushers table lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "hidden") {
+		t.Errorf("the pushers table shows the password:\n%s", got)
+	}
 }
