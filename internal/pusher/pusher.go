@@ -134,7 +134,12 @@ func (p *Pusher) set(s State, cause string, attempt int) {
 // retry after a backoff; when the stream ends, wait for it again.
 func (p *Pusher) run(ctx context.Context) {
 	defer close(p.done)
-	failures, sessions := 0, 0
+	// failures counts attempts in a row that failed, for retry_count: a
+	// session that went live ends the row, as in ZLMediaKit. backoff is the
+	// retry number the wait is taken from: it starts again only after a
+	// session that stayed live, so a target that takes the stream and drops
+	// it at once is not asked every second.
+	failures, backoff, sessions := 0, 0, 0
 	for {
 		st := p.waitStream(ctx)
 		if st == nil {
@@ -157,13 +162,17 @@ func (p *Pusher) run(ctx context.Context) {
 			// Bound to the stream, as in ZLMediaKit, but it outlives it:
 			// the next publish of the path is pushed again.
 			p.log.Info("pusher's stream ended; waiting for it to be published again")
-			failures = 0
+			failures, backoff = 0, 0
 			continue
 		}
-		if live >= stableAfter {
+		if live > 0 {
 			failures = 0
 		}
+		if live >= stableAfter {
+			backoff = 0
+		}
 		failures++
+		backoff++
 		cause := Cause(err)
 		if p.spec.Retries >= 0 && failures > p.spec.Retries {
 			p.set(StateStopped, cause, failures)
@@ -171,7 +180,7 @@ func (p *Pusher) run(ctx context.Context) {
 				"fix", "fix the target, then add the pusher again (retry_count=-1 retries forever)")
 			return
 		}
-		delay := Backoff(failures)
+		delay := Backoff(backoff)
 		p.set(StateRetrying, cause, failures)
 		p.log.Warn("push failed; retrying in "+delay.String()+": "+cause, "attempt", failures, "err", err)
 		t := time.NewTimer(delay)

@@ -31,7 +31,7 @@ type Spec struct {
 	App     string        // the stream pushed: App/Stream on this server
 	Stream  string        //
 	DstURL  string        // where to: rtsp://host[:port]/path or rtmp://host[:port]/app/stream
-	Retries int           // failed attempts in a row before giving up; -1 = retry forever
+	Retries int           // retries after a failure before giving up: -1 = forever (the API's default), 0 = none, as ZLMediaKit
 	RTPType int           // RTSP only: 0 = TCP interleaved, 1 = UDP
 	Timeout time.Duration // dial and each request; 0 = 10 s
 }
