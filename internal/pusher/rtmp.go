@@ -23,8 +23,9 @@ type rtmpTarget struct {
 	m       *flv.Muxer
 	timeout time.Duration
 	addr    string
-	base    int64     // the first frame's timestamp: the push starts at 0; -1 until then
-	writeDL time.Time // last write deadline set, refreshed once a second
+	base    int64      // the first frame's timestamp: the push starts at 0; -1 until then
+	writeDL time.Time  // last write deadline set, refreshed once a second
+	wmu     sync.Mutex // the media writes and the read loop's ping answers share the connection
 
 	done    chan struct{} // closed by the read loop when the connection fails
 	errOnce sync.Once
@@ -90,6 +91,13 @@ func (t *rtmpTarget) readLoop() {
 			t.fail(err)
 			return
 		}
+		t.wmu.Lock()
+		_, err = t.c.AnswerPing(msg)
+		t.wmu.Unlock()
+		if err != nil {
+			t.fail(err)
+			return
+		}
 		if st, err := rtmp.ParseStatus(msg); err == nil && st.Level == "error" {
 			t.fail(&RefusedError{Proto: "rtmp", Step: "publish", Reason: st.Code + ": " + st.Description})
 			t.c.Close()
@@ -125,6 +133,8 @@ func (t *rtmpTarget) close() {
 }
 
 func (t *rtmpTarget) write(frames []*hub.Frame) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	if now := time.Now(); t.writeDL.Sub(now) < t.timeout-time.Second {
 		t.writeDL = now.Add(t.timeout)
 		t.c.Conn().SetWriteDeadline(t.writeDL)

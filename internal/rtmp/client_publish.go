@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"github.com/berthmedia/berth/internal/flv/amf0"
@@ -61,4 +62,16 @@ func (c *Client) PublishStatus(name string) (Status, error) {
 		return Status{}, err
 	}
 	return statusOf(vals), nil
+}
+
+// AnswerPing answers m with a ping response when it is a ping request
+// (User Control event 6, RTMP 1.0 section 7.1.7): servers such as
+// nginx-rtmp ping their clients and may drop one that never answers. It
+// writes on the client's connection, so the caller keeps it from running
+// at the same time as its other writes.
+func (c *Client) AnswerPing(m *Message) (answered bool, err error) {
+	if m == nil || m.Type != msgUserControl || len(m.Body) < 6 || binary.BigEndian.Uint16(m.Body) != ucPingRequest {
+		return false, nil
+	}
+	return true, c.WriteMessage(csidControl, msgUserControl, 0, 0, append([]byte{0, ucPingResponse}, m.Body[2:6]...))
 }
