@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -367,5 +369,42 @@ func TestStatusPageListsPushers(t *testing.T) {
 	}
 	if strings.Contains(got, "hidden") {
 		t.Errorf("the pushers table shows the password:\n%s", got)
+	}
+}
+
+// TestPusherPushesToFFmpeg: the targets are not Berth but ffmpeg listening
+// as an RTSP server (ANNOUNCE/RECORD) and as an RTMP server, each
+// recording 3 s of what it gets to a file that ffprobe then reads.
+func TestPusherPushesToFFmpeg(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	pushPublish(t, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/s")
+	pushWaitFrames(t, srv, "live/s")
+	for _, schema := range []string{"rtsp", "rtmp"} {
+		t.Run(schema, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0") // a free port for ffmpeg to listen on
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := schema + "://" + l.Addr().String() + "/live/s"
+			l.Close()
+			out := filepath.Join(t.TempDir(), "got.mkv")
+			listen := []string{"-rtsp_flags", "listen", "-timeout", "20"} // seconds to wait for the pusher
+			if schema == "rtmp" {
+				listen = []string{"-listen", "1", "-timeout", "20"}
+			}
+			args := append(listen, "-i", dst, "-c", "copy", "-t", "3", out)
+			exited := run(t, args...)
+			// The pusher's first attempts may find nothing listening yet: it
+			// retries after 1 s.
+			key := addPusher(t, srv, schema, "s", dst)
+			waitPusher(t, srv, key, "live", 15*time.Second)
+			waitExit(t, exited, "ffmpeg recording the push")
+			api(t, srv, "delStreamPusherProxy", "key", key)
+			got, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", out).Output()
+			if s := strings.Join(strings.Fields(string(got)), ","); err != nil || s != "h264,aac" {
+				t.Errorf("ffmpeg as the %s target recorded %q, %v; want h264,aac", schema, s, err)
+			}
+		})
 	}
 }
