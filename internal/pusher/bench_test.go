@@ -3,6 +3,7 @@ package pusher
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -79,6 +80,8 @@ func benchSource(b *testing.B, k hub.Kind) (*hub.Stream, []*hub.Frame) {
 	return pub.Stream(), frames
 }
 
+var runs int
+
 // BenchmarkPushWrite: one frame through the pusher's write path to a
 // Berth target over loopback (ns/op and allocs/op are per frame).
 func BenchmarkPushWrite(b *testing.B) {
@@ -93,7 +96,10 @@ func BenchmarkPushWrite(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			st, frames := benchSource(b, tc.kind)
-			spec := Spec{Schema: tc.url[:4], App: "live", Stream: "src", DstURL: tc.url}
+			// A path per run: the target may not have seen the last run's
+			// publisher leave yet.
+			runs++
+			spec := Spec{Schema: tc.url[:4], App: "live", Stream: "src", DstURL: tc.url + strconv.Itoa(runs)}
 			if err := spec.Validate(); err != nil {
 				b.Fatal(err)
 			}

@@ -75,6 +75,10 @@ func dialRTMP(ctx context.Context, spec Spec, st *hub.Stream) (*rtmpTarget, erro
 		c.Close()
 		return nil, &RefusedError{Proto: "rtmp", Step: "publish", Reason: status.Code + ": " + status.Description}
 	}
+	if err := c.SetPublishChunkSize(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.Conn().SetDeadline(time.Time{})
 	t := &rtmpTarget{c: c, m: m, timeout: spec.Timeout, addr: c.Conn().RemoteAddr().String(), base: -1, done: make(chan struct{})}
 	go t.readLoop()
@@ -152,7 +156,7 @@ func (t *rtmpTarget) write(frames []*hub.Frame) error {
 			if tag.Type == flv.TagScript {
 				body = append(append([]byte(nil), setDataFrame...), body...)
 			}
-			if err := t.c.SendMedia(tag.Type, 0, body); err != nil {
+			if err := t.c.SendMediaChunked(tag.Type, 0, body); err != nil {
 				return err
 			}
 		}
@@ -161,7 +165,7 @@ func (t *rtmpTarget) write(frames []*hub.Frame) error {
 		if t.base < 0 {
 			t.base = ts
 		}
-		if err := t.c.SendMedia(tag[0], uint32(max(ts-t.base, 0)), flv.TagBody(tag)); err != nil {
+		if err := t.c.SendMediaChunked(tag[0], uint32(max(ts-t.base, 0)), flv.TagBody(tag)); err != nil {
 			return err
 		}
 	}

@@ -75,3 +75,29 @@ func (c *Client) AnswerPing(m *Message) (answered bool, err error) {
 	}
 	return true, c.WriteMessage(csidControl, msgUserControl, 0, 0, append([]byte{0, ucPingResponse}, m.Body[2:6]...))
 }
+
+// PublishChunkSize is the chunk size a publishing client announces and
+// writes media with, as ffmpeg and OBS do: a 1.4 kB audio frame or a video
+// frame is then one chunk header per 4 kB instead of per 128 bytes.
+const PublishChunkSize = 4096
+
+// SetPublishChunkSize tells the server that this client's chunks are
+// PublishChunkSize bytes from now on; SendMediaChunked then writes them so.
+func (c *Client) SetPublishChunkSize() error {
+	return c.WriteMessage(csidControl, msgSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, PublishChunkSize))
+}
+
+// SendMediaChunked is SendMedia in chunks of PublishChunkSize, after
+// SetPublishChunkSize.
+func (c *Client) SendMediaChunked(typ uint8, ts uint32, body []byte) error {
+	csid := uint32(csidVideo)
+	switch typ {
+	case msgAudio:
+		csid = csidAudio
+	case msgDataAMF0:
+		csid = csidData
+	}
+	c.wbuf = AppendMessage(c.wbuf[:0], csid, typ, streamID, ts, body, PublishChunkSize)
+	_, err := c.nc.Write(c.wbuf)
+	return err
+}
