@@ -159,8 +159,8 @@ func (p *Pusher) run(ctx context.Context) {
 			return
 		}
 		if st.Ended() {
-			// Bound to the stream, as in ZLMediaKit, but it outlives it:
-			// the next publish of the path is pushed again.
+			// The stream ended, not the target: push the path's next
+			// publish (ZLMediaKit's pusher would stop here; docs/pusher.md).
 			p.log.Info("pusher's stream ended; waiting for it to be published again")
 			failures, backoff = 0, 0
 			continue
