@@ -49,6 +49,8 @@ type Info struct {
 	Created   time.Time // when it was added
 	LiveSince time.Time // start of the current session; zero unless live
 	Bytes     uint64    // media bytes pushed over every session
+	// SessionBytes is what the current session pushed (0 unless live).
+	SessionBytes uint64
 }
 
 // Status is the state in words: "live", "retrying 3: connection refused",
@@ -116,7 +118,8 @@ func (p *Pusher) Info() Info {
 	in := p.info
 	in.Bytes = p.bytes
 	if p.cur != nil {
-		in.Bytes += p.cur.Bytes()
+		in.SessionBytes = p.cur.Bytes()
+		in.Bytes += in.SessionBytes
 	}
 	return in
 }

@@ -129,7 +129,10 @@ func pusherStatus(t *testing.T, srv *server.Server, key string) string {
 	t.Helper()
 	for _, p := range list(api(t, srv, "listStreamPusherProxy")) {
 		if p["key"] == key {
-			s, _ := p["status"].(string)
+			if code, _ := p["status"].(float64); (code == 0) != (p["status_str"] == "live") {
+				t.Errorf("pusher %s: status %v with status_str %v", key, p["status"], p["status_str"])
+			}
+			s, _ := p["status_str"].(string)
 			return s
 		}
 	}
@@ -193,6 +196,21 @@ func TestPusherPushesOverRTSPAndRTMP(t *testing.T) {
 		t.Errorf("source readerCount by schema %v: want the 2 RTSP pushers under rtsp and the RTMP one under rtmp", readers)
 	}
 	logs.WaitLine(t, "pusher live", "live/s")
+	testutil.WaitFor(t, 5*time.Second, "listStreamPusherProxy to count bytes", func() bool {
+		for _, p := range list(api(t, srv, "listStreamPusherProxy")) {
+			if p["totalBytes"].(float64) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range list(api(t, srv, "listStreamPusherProxy")) {
+		src, _ := p["src"].(map[string]any)
+		if src["vhost"] != "__defaultVhost__" || src["app"] != "live" || src["stream"] != "s" || p["status"] != 0.0 ||
+			!strings.HasPrefix(p["url"].(string), "rt") || p["rePublishCount"] != 0.0 {
+			t.Errorf("listStreamPusherProxy entry %v: want ZLMediaKit's fields (src, url, status 0 while live)", p)
+		}
+	}
 	res, err := http.Get("http://" + srv.Addr("http") + "/berth/status.json?secret=s3cret")
 	if err != nil {
 		t.Fatal(err)
