@@ -172,6 +172,7 @@ var endpoints = map[string]endpoint{
 	"addStreamPusherProxy":  (*Handler).addStreamPusherProxy,
 	"delStreamPusherProxy":  (*Handler).delStreamPusherProxy,
 	"listStreamPusherProxy": (*Handler).listStreamPusherProxy,
+	"getProxyPusherInfo":    (*Handler).getProxyPusherInfo,
 }
 
 var (

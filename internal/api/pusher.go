@@ -80,11 +80,7 @@ func (h *Handler) delStreamPusherProxy(_ *http.Request, p params) (map[string]an
 	return map[string]any{"data": map[string]any{"flag": ps.Del(p["key"])}}, nil
 }
 
-// listStreamPusherProxy lists the pushers in ZLMediaKit's shape (its
-// ToJson of a PusherProxy: url, status, liveSecs, rePublishCount,
-// bytesSpeed, totalBytes, src) plus the key and Berth's words for the
-// state: status_str is "live", "connecting", "waiting for the stream",
-// "retrying N: cause" or "stopped: cause".
+// listStreamPusherProxy lists the pushers (pusherItem).
 func (h *Handler) listStreamPusherProxy(_ *http.Request, _ params) (map[string]any, error) {
 	ps, err := h.pushers()
 	if err != nil {
@@ -93,30 +89,57 @@ func (h *Handler) listStreamPusherProxy(_ *http.Request, _ params) (map[string]a
 	now := time.Now()
 	data := []map[string]any{}
 	for _, in := range ps.List() {
-		live, speed := int64(0), uint64(0)
-		if !in.LiveSince.IsZero() {
-			d := now.Sub(in.LiveSince)
-			live = int64(d.Seconds())
-			if d >= time.Second {
-				speed = uint64(float64(in.SessionBytes) / d.Seconds()) // the session's mean: no sampler runs per pusher
-			}
-		}
-		vhost := in.Spec.Vhost
-		if vhost == "" {
-			vhost = DefaultVhost
-		}
-		status := 0 // ZLMediaKit: 0 while pushing, else the last error's code; Berth says -1 (Err_other) and why in status_str
-		if in.State != pusher.StateLive {
-			status = -1
-		}
-		data = append(data, map[string]any{
-			"key": in.Key, "url": pusher.Redact(in.Spec.DstURL), "status": status, "status_str": in.Status(),
-			"liveSecs": live, "rePublishCount": in.Republish, "bytesSpeed": speed, "totalBytes": in.Bytes,
-			"src":    map[string]any{"vhost": vhost, "app": in.Spec.App, "stream": in.Spec.Stream, "params": ""},
-			"schema": in.Spec.Schema, "retry_count": in.Spec.Retries, "rtp_type": in.Spec.RTPType,
-			"timeout_sec": in.Spec.Timeout.Seconds(), "state": in.State.String(), "cause": in.Cause,
-			"retries": in.Attempt, "createStamp": in.Created.Unix(),
-		})
+		data = append(data, pusherItem(in, now))
 	}
 	return map[string]any{"data": data}, nil
+}
+
+// getProxyPusherInfo is one pusher by key, as listStreamPusherProxy lists
+// it: {"code":0,"data":{...}}; -500 "can not find pusher" for an unknown key.
+func (h *Handler) getProxyPusherInfo(_ *http.Request, p params) (map[string]any, error) {
+	ps, err := h.pushers()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.require("key"); err != nil {
+		return nil, err
+	}
+	for _, in := range ps.List() {
+		if in.Key == p["key"] {
+			return map[string]any{"data": pusherItem(in, time.Now())}, nil
+		}
+	}
+	return nil, fail(CodeNotFound, "can not find pusher %s (listStreamPusherProxy lists the keys)", p["key"])
+}
+
+// pusherItem is a pusher in ZLMediaKit's shape (its ToJson of a
+// PusherProxy: url, status, liveSecs, rePublishCount, bytesSpeed,
+// totalBytes, src) plus the key and Berth's words for the state:
+// status_str is "live", "connecting", "waiting for the stream",
+// "retrying N: cause" or "stopped: cause".
+func pusherItem(in pusher.Info, now time.Time) map[string]any {
+	live, speed := int64(0), uint64(0)
+	if !in.LiveSince.IsZero() {
+		d := now.Sub(in.LiveSince)
+		live = int64(d.Seconds())
+		if d >= time.Second {
+			speed = uint64(float64(in.SessionBytes) / d.Seconds()) // the session's mean: no sampler runs per pusher
+		}
+	}
+	vhost := in.Spec.Vhost
+	if vhost == "" {
+		vhost = DefaultVhost
+	}
+	status := 0 // ZLMediaKit: 0 while pushing, else the last error's code; Berth says -1 (Err_other) and why in status_str
+	if in.State != pusher.StateLive {
+		status = -1
+	}
+	return map[string]any{
+		"key": in.Key, "url": pusher.Redact(in.Spec.DstURL), "status": status, "status_str": in.Status(),
+		"liveSecs": live, "rePublishCount": in.Republish, "bytesSpeed": speed, "totalBytes": in.Bytes,
+		"src":    map[string]any{"vhost": vhost, "app": in.Spec.App, "stream": in.Spec.Stream, "params": ""},
+		"schema": in.Spec.Schema, "retry_count": in.Spec.Retries, "rtp_type": in.Spec.RTPType,
+		"timeout_sec": in.Spec.Timeout.Seconds(), "state": in.State.String(), "cause": in.Cause,
+		"retries": in.Attempt, "createStamp": in.Created.Unix(),
+	}
 }

@@ -338,6 +338,14 @@ func TestPusherAPIRefusesBadRequests(t *testing.T) {
 	if res := api(t, srv, "delStreamPusherProxy", "key", "nope"); res["code"] != 0.0 || res["data"].(map[string]any)["flag"] != false {
 		t.Errorf("delStreamPusherProxy of no pusher: %v", res)
 	}
+	if res := api(t, srv, "getProxyPusherInfo", "key", "nope"); res["code"] != -500.0 {
+		t.Errorf("getProxyPusherInfo of no pusher: %v; want -500", res)
+	}
+	key := addPusher(t, srv, "rtmp", "s", "rtmp://127.0.0.1:1/live/s")
+	res := api(t, srv, "getProxyPusherInfo", "key", key)
+	if d, _ := res["data"].(map[string]any); res["code"] != 0.0 || d["key"] != key || d["url"] != "rtmp://127.0.0.1:1/live/s" {
+		t.Errorf("getProxyPusherInfo: %v", res)
+	}
 }
 
 // TestPusherNamesTheTargetsRefusal: a target path someone else publishes
