@@ -1,12 +1,16 @@
 package pusher
 
 import (
+	"bufio"
 	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/pion/rtp"
 
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/hub"
@@ -159,5 +163,119 @@ func TestAddIsIdempotentAndCloseRefusesMore(t *testing.T) {
 	m.Close()
 	if _, err := m.Add(spec); err != ErrClosed {
 		t.Errorf("Add after Close: %v, want ErrClosed", err)
+	}
+}
+
+// stuckRTSPTarget answers ANNOUNCE, SETUP and RECORD with 200 over a real
+// socket, then never reads again: a target whose network or process hung
+// while media flowed.
+func stuckRTSPTarget(t *testing.T) (addr string, recording <-chan struct{}) {
+	l, err := ports.Listen(ports.Spec{Name: "stuck", Network: "tcp", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := make(chan struct{})
+	var conn net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		conn = c
+		c.(*net.TCPConn).SetReadBuffer(4096) // fill up soon once it stops reading
+		br := bufio.NewReader(c)
+		for {
+			var req base.Request
+			if err := req.Unmarshal(br); err != nil {
+				return
+			}
+			res := base.Response{StatusCode: base.StatusOK, Header: base.Header{"CSeq": req.Header["CSeq"], "Session": base.HeaderValue{"1"}}}
+			if req.Method == base.Setup {
+				res.Header["Transport"] = req.Header["Transport"]
+			}
+			b, _ := res.Marshal()
+			c.Write(b)
+			if req.Method == base.Record {
+				close(rec)
+				return // and read no more
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		if conn != nil {
+			conn.Close()
+		}
+	})
+	return l.Addr().String(), rec
+}
+
+// TestDeleteWhileTheTargetStoppedReading: a target that stops reading
+// while the pusher writes blocks its write; a delete still returns after
+// about a second, not after the one-minute write timeout, and the stream's
+// publisher never waits for the pusher.
+func TestDeleteWhileTheTargetStoppedReading(t *testing.T) {
+	addr, recording := stuckRTSPTarget(t)
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	track := codec.H264Track(benchSPS, benchPPS)
+	pub, err := h.Publish("live/s", hub.Origin{Proto: "test"}, hub.KindRTP, []*hub.Track{track}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{Hub: h}
+	key, err := m.Add(Spec{Schema: "rtsp", App: "live", Stream: "s", DstURL: "rtsp://" + addr + "/live/x", Timeout: time.Minute, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-recording:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pusher did not reach RECORD")
+	}
+	// The publisher writes 1.4 kB packets as fast as it can, far more than
+	// the socket buffers hold, until the test ends; a write that blocked it
+	// would show as a publisher that stops counting frames.
+	stop := make(chan struct{})
+	published := make(chan int)
+	go func() {
+		n := 0
+		payload := make([]byte, 1400)
+		payload[0] = 0x65
+		for {
+			select {
+			case <-stop:
+				published <- n
+				return
+			default:
+			}
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, PayloadType: 96, SequenceNumber: uint16(n), Timestamp: uint32(n * 90), SSRC: 1}, Payload: payload}
+			raw, _ := pkt.Marshal()
+			pub.Write(hub.NewRTPFrame(0, raw, true, time.Now()))
+			n++
+		}
+	}()
+	// Blocked: the bytes the pusher took stop growing while packets keep coming.
+	var last uint64
+	var since time.Time
+	testutil.WaitFor(t, 20*time.Second, "the pusher's write to block on the stuck target", func() bool {
+		b := m.List()[0].SessionBytes
+		if b != last || b < 1<<20 {
+			last, since = b, time.Now()
+			return false
+		}
+		return time.Since(since) >= 500*time.Millisecond
+	})
+	start := time.Now()
+	m.Del(key)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Del took %v with a write blocked on a target that stopped reading (write timeout one minute)", d)
+	}
+	close(stop)
+	if n := <-published; n < 10000 {
+		t.Errorf("the publisher wrote only %d packets while the pusher was stuck", n)
 	}
 }

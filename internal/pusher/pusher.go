@@ -223,13 +223,13 @@ func (p *Pusher) waitStream(ctx context.Context) *hub.Stream {
 // target is one session with the destination server, set up and ready
 // for media.
 type target interface {
-	kind() hub.Kind                        // the frames it takes
-	write(frames []*hub.Frame) error       // sends a batch
-	failed() <-chan struct{}               // closed when the connection fails
-	err() error                            // why it failed
-	remote() string                        // host:port, for the reader's origin
-	close()                                // ends the session (TEARDOWN, close)
-	prepare(st *hub.Stream, r *hub.Reader) // called once the reader exists
+	kind() hub.Kind                  // the frames it takes
+	write(frames []*hub.Frame) error // sends a batch
+	failed() <-chan struct{}         // closed when the connection fails
+	err() error                      // why it failed
+	remote() string                  // host:port, for the reader's origin
+	close()                          // ends the session (TEARDOWN, close)
+	abort()                          // drops the connection at once, failing a write blocked on it
 }
 
 // session runs one attempt: set the target up for st, then push until the
@@ -250,7 +250,6 @@ func (p *Pusher) session(ctx context.Context, st *hub.Stream) (live time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	t.prepare(st, r)
 	start := time.Now()
 	p.mu.Lock()
 	p.info.State, p.info.Attempt, p.info.LiveSince = StateLive, 0, start
@@ -268,10 +267,20 @@ func (p *Pusher) session(ctx context.Context, st *hub.Stream) (live time.Duratio
 	quit := make(chan struct{})
 	defer close(quit)
 	go func() {
-		// A target that fails or a delete ends the blocked Read.
+		// A target that fails or a delete ends the blocked Read. A delete
+		// lets the session end politely (TEARDOWN) but does not wait more
+		// than a second for a write to a target that stopped reading.
 		select {
 		case <-t.failed():
 		case <-ctx.Done():
+			r.Close()
+			abort := time.NewTimer(time.Second)
+			defer abort.Stop()
+			select {
+			case <-quit:
+			case <-abort.C:
+				t.abort()
+			}
 		case <-quit:
 		}
 		r.Close()

@@ -116,10 +116,10 @@ func (t *rtmpTarget) fail(err error) {
 	})
 }
 
-func (t *rtmpTarget) kind() hub.Kind                   { return hub.KindAU }
-func (t *rtmpTarget) failed() <-chan struct{}          { return t.done }
-func (t *rtmpTarget) remote() string                   { return t.addr }
-func (t *rtmpTarget) prepare(*hub.Stream, *hub.Reader) {}
+func (t *rtmpTarget) kind() hub.Kind          { return hub.KindAU }
+func (t *rtmpTarget) failed() <-chan struct{} { return t.done }
+func (t *rtmpTarget) remote() string          { return t.addr }
+func (t *rtmpTarget) abort()                  { t.c.Close() }
 
 func (t *rtmpTarget) err() error {
 	select {

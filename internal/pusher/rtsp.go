@@ -72,12 +72,12 @@ func dialRTSP(ctx context.Context, spec Spec, st *hub.Stream) (*rtspTarget, erro
 	return t, nil
 }
 
-func (t *rtspTarget) kind() hub.Kind                   { return hub.KindRTP }
-func (t *rtspTarget) failed() <-chan struct{}          { return t.c.Done() }
-func (t *rtspTarget) err() error                       { return t.c.Err() }
-func (t *rtspTarget) remote() string                   { return t.c.Conn().RemoteAddr().String() }
-func (t *rtspTarget) close()                           { t.c.Close() }
-func (t *rtspTarget) prepare(*hub.Stream, *hub.Reader) {}
+func (t *rtspTarget) kind() hub.Kind          { return hub.KindRTP }
+func (t *rtspTarget) failed() <-chan struct{} { return t.c.Done() }
+func (t *rtspTarget) err() error              { return t.c.Err() }
+func (t *rtspTarget) remote() string          { return t.c.Conn().RemoteAddr().String() }
+func (t *rtspTarget) close()                  { t.c.Close() }
+func (t *rtspTarget) abort()                  { t.c.Conn().Close() }
 
 func (t *rtspTarget) write(frames []*hub.Frame) error {
 	for _, f := range frames {
