@@ -34,6 +34,7 @@ func Cause(err error) string {
 	var st *rtspclient.StatusError
 	var dns *net.DNSError
 	var ne net.Error
+	var op *net.OpError
 	switch {
 	case err == nil:
 		return ""
@@ -53,6 +54,8 @@ func Cause(err error) string {
 		return "the target's host name does not resolve (" + dns.Name + ")"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return "the target closed the connection"
+	case errors.As(err, &op) && op.Op == "write" && op.Timeout():
+		return "the target stopped taking data (a write waited timeout_sec)"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return "the target did not answer in time"
 	case errors.As(err, &ne) && ne.Timeout():

@@ -137,6 +137,8 @@ func TestCauseInPlainWords(t *testing.T) {
 		{fmt.Errorf("rtsp x: the server closed the connection: %w", io.EOF), "closed the connection"},
 		{&net.DNSError{Name: "nohost.invalid", Err: "no such host"}, "does not resolve (nohost.invalid)"},
 		{fmt.Errorf("x: %w", os.ErrDeadlineExceeded), "did not answer in time"},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}, "stopped taking data"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, "did not answer in time"},
 		{context.DeadlineExceeded, "did not answer in time"},
 		{&rtspclient.StatusError{Method: base.Announce, Code: 406, Reason: "Not Acceptable"}, "rtsp target refused ANNOUNCE: 406 Not Acceptable"},
 		{&RefusedError{Proto: "rtmp", Step: "publish", Reason: "NetStream.Publish.BadName: already published"}, "rtmp target refused publish: NetStream.Publish.BadName: already published"},
