@@ -62,6 +62,9 @@ type Handler struct {
 	// SendRTP runs startSendRtp's senders (sendrtp.go); nil: those calls
 	// answer that RTP sending is off.
 	SendRTP *rtpsend.Manager
+	// Pushers runs addStreamPusherProxy & co (pusher.go); nil: those calls
+	// answer that push-out is not available.
+	Pushers Pushers
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -174,6 +177,11 @@ var endpoints = map[string]endpoint{
 	"startSendRtpPassive": (*Handler).startSendRtpPassive,
 	"stopSendRtp":         (*Handler).stopSendRtp,
 	"listRtpSender":       (*Handler).listRtpSender,
+	// Push-out (pusher.go).
+	"addStreamPusherProxy":  (*Handler).addStreamPusherProxy,
+	"delStreamPusherProxy":  (*Handler).delStreamPusherProxy,
+	"listStreamPusherProxy": (*Handler).listStreamPusherProxy,
+	"getProxyPusherInfo":    (*Handler).getProxyPusherInfo,
 }
 
 var (

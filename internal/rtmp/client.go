@@ -37,11 +37,18 @@ func Dial(ctx context.Context, addr string, digest bool) (*Client, error) {
 	}
 	c := &Client{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}
 	c.cr = NewChunkReader(c.br)
+	// Cancelling ctx ends the handshake at once, not at its deadline (a
+	// pusher deleted while a silent server holds it).
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
 	if err := clientHandshake(struct {
 		io.Reader
 		io.Writer
 	}{c.br, nc}, digest); err != nil {
 		nc.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	return c, nil

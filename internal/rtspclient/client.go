@@ -196,7 +196,12 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	for i := range c.chanTrack {
 		c.chanTrack[i] = -1
 	}
-	c.stopCx = context.AfterFunc(ctx, func() { c.Close() })
+	// Close reads stopCx: a ctx cancelled while Dial returns must not run
+	// Close before stopCx is set (a data race, seen with a pusher deleted
+	// mid-dial).
+	set := make(chan struct{})
+	c.stopCx = context.AfterFunc(ctx, func() { <-set; c.Close() })
+	close(set)
 	return c, nil
 }
 

@@ -6,6 +6,7 @@ package rtspclient
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func (c *Client) roundTrip(method base.Method, u *base.URL, h base.Header, body 
 		case <-c.done:
 			return nil, c.err
 		case <-time.After(time.Until(deadline)):
-			return nil, fmt.Errorf("rtsp %s %s: no response within %s", method, u, c.opts.Timeout)
+			return nil, fmt.Errorf("rtsp %s %s: no response within %s: %w", method, u, c.opts.Timeout, os.ErrDeadlineExceeded)
 		}
 	}
 	c.mu.Lock()
@@ -88,7 +89,7 @@ func (c *Client) roundTrip(method base.Method, u *base.URL, h base.Header, body 
 		kind, ch, payload, res, req, err := c.dm.next()
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				return nil, fmt.Errorf("rtsp %s %s: no response within %s", method, u, c.opts.Timeout)
+				return nil, fmt.Errorf("rtsp %s %s: no response within %s: %w", method, u, c.opts.Timeout, os.ErrDeadlineExceeded)
 			}
 			return nil, fmt.Errorf("rtsp %s %s: reading the response: %w", method, u, err)
 		}

@@ -36,6 +36,7 @@ import (
 	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/mpegts"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/pusher"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtpsend"
@@ -87,6 +88,8 @@ type Server struct {
 	certs         certs.Store   // the certificate of the TLS listeners (tls.go)
 	hooks         *hooks.Client // web hooks (hooks.go)
 	stopKeepalive func()
+
+	pushers *pusher.Manager // addStreamPusherProxy (pusher.go)
 }
 
 // New returns a server for cfg; Start runs it.
@@ -158,6 +161,7 @@ func (s *Server) Start() error {
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
+	s.pushers = s.newPushers()
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
 	s.live.checker = checker
 	// Metrics before any session, so the hooks' calls are observed from the first.
@@ -312,6 +316,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		Schemas: []string{"rtsp", "rtmp", "fmp4", "ts", "hls", "hls.fmp4"}, // fmp4: HTTP-fMP4 and WS-fMP4 on this port; ts: HTTP-TS and WS-TS
 		Config:  s, Version: Version, Log: s.Log.With("component", "api")}  // a reload calls s.api.SetSecret
 	s.api.SendRTP = s.send
+	s.api.Pushers = s.pushers
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
@@ -346,6 +351,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.live.stop() // no reload may bind a listener from now on
 	if s.bound != nil {
 		s.bound.Close()
+	}
+	if s.pushers != nil {
+		s.pushers.Close() // they hang up on their targets before the streams they read end
 	}
 	if s.rtsp != nil {
 		s.rtsp.Shutdown(ctx)

@@ -75,6 +75,7 @@ func (s *Server) webStatus() any {
 		st.Listeners = web.Listeners(*h, s.web.shadowLines(s.bound), s.bound.Notices)
 	}
 	st.Warnings, st.WarningsTotal = s.web.recent.Records()
+	st.Pushers = s.pusherRows() // pusher.go
 	return st
 }
 

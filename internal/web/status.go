@@ -21,6 +21,17 @@ type Status struct {
 	// WarningsTotal counts every one since start (the ring keeps the last few).
 	Warnings      []logging.Record `json:"warnings"`
 	WarningsTotal uint64           `json:"warnings_total"`
+	// Pushers are the streams pushed out to other servers (addStreamPusherProxy).
+	Pushers []Pusher `json:"pushers"`
+}
+
+// Pusher is one push-out and its state in words.
+type Pusher struct {
+	Key    string `json:"key"`
+	Path   string `json:"path"`   // the stream pushed, app/stream
+	URL    string `json:"url"`    // where to, password hidden
+	Status string `json:"status"` // live, connecting, waiting for the stream, retrying N: cause, stopped: cause
+	Bytes  uint64 `json:"bytes"`  // media bytes pushed
 }
 
 // Server says which Berth answered.

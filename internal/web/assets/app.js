@@ -96,6 +96,17 @@ function render(media, st) {
   renderStreams(uniqueStreams(media), st.readers || {}, ports);
   renderListeners(st.listeners);
   renderWarnings(st.warnings, st.warnings_total);
+  renderPushers(st.pushers || []);
+}
+
+// renderPushers lists addStreamPusherProxy's pushers; the section shows
+// only when there is one.
+function renderPushers(pushers) {
+  $("pushers-section").hidden = pushers.length === 0;
+  const mb = (b) => (b / 1e6).toFixed(1) + " MB";
+  document.querySelector("#pushers tbody").replaceChildren(...pushers.map((p) => el("tr", {},
+    el("td", { text: p.path }), el("td", { text: p.url }),
+    el("td", { class: p.status === "live" ? "ok" : "problem", text: p.status }), el("td", { text: mb(p.bytes) }))));
 }
 
 function portsOf(listeners) {

@@ -1,0 +1,28 @@
+package server
+
+import (
+	"github.com/berthmedia/berth/internal/pusher"
+	"github.com/berthmedia/berth/internal/web"
+)
+
+// newPushers makes the push-out registry (addStreamPusherProxy): pushers
+// are readers of the hub that publish to other servers.
+func (s *Server) newPushers() *pusher.Manager {
+	return &pusher.Manager{Hub: s.Hub, Log: s.Log.With("component", "pusher")}
+}
+
+// Pushers returns the push-out registry, for the status page and tests.
+func (s *Server) Pushers() *pusher.Manager { return s.pushers }
+
+// pusherRows are the pushers as the status page lists them.
+func (s *Server) pusherRows() []web.Pusher {
+	rows := []web.Pusher{}
+	if s.pushers == nil {
+		return rows
+	}
+	for _, in := range s.pushers.List() {
+		rows = append(rows, web.Pusher{Key: in.Key, Path: in.Spec.Path(), URL: pusher.Redact(in.Spec.DstURL),
+			Status: in.Status(), Bytes: in.Bytes})
+	}
+	return rows
+}
