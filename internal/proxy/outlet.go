@@ -1,0 +1,297 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/hub"
+)
+
+// outlet is a proxy's side of the hub: one Publisher that outlives source
+// sessions. A session begins with its tracks; when they match the
+// publisher's (same kind, codecs, clock rates and payload types) the
+// publisher is kept and frames carry on from where the last session left
+// off: RTP keeps its SSRC, sequence numbers and timestamps run on (the gap
+// in wall time becomes a gap in timestamps), access units' times likewise.
+// Readers that stayed connected never see the source change, so no
+// discontinuity is needed downstream. Other tracks mean a new stream.
+type outlet struct {
+	p *Proxy
+
+	mu     sync.Mutex
+	pub    *hub.Publisher
+	kind   hub.Kind
+	grace  *time.Timer // running while no session has resumed the publisher
+	isLive bool        // the current session has written a frame
+
+	rtp  []rtpRun
+	keys []codec.KeyDetector
+
+	auShift   time.Duration // added to the session's access-unit times
+	auStarted bool          // auShift is set for this session
+	auAny     bool          // some access unit went out on this publisher
+	auLast    time.Duration // the latest DTS that went out
+	lastWrite time.Time
+
+	bytes atomic.Uint64
+}
+
+// rtpRun is one RTP track's continuity across sessions.
+type rtpRun struct {
+	rate            int
+	started         bool // this session's first packet came
+	any             bool // a packet went out on this publisher
+	ssrc            uint32
+	seqOff          uint16
+	tsOff           uint32
+	lastSeq, lastTS uint32
+	lastAt          time.Time
+}
+
+// newSession resets what is per session.
+func (o *outlet) newSession() {
+	o.mu.Lock()
+	o.isLive, o.auStarted = false, false
+	for i := range o.rtp {
+		o.rtp[i].started = false
+	}
+	o.mu.Unlock()
+}
+
+func (o *outlet) sessionLive() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.isLive
+}
+
+func (o *outlet) published() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pub != nil
+}
+
+// armGrace starts the grace time of a stream whose source went away,
+// unless it runs already (it counts from the first failure) or there is
+// no stream. A session that resumes the stream stops it (begin).
+func (o *outlet) armGrace(d time.Duration, log *slog.Logger) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pub == nil || o.grace != nil {
+		return
+	}
+	pub := o.pub
+	o.grace = time.AfterFunc(d, func() {
+		o.mu.Lock()
+		if o.pub != pub || o.grace == nil {
+			o.mu.Unlock()
+			return
+		}
+		o.grace = nil
+		o.mu.Unlock()
+		if o.dropIf(pub) {
+			log.Warn("pull: the source stayed away longer than the grace time; the stream ended for its readers", "grace", d)
+		}
+	})
+}
+
+// drop ends the stream for its readers; it reports whether one was live.
+func (o *outlet) drop() bool { return o.dropIf(nil) }
+
+// dropIf drops the stream if it is still want's (nil: any).
+func (o *outlet) dropIf(want *hub.Publisher) bool {
+	o.mu.Lock()
+	pub := o.pub
+	if want != nil && pub != want {
+		o.mu.Unlock()
+		return false
+	}
+	if o.grace != nil {
+		o.grace.Stop()
+		o.grace = nil
+	}
+	o.pub = nil
+	o.rtp, o.keys = nil, nil
+	o.auAny = false
+	o.mu.Unlock()
+	if pub == nil {
+		return false
+	}
+	pub.Close()
+	return true
+}
+
+// begin starts a session with its tracks: it keeps the publisher when the
+// tracks match, else publishes anew. The channel closes when the stream
+// is closed on this server; the session should end then.
+func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan struct{}, error) {
+	if len(tracks) == 0 {
+		return nil, errNoTracks
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pub != nil && !o.pub.Stream().Ended() && sameTracks(o.kind, o.pub.Stream().Tracks, kind, tracks) {
+		if o.grace != nil {
+			o.grace.Stop()
+			o.grace = nil
+		}
+		o.p.m.log().Info("pull resumed on the same stream; its readers continue", "key", o.p.key)
+		return o.pub.Done(), nil
+	}
+	if o.pub != nil {
+		o.p.m.log().Warn("pull: the source's tracks changed; the stream starts anew and its readers must reconnect", "key", o.p.key)
+		o.pub.Close()
+		o.pub = nil
+	}
+	if o.grace != nil {
+		o.grace.Stop()
+		o.grace = nil
+	}
+	origin := hub.Origin{Proto: "pull", Remote: Redact(o.p.spec.URL), ID: o.p.key}
+	pub, err := o.p.m.Hub.Publish(o.p.spec.Path, origin, kind, tracks, sdp)
+	if err != nil {
+		return nil, err
+	}
+	o.pub, o.kind = pub, kind
+	o.rtp = make([]rtpRun, len(tracks))
+	o.keys = make([]codec.KeyDetector, len(tracks))
+	for i, t := range tracks {
+		o.rtp[i].rate = t.Format.ClockRate()
+		o.keys[i].Codec = t.Format.Codec()
+	}
+	o.auAny, o.auLast = false, 0
+	return pub.Done(), nil
+}
+
+// sameTracks reports whether a session's tracks can go on in a stream
+// published with others.
+func sameTracks(ka hub.Kind, a []*hub.Track, kb hub.Kind, b []*hub.Track) bool {
+	if ka != kb || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		fa, fb := a[i].Format, b[i].Format
+		if fa.Codec() != fb.Codec() || fa.ClockRate() != fb.ClockRate() || fa.PayloadType() != fb.PayloadType() {
+			return false
+		}
+	}
+	return true
+}
+
+// markLive tells the proxy at a session's first frame; called under o.mu.
+func (o *outlet) markLive() {
+	if !o.isLive {
+		o.isLive = true
+		go o.p.live()
+	}
+}
+
+// writeRTP forwards one RTP packet of track, renumbered to continue the
+// publisher's sequence and timeline.
+func (o *outlet) writeRTP(track int, pkt []byte, now time.Time) {
+	h, ok := codec.ParseRTP(pkt)
+	if !ok {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pub == nil || track < 0 || track >= len(o.rtp) {
+		return
+	}
+	c := &o.rtp[track]
+	if !c.started {
+		c.started = true
+		if c.any {
+			ticks := hub.DurationToTicks(now.Sub(c.lastAt), int64(c.rate))
+			c.tsOff = c.lastTS + uint32(max(ticks, 1)) - h.Timestamp
+			c.seqOff = uint16(c.lastSeq) + 1 - h.Seq
+		} else {
+			c.ssrc = h.SSRC
+		}
+	}
+	f := hub.NewRTPFrame(track, pkt, false, now)
+	b := f.Data[hub.RTPPrefix:]
+	seq, ts := h.Seq+c.seqOff, h.Timestamp+c.tsOff
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], c.ssrc)
+	h.Timestamp = ts
+	f.Key = o.keys[track].Key(h)
+	c.lastSeq, c.lastTS, c.lastAt, c.any = uint32(seq), ts, now, true
+	o.bytes.Add(uint64(len(pkt)))
+	o.pub.Write(f)
+	o.markLive()
+}
+
+// writeRTCP takes a source's RTCP: its sender reports map the track's RTP
+// clock to the sender's wall clock (RFC 3550 section 6.4.1); shifted by the
+// track's timestamp offset, they go on the stream for readers to align by.
+func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) {
+	pkts, err := rtcp.Unmarshal(pkt)
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pub == nil || track < 0 || track >= len(o.rtp) || !o.rtp[track].started {
+		return
+	}
+	c := &o.rtp[track]
+	for _, p := range pkts {
+		sr, ok := p.(*rtcp.SenderReport)
+		if !ok || c.rate <= 0 {
+			continue
+		}
+		o.pub.Stream().SetClockRef(track, hub.ClockRef{NTP: ntpTime(sr.NTPTime), RTPTime: sr.RTPTime + c.tsOff,
+			ClockRate: c.rate, Recv: now})
+	}
+}
+
+// ntpTime converts a 64-bit NTP timestamp (RFC 5905 section 6) to a time.
+func ntpTime(v uint64) time.Time {
+	secs := int64(v>>32) - 2208988800
+	frac := (v & 0xffffffff) * 1e9 >> 32
+	return time.Unix(secs, int64(frac))
+}
+
+// writeAU forwards one access unit; f's times are the source's and are
+// shifted to continue the publisher's timeline. f is owned by the outlet.
+func (o *outlet) writeAU(track int, f *hub.Frame, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pub == nil || track < 0 || track >= len(o.pub.Stream().Tracks) {
+		return
+	}
+	if !o.auStarted {
+		o.auStarted = true
+		start := time.Duration(0)
+		if o.auAny {
+			start = o.auLast + max(now.Sub(o.lastWrite), time.Millisecond)
+		}
+		o.auShift = start - f.DTS
+	}
+	f.Track = track
+	f.DTS += o.auShift
+	f.PTS += o.auShift
+	if f.DTS < 0 { // a track that began a little before the first frame
+		f.PTS -= f.DTS
+		f.DTS = 0
+	}
+	if f.DTS > o.auLast {
+		o.auLast = f.DTS
+	}
+	o.auAny, o.lastWrite = true, now
+	if f.Recv.IsZero() {
+		f.Recv = now
+	}
+	for _, b := range f.AU {
+		o.bytes.Add(uint64(len(b)))
+	}
+	o.pub.Write(f)
+	o.markLive()
+}
