@@ -58,6 +58,10 @@ type Handler struct {
 	Sessions *sessions.Registry
 	// Version is Berth's version, for the version call.
 	Version string
+	// Proxies are the pull proxies (addStreamProxy, delStreamProxy,
+	// listStreamProxy, getProxyInfo); nil: those calls answer that they
+	// are not available.
+	Proxies PullProxies
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -164,6 +168,10 @@ var endpoints = map[string]endpoint{
 	"closeRtpServer":     (*Handler).closeRtpServer,
 	"listRtpServer":      (*Handler).listRtpServer,
 	"getRtpInfo":         (*Handler).getRtpInfo,
+	"addStreamProxy":     (*Handler).addStreamProxy,
+	"delStreamProxy":     (*Handler).delStreamProxy,
+	"listStreamProxy":    (*Handler).listStreamProxy,
+	"getProxyInfo":       (*Handler).getProxyInfo,
 }
 
 var (

@@ -29,7 +29,7 @@ func (m *Manager) StreamNotFound(path string, _ hub.Origin) {
 
 // StreamPublished arms the no-reader stop of a pull nobody reads yet.
 func (m *Manager) StreamPublished(s *hub.Stream) {
-	if p := m.byStreamPath(s.Path); p != nil && s.Origin.ID == p.key && s.Readers() == 0 {
+	if p := m.byStreamPath(s.Path); p != nil && p.owns(s) && s.Readers() == 0 {
 		p.arm(s)
 	}
 }
@@ -50,7 +50,7 @@ func (m *Manager) ReaderRemoved(r *hub.Reader) {
 	if s.Readers() != 0 || s.Ended() {
 		return
 	}
-	if p := m.byStreamPath(s.Path); p != nil && s.Origin.ID == p.key {
+	if p := m.byStreamPath(s.Path); p != nil && p.owns(s) {
 		p.arm(s)
 	}
 }
@@ -87,4 +87,9 @@ func (p *Proxy) disarm() {
 		p.stopTimer = nil
 	}
 	p.mu.Unlock()
+}
+
+// owns reports whether s is this pull's stream (not a push to the same path).
+func (p *Proxy) owns(s *hub.Stream) bool {
+	return s.Origin.Proto == "pull" && s.Origin.ID == Redact(p.spec.URL)
 }

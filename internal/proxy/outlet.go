@@ -3,6 +3,9 @@ package proxy
 import (
 	"encoding/binary"
 	"log/slog"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +32,11 @@ type outlet struct {
 	kind   hub.Kind
 	grace  *time.Timer // running while no session has resumed the publisher
 	isLive bool        // the current session has written a frame
+	// resumed: a session after the first carries this publisher. Its
+	// sender reports are not passed on: their wall clock is the new
+	// session's, while the stream's timeline is the first one's carried
+	// on, and the hub lines tracks up by the first session's reports.
+	resumed bool
 
 	rtp  []rtpRun
 	keys []codec.KeyDetector
@@ -140,6 +148,7 @@ func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan s
 			o.grace.Stop()
 			o.grace = nil
 		}
+		o.resumed = true
 		o.p.m.log().Info("pull resumed on the same stream; its readers continue", "key", o.p.key)
 		return o.pub.Done(), nil
 	}
@@ -152,7 +161,8 @@ func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan s
 		o.grace.Stop()
 		o.grace = nil
 	}
-	origin := hub.Origin{Proto: "pull", Remote: Redact(o.p.spec.URL), ID: o.p.key}
+	// ID is the source URL (credentials redacted): the API's originUrl.
+	origin := hub.Origin{Proto: "pull", Remote: hostPort(o.p.spec.URL), ID: Redact(o.p.spec.URL)}
 	pub, err := o.p.m.Hub.Publish(o.p.spec.Path, origin, kind, tracks, sdp)
 	if err != nil {
 		return nil, err
@@ -164,7 +174,7 @@ func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan s
 		o.rtp[i].rate = t.Format.ClockRate()
 		o.keys[i].Codec = t.Format.Codec()
 	}
-	o.auAny, o.auLast = false, 0
+	o.auAny, o.auLast, o.resumed = false, 0, false
 	return pub.Done(), nil
 }
 
@@ -238,7 +248,7 @@ func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.pub == nil || track < 0 || track >= len(o.rtp) || !o.rtp[track].started {
+	if o.pub == nil || o.resumed || track < 0 || track >= len(o.rtp) || !o.rtp[track].started {
 		return
 	}
 	c := &o.rtp[track]
@@ -294,4 +304,18 @@ func (o *outlet) writeAU(track int, f *hub.Frame, now time.Time) {
 	}
 	o.pub.Write(f)
 	o.markLive()
+}
+
+// hostPort is the source's host:port (the scheme's default port when the
+// URL names none), the pulled stream's origin address.
+func hostPort(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := map[string]string{"rtsp": "554", "rtsps": "322", "rtmp": "1935", "http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	return net.JoinHostPort(u.Hostname(), port)
 }

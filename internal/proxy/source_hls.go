@@ -3,11 +3,13 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -21,10 +23,17 @@ import (
 // left out with a line naming them.
 func (p *Proxy) pullHLS(ctx context.Context) error {
 	log := p.m.log().With("key", p.key)
-	var done <-chan struct{}
-	began := make(chan error, 1)
+	type beginning struct {
+		done <-chan struct{}
+		err  error
+	}
+	began := make(chan beginning, 1)
 	c := &gohlslib.Client{
-		URI:                       p.spec.URL,
+		URI: p.spec.URL,
+		// Two segments back: gohlslib fetches the next segment as soon as
+		// it hands one on, so it needs one in reserve (from the newest it
+		// fails at once); its default, 3, delays the start by a segment.
+		StartDistance:             hlsReserve,
 		HTTPClient:                &http.Client{Timeout: p.spec.Timeout},
 		OnDownloadPrimaryPlaylist: func(string) {},
 		OnDownloadStreamPlaylist:  func(string) {},
@@ -68,12 +77,11 @@ func (p *Proxy) pullHLS(ctx context.Context) error {
 			}
 		}
 		d, err := p.out.begin(hub.KindAU, tracks, nil)
-		began <- err
-		if err != nil {
-			return err
-		}
-		done = d
-		return nil
+		began <- beginning{d, err}
+		return err
+	}
+	if err := p.waitSegments(ctx, c.HTTPClient); err != nil {
+		return err
 	}
 	if err := c.Start(); err != nil {
 		return err
@@ -81,16 +89,28 @@ func (p *Proxy) pullHLS(ctx context.Context) error {
 	defer c.Close()
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- c.Wait2() }()
+	// gohlslib may wait forever on a playlist that stops growing: a session
+	// that brings no media for Timeout has failed.
+	tick := time.NewTicker(p.spec.Timeout / 2)
+	defer tick.Stop()
+	last, lastAt := p.out.bytes.Load(), time.Now()
+	var done <-chan struct{} // the stream's, once the tracks are known
 	for {
 		select {
+		case now := <-tick.C:
+			if n := p.out.bytes.Load(); n != last {
+				last, lastAt = n, now
+			} else if now.Sub(lastAt) >= p.spec.Timeout {
+				return fmt.Errorf("no media from the HLS source for %s (the playlist stopped growing, or its segments are not playable)", p.spec.Timeout)
+			}
 		case err := <-waitErr:
 			return err
-		case err := <-began:
-			if err != nil {
-				return err
+		case b := <-began:
+			if b.err != nil {
+				return b.err
 			}
-			began = nil
-		case <-doneOrNil(&done, began):
+			done = b.done
+		case <-done:
 			return errStreamClosed
 		case <-ctx.Done():
 			return ctx.Err()
@@ -98,11 +118,50 @@ func (p *Proxy) pullHLS(ctx context.Context) error {
 	}
 }
 
-// doneOrNil is the stream's Done channel once OnTracks set it (it is set
-// before began is answered, and read only after).
-func doneOrNil(done *<-chan struct{}, began chan error) <-chan struct{} {
-	if began != nil {
-		return nil
+// hlsReserve is how many segments a live playlist must list before
+// gohlslib starts (its StartDistance): with fewer it fails without ending.
+const hlsReserve = 2
+
+// waitSegments polls a live media playlist until it lists hlsReserve
+// segments (a source that has just started lists one), for at most the
+// timeout. A multivariant or ended playlist passes at once.
+func (p *Proxy) waitSegments(ctx context.Context, client *http.Client) error {
+	deadline := time.Now().Add(p.spec.Timeout)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.spec.URL, nil)
+		if err != nil {
+			return err
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != http.StatusOK {
+			return &httpStatusError{Code: res.StatusCode, URL: Redact(p.spec.URL)}
+		}
+		pl, err := playlist.Unmarshal(body)
+		if err != nil {
+			return fmt.Errorf("the HLS playlist does not parse: %w", err)
+		}
+		m, ok := pl.(*playlist.Media)
+		if !ok || m.Endlist || len(m.Segments) >= hlsReserve {
+			return nil
+		}
+		wait := time.Duration(max(m.TargetDuration, 1)) * time.Second / 2
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("the HLS playlist lists %d segment(s) after %s; Berth starts %d back from the newest", len(m.Segments), p.spec.Timeout, hlsReserve)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
-	return *done
 }

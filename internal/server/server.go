@@ -35,6 +35,7 @@ import (
 	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/mpegts"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/proxy"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtsp"
@@ -81,7 +82,8 @@ type Server struct {
 	wg    sync.WaitGroup
 	live  liveState // hot reload (reload.go)
 
-	hooks         *hooks.Client // web hooks (hooks.go)
+	hooks         *hooks.Client  // web hooks (hooks.go)
+	proxies       *proxy.Manager // pull proxies (proxy.go)
 	stopKeepalive func()
 }
 
@@ -146,10 +148,12 @@ func (s *Server) Start() error {
 		policy = hub.CloseSlow
 	}
 	s.startHooks()
-	s.Hub = hub.New(hub.Options{Observer: s.hooks.Observer(),
+	s.proxies = s.newProxies()
+	s.Hub = hub.New(hub.Options{Observer: observers{s.hooks.Observer(), s.proxies},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
+	s.proxies.Hub = s.Hub
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
 	s.live.checker = checker
 	// Metrics before any session, so the hooks' calls are observed from the first.
@@ -214,6 +218,7 @@ func (s *Server) Start() error {
 		ports.Banner(s.Banner, bound, s.Log)
 	}
 	s.hooksStarted()
+	s.startPulls()
 	return nil
 }
 
@@ -292,7 +297,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// ZLMediaKit's HTTP API.
 	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
 		Schemas: []string{"rtsp", "rtmp", "fmp4", "ts", "hls", "hls.fmp4"}, // fmp4: HTTP-fMP4 and WS-fMP4 on this port; ts: HTTP-TS and WS-TS
-		Config:  s, Version: Version, Log: s.Log.With("component", "api")}  // a reload calls s.api.SetSecret
+		Config:  s, Version: Version, Log: s.Log.With("component", "api"),  // a reload calls s.api.SetSecret
+		Proxies: s.proxies}
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
@@ -342,6 +348,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.pprof != nil {
 		s.pprof.Close()
+	}
+	if s.proxies != nil {
+		s.proxies.Close()
 	}
 	if s.Hub != nil {
 		s.Hub.Close()

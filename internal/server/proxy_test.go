@@ -1,0 +1,213 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/server"
+	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
+)
+
+// startPuller starts a Berth with the test secret, cfg changed by mod.
+func startPuller(t *testing.T, mod func(c *config.Config)) (*server.Server, *testutil.LogBuffer) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.General.ListenIP = "127.0.0.1"
+	cfg.API.Secret = "s3cret"
+	if mod != nil {
+		mod(cfg)
+	}
+	logs := &testutil.LogBuffer{}
+	srv := server.New(cfg, logging.New(logs, logging.LevelTrace))
+	srv.Ephemeral = true
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("puller log:\n%s", logs.String())
+		}
+	})
+	return srv, logs
+}
+
+// addProxy calls addStreamProxy and returns the key.
+func addProxy(t *testing.T, srv *server.Server, path, url string, kv ...string) string {
+	t.Helper()
+	app, stream, _ := strings.Cut(path, "/")
+	r := api(t, srv, "addStreamProxy", append([]string{"vhost", "__defaultVhost__", "app", app, "stream", stream, "url", url}, kv...)...)
+	d, _ := r["data"].(map[string]any)
+	if r["code"] != 0.0 || d == nil || d["key"] != "__defaultVhost__/"+path {
+		t.Fatalf("addStreamProxy %s %s: %v", path, url, r)
+	}
+	return d["key"].(string)
+}
+
+// waitLive waits until the pulled stream has frames.
+func waitLive(t *testing.T, srv *server.Server, path string) {
+	t.Helper()
+	testutil.WaitFor(t, 15*time.Second, path+" to be pulled", func() bool {
+		st := srv.Hub.Get(path)
+		return st != nil && st.FramesIn.Load() > 50
+	})
+}
+
+// TestPullRTSPOverTCPAndUDP: a second Berth, fed by ffmpeg, is pulled over
+// RTSP with rtp_type 0 (TCP) and 1 (UDP); each pulled stream plays as
+// H.264 and AAC over RTSP, RTMP and HTTP-FLV, getMediaList says it is a
+// pull (originType 4) from its URL, and listStreamProxy says it is live.
+func TestPullRTSPOverTCPAndUDP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H264AAC, "rtsp://"+src.Addr("rtsp")+"/live/src", "live/src")
+	srv, _ := startPuller(t, nil)
+	from := "rtsp://" + src.Addr("rtsp") + "/live/src"
+	addProxy(t, srv, "pull/tcp", from, "rtp_type", "0")
+	addProxy(t, srv, "pull/udp", from, "rtp_type", "1")
+	for _, path := range []string{"pull/tcp", "pull/udp"} {
+		waitLive(t, srv, path)
+		for proto, u := range urls(srv, path) {
+			if got, err := probe(u); err != nil || got != "h264,aac" {
+				t.Errorf("%s over %s: ffprobe got %q, %v; want h264,aac", path, proto, got, err)
+			}
+		}
+	}
+	for _, m := range list(api(t, srv, "getMediaList", "schema", "rtsp")) {
+		if m["originType"] != 4.0 || m["originTypeStr"] != "pull" || m["originUrl"] != from {
+			t.Errorf("getMediaList %s/%s: originType %v %v, originUrl %v; want 4 pull %s", m["app"], m["stream"],
+				m["originType"], m["originTypeStr"], m["originUrl"], from)
+		}
+	}
+	proxies := list(api(t, srv, "listStreamProxy"))
+	if len(proxies) != 2 {
+		t.Fatalf("listStreamProxy: %v", proxies)
+	}
+	for _, p := range proxies {
+		if p["state"] != "live" || p["status"] != 0.0 || p["url"] != from {
+			t.Errorf("listStreamProxy entry: %v", p)
+		}
+	}
+	info := api(t, srv, "getProxyInfo", "key", "__defaultVhost__/pull/udp")
+	if d, _ := info["data"].(map[string]any); d == nil || d["rtp_type"] != 1.0 {
+		t.Errorf("getProxyInfo: %v", info)
+	}
+	del := api(t, srv, "delStreamProxy", "key", "__defaultVhost__/pull/tcp")
+	if d, _ := del["data"].(map[string]any); d == nil || d["flag"] != true {
+		t.Errorf("delStreamProxy: %v", del)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the deleted pull's stream to end", func() bool { return srv.Hub.Get("pull/tcp") == nil })
+}
+
+// TestPullRTMPFLVAndHLS: the same source Berth pulled over RTMP, HTTP-FLV
+// and HLS plays back over RTSP as H.264 and AAC.
+func TestPullRTMPFLVAndHLS(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H264AAC, "rtmp://"+src.Addr("rtmp")+"/live/src", "live/src")
+	srv, _ := startPuller(t, nil)
+	sources := map[string]string{
+		"pull/rtmp": "rtmp://" + src.Addr("rtmp") + "/live/src",
+		"pull/flv":  "http://" + src.Addr("http") + "/live/src.live.flv",
+		"pull/hls":  "http://" + src.Addr("http") + "/live/src/hls.m3u8",
+	}
+	for path, u := range sources {
+		addProxy(t, srv, path, u)
+	}
+	for path := range sources {
+		waitLive(t, srv, path)
+		if got, err := probe(urls(srv, path)["rtsp"]); err != nil || got != "h264,aac" {
+			t.Errorf("%s read over RTSP: ffprobe got %q, %v; want h264,aac", path, got, err)
+		}
+	}
+}
+
+// TestPullReconnectKeepsItsReader: the source's publisher is killed and
+// started again; the pull retries (logging the cause), resumes on the same
+// stream, and an HTTP-FLV reader that stayed connected decodes on: ffmpeg
+// exits 0 after 8 s of media without a timestamp warning.
+func TestPullReconnectKeepsItsReader(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	srcURL := "rtsp://" + src.Addr("rtsp") + "/live/src"
+	pub := startPush(t, testmedia.H264AAC, srcURL)
+	waitPublished(t, src, "live/src")
+	srv, logs := startPuller(t, nil)
+	addProxy(t, srv, "pull/re", srcURL, "timeout_sec", "3")
+	waitLive(t, srv, "pull/re")
+	st := srv.Hub.Get("pull/re")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	reader := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "warning", "-i",
+		"http://"+srv.Addr("http")+"/pull/re.live.flv", "-t", "8", "-f", "null", "-")
+	reader.Stdout, reader.Stderr = &out, &out
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the reader to join", func() bool { return st.Readers() > 0 })
+
+	pub.Process.Kill()
+	pub.Wait()
+	logs.WaitLine(t, "pull failed; retrying", "pull/re", "cause=")
+	startPush(t, testmedia.H264AAC, srcURL)
+	logs.WaitLine(t, "pull resumed on the same stream", "pull/re")
+
+	err := reader.Wait()
+	if err != nil || strings.Contains(strings.ToLower(out.String()), "monoton") {
+		t.Errorf("the reader across the reconnect: %v\n%s", err, out.String())
+	}
+	if srv.Hub.Get("pull/re") != st {
+		t.Errorf("the pulled stream was replaced instead of resumed")
+	}
+}
+
+// TestPullOnDemand: a [proxy] pull with on_demand=1 makes no connection to
+// its source until a reader asks; the reader (ffprobe over RTSP) waits for
+// it and plays; the source connection closes streamNoneReaderDelayMS after
+// the last reader.
+func TestPullOnDemand(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H264AAC, "rtsp://"+src.Addr("rtsp")+"/live/src", "live/src")
+	srcStream := src.Hub.Get("live/src")
+	srv, logs := startPuller(t, func(c *config.Config) {
+		c.General.StreamNoneReaderDelayMS = 1000
+		c.General.MaxStreamWaitMS = 10000
+		c.Proxy.OnDemand = true
+		if err := c.Parse(strings.NewReader("[proxy]\nlive/od=rtsp://"+src.Addr("rtsp")+"/live/src\n"), "proxy.ini"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Another stream's not-found and the API's list must not start it.
+	probe(urls(srv, "live/other")["rtsp"])
+	if ps := list(api(t, srv, "listStreamProxy")); len(ps) != 1 || ps[0]["state"] != "idle" {
+		t.Errorf("an on-demand pull before its first reader: %v", ps)
+	}
+	if n := srcStream.Readers(); n != 0 {
+		t.Fatalf("the source has %d readers before anyone asked for the on-demand pull", n)
+	}
+	if got, err := probe(urls(srv, "live/od")["rtsp"]); err != nil || got != "h264,aac" {
+		t.Fatalf("the first reader of an on-demand pull: ffprobe got %q, %v", got, err)
+	}
+	logs.WaitLine(t, "pull on demand: a reader asked; starting")
+	testutil.WaitFor(t, 10*time.Second, "the source connection to close after the last reader and the delay", func() bool {
+		return srcStream.Readers() == 0 && srv.Hub.Get("live/od") == nil
+	})
+	logs.WaitLine(t, "pull: no reader for the delay; stopping", "live/od")
+	if got, err := probe(urls(srv, "live/od")["http-flv"]); err != nil || got != "h264,aac" {
+		t.Errorf("the next reader over HTTP-FLV starts it again: ffprobe got %q, %v", got, err)
+	}
+}
