@@ -3,8 +3,11 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +105,15 @@ func TestPullRTSPOverTCPAndUDP(t *testing.T) {
 	info := api(t, srv, "getProxyInfo", "key", "__defaultVhost__/pull/udp")
 	if d, _ := info["data"].(map[string]any); d == nil || d["rtp_type"] != 1.0 {
 		t.Errorf("getProxyInfo: %v", info)
+	}
+	res, err := http.Get("http://" + srv.Addr("http") + "/berth/status.json?secret=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(page), `"path":"pull/udp"`) || !strings.Contains(string(page), `"summary":"live"`) {
+		t.Errorf("the status page's JSON does not list the live pulls: %s", page)
 	}
 	del := api(t, srv, "delStreamProxy", "key", "__defaultVhost__/pull/tcp")
 	if d, _ := del["data"].(map[string]any); d == nil || d["flag"] != true {
@@ -210,4 +222,44 @@ func TestPullOnDemand(t *testing.T) {
 	if got, err := probe(urls(srv, "live/od")["http-flv"]); err != nil || got != "h264,aac" {
 		t.Errorf("the next reader over HTTP-FLV starts it again: ffprobe got %q, %v", got, err)
 	}
+}
+
+// TestStreamNotFoundHookAddsAProxy: as ZLMediaKit users do it, the hook
+// server answers on_stream_not_found by calling addStreamProxy (with
+// auto_close=1); the reader that asked waits for the pull and plays, and
+// the pull is removed streamNoneReaderDelayMS after its last reader.
+func TestStreamNotFoundHookAddsAProxy(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H264AAC, "rtmp://"+src.Addr("rtmp")+"/live/src", "live/src")
+	var mu sync.Mutex
+	var srv *server.Server
+	hr := newHookRecorder(t, func(hook string, body map[string]any) string {
+		if hook != "on_stream_not_found" || body["stream"] != "cam" {
+			return ""
+		}
+		mu.Lock()
+		s := srv
+		mu.Unlock()
+		r := api(t, s, "addStreamProxy", "vhost", "__defaultVhost__", "app", "live", "stream", "cam",
+			"url", "rtmp://"+src.Addr("rtmp")+"/live/src", "auto_close", "1")
+		if r["code"] != 0.0 {
+			t.Errorf("addStreamProxy from the hook server: %v", r)
+		}
+		return ""
+	})
+	started, logs := startHooked(t, hr.url, func(c *config.Config) {
+		c.API.Secret = "s3cret"
+		c.General.StreamNoneReaderDelayMS = 1000
+	})
+	mu.Lock()
+	srv = started
+	mu.Unlock()
+	if got, err := probe(urls(started, "live/cam")["rtsp"]); err != nil || got != "h264,aac" {
+		t.Fatalf("a reader of a stream the hook server pulls: ffprobe got %q, %v", got, err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the auto_close pull to be removed after its last reader", func() bool {
+		return len(list(api(t, started, "listStreamProxy"))) == 0 && started.Hub.Get("live/cam") == nil
+	})
+	logs.WaitLine(t, "pull proxy deleted", "live/cam")
 }

@@ -75,6 +75,12 @@ func (s *Server) webStatus() any {
 		st.Listeners = web.Listeners(*h, s.web.shadowLines(s.bound), s.bound.Notices)
 	}
 	st.Warnings, st.WarningsTotal = s.web.recent.Records()
+	if s.proxies != nil {
+		for _, in := range s.proxies.List() {
+			st.Proxies = append(st.Proxies, web.Proxy{Key: in.Key, Path: in.Path, URL: in.URL, State: in.State.String(),
+				Summary: in.Summary(), Retries: in.Retries})
+		}
+	}
 	return st
 }
 

@@ -21,6 +21,18 @@ type Status struct {
 	// WarningsTotal counts every one since start (the ring keeps the last few).
 	Warnings      []logging.Record `json:"warnings"`
 	WarningsTotal uint64           `json:"warnings_total"`
+	// Proxies are the pull proxies and their states (absent: none).
+	Proxies []Proxy `json:"proxies,omitempty"`
+}
+
+// Proxy is one pull proxy as the page lists it.
+type Proxy struct {
+	Key     string `json:"key"`
+	Path    string `json:"path"`
+	URL     string `json:"url"`     // credentials redacted
+	State   string `json:"state"`   // idle, connecting, live, retrying, stopped
+	Summary string `json:"summary"` // "retrying 3 (401: the camera refused user admin)"
+	Retries int    `json:"retries"`
 }
 
 // Server says which Berth answered.
