@@ -49,8 +49,8 @@ func Explain(err error, rawURL string) string {
 	if errors.Is(err, errNoTracks) {
 		return "SDP has no playable track: " + err.Error()
 	}
-	if errors.Is(err, errStreamClosed) {
-		return errStreamClosed.Error()
+	if errors.Is(err, errStreamClosed) || errors.Is(err, errSourceBye) {
+		return err.Error()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out waiting for the source"

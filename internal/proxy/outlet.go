@@ -241,15 +241,21 @@ func (o *outlet) writeRTP(track int, pkt []byte, now time.Time) {
 // writeRTCP takes a source's RTCP: its sender reports map the track's RTP
 // clock to the sender's wall clock (RFC 3550 section 6.4.1); shifted by the
 // track's timestamp offset, they go on the stream for readers to align by.
-func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) {
+// It reports a BYE (section 6.6): the source's stream ended.
+func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) (bye bool) {
 	pkts, err := rtcp.Unmarshal(pkt)
 	if err != nil {
-		return
+		return false
+	}
+	for _, p := range pkts {
+		if _, ok := p.(*rtcp.Goodbye); ok {
+			bye = true
+		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.pub == nil || o.resumed || track < 0 || track >= len(o.rtp) || !o.rtp[track].started {
-		return
+		return bye
 	}
 	c := &o.rtp[track]
 	for _, p := range pkts {
@@ -260,6 +266,7 @@ func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) {
 		o.pub.Stream().SetClockRef(track, hub.ClockRef{NTP: ntpTime(sr.NTPTime), RTPTime: sr.RTPTime + c.tsOff,
 			ClockRate: c.rate, Recv: now})
 	}
+	return bye
 }
 
 // ntpTime converts a 64-bit NTP timestamp (RFC 5905 section 6) to a time.

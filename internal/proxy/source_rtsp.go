@@ -86,8 +86,16 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
+	bye := make(chan struct{}, 1)
 	c.OnPacket = func(track int, pkt []byte) { p.out.writeRTP(track, pkt, time.Now()) }
-	c.OnRTCP = func(track int, pkt []byte) { p.out.writeRTCP(track, pkt, time.Now()) }
+	c.OnRTCP = func(track int, pkt []byte) {
+		if p.out.writeRTCP(track, pkt, time.Now()) {
+			select {
+			case bye <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if _, err := c.Play(); err != nil {
 		return err
 	}
@@ -96,10 +104,18 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 		return c.Err()
 	case <-done:
 		return errStreamClosed
+	case <-bye:
+		// RFC 3550 section 6.6: the source left. Some servers keep the
+		// connection open after it; waiting for the read timeout would
+		// only delay the reconnect.
+		return errSourceBye
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// errSourceBye ends a session whose source sent an RTCP BYE.
+var errSourceBye = errors.New("the source ended its stream (RTCP BYE)")
 
 // playableMedias keeps the audio and video medias with a format (ONVIF
 // metadata and back-channels are left out) and makes a track of each.
