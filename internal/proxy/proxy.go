@@ -42,7 +42,7 @@ const (
 // Spec is one pull: where from, where to, and how to retry.
 type Spec struct {
 	Path       string // app/stream in the hub
-	URL        string // rtsp://, rtsps://, rtmp://, http(s)://...flv, http(s)://...m3u8
+	URL        string // rtsp://, rtmp://, http(s)://...flv, http(s)://...m3u8
 	RetryCount int    // retries after a failure before giving up; -1 = forever
 	Transport  Transport
 	Timeout    time.Duration // connect and each request; 0 = 10 s
@@ -227,8 +227,10 @@ func kindOf(raw string) (sourceKind, error) {
 	}
 	p := strings.ToLower(u.Path)
 	switch strings.ToLower(u.Scheme) {
-	case "rtsp", "rtsps":
+	case "rtsp":
 		return srcRTSP, nil
+	case "rtsps":
+		return 0, fmt.Errorf("%w: rtsps (RTSP over TLS) is not supported yet; pull the camera's rtsp:// URL", ErrBadURL)
 	case "rtmp":
 		return srcRTMP, nil
 	case "http", "https":
@@ -240,7 +242,7 @@ func kindOf(raw string) (sourceKind, error) {
 		}
 		return 0, fmt.Errorf("%w: %q is HTTP but neither .flv (HTTP-FLV) nor .m3u8 (HLS)", ErrBadURL, Redact(raw))
 	}
-	return 0, fmt.Errorf("%w: scheme %q of %q (Berth pulls rtsp, rtsps, rtmp, http(s) .flv and .m3u8)", ErrBadURL, u.Scheme, Redact(raw))
+	return 0, fmt.Errorf("%w: scheme %q of %q (Berth pulls rtsp, rtmp, http(s) .flv and .m3u8)", ErrBadURL, u.Scheme, Redact(raw))
 }
 
 // Delete stops and removes the pull; its stream ends.
