@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/server"
@@ -262,4 +264,33 @@ func TestStreamNotFoundHookAddsAProxy(t *testing.T) {
 		return len(list(api(t, started, "listStreamProxy"))) == 0 && started.Hub.Get("live/cam") == nil
 	})
 	logs.WaitLine(t, "pull proxy deleted", "live/cam")
+}
+
+// TestStatusPageListsPulls: the status page shows each pull with its
+// state: one live, one retrying with its cause (the source has no such
+// stream), and the browser logs no script error.
+func TestStatusPageListsPulls(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	chrome := requireChromium(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H264AAC, "rtmp://"+src.Addr("rtmp")+"/live/src", "live/src")
+	srv, _ := startPuller(t, nil)
+	addProxy(t, srv, "pull/ok", "rtmp://"+src.Addr("rtmp")+"/live/src")
+	addProxy(t, srv, "pull/missing", "rtsp://"+src.Addr("rtsp")+"/live/nothing")
+	waitLive(t, srv, "pull/ok")
+	b := newBrowser(t, chrome)
+	b.do(t, "the pulls table", 15*time.Second,
+		chromedp.Navigate("http://"+srv.Addr("http")+"/?secret=s3cret"),
+		chromedp.WaitVisible("#proxies"),
+		poll(`document.querySelector("#proxies").textContent.includes("404")`))
+	table := b.text(t, "#proxies")
+	for _, want := range []string{"pull/ok", "live", "rtmp://" + src.Addr("rtmp") + "/live/src",
+		"pull/missing", "retrying", "404: the source has no stream at this path"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the pulls table lacks %q:\n%s", want, table)
+		}
+	}
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
+	}
 }
