@@ -32,14 +32,13 @@ type outlet struct {
 	kind   hub.Kind
 	grace  *time.Timer // running while no session has resumed the publisher
 	isLive bool        // the current session has written a frame
-	// resumed: a session after the first carries this publisher. Its
-	// sender reports are not passed on: their wall clock is the new
-	// session's, while the stream's timeline is the first one's carried
-	// on, and the hub lines tracks up by the first session's reports.
-	resumed bool
 
 	rtp  []rtpRun
 	keys []codec.KeyDetector
+	// rtpShift moves a resumed session that would start in the past up
+	// to now, every track alike (placeRTP); set at its first placed track.
+	rtpShift    time.Duration
+	rtpShiftSet bool
 
 	auShift   time.Duration // added to the session's access-unit times
 	auStarted bool          // auShift is set for this session
@@ -52,9 +51,17 @@ type outlet struct {
 
 // rtpRun is one RTP track's continuity across sessions.
 type rtpRun struct {
-	rate            int
-	started         bool // this session's first packet came
-	any             bool // a packet went out on this publisher
+	rate    int
+	started bool // this session's offsets are set (at its first packet)
+	seqSet  bool // this session's sequence offset is set (at its first packet that went out)
+	any     bool // a packet went out on this publisher
+	// aligned: this session's timestamps map onto the stream's sender
+	// reports (the first session, or a later one placed by its own
+	// reports), so its reports are passed on. A session placed by the
+	// wall-clock gap alone keeps them back: the hub's old reports still
+	// fit its timeline roughly, new ones would move it under readers.
+	aligned         bool
+	sr              *hub.ClockRef // this session's latest sender report, before its first packet
 	ssrc            uint32
 	seqOff          uint16
 	tsOff           uint32
@@ -62,12 +69,17 @@ type rtpRun struct {
 	lastAt          time.Time
 }
 
+// maxAlignSkew bounds how far a session placed by sender reports may land
+// from where the wall-clock gap puts it; farther, the source's clock
+// changed (a camera that rebooted without NTP) and the gap is trusted.
+const maxAlignSkew = 5 * time.Second
+
 // newSession resets what is per session.
 func (o *outlet) newSession() {
 	o.mu.Lock()
-	o.isLive, o.auStarted = false, false
+	o.isLive, o.auStarted, o.rtpShift, o.rtpShiftSet = false, false, 0, false
 	for i := range o.rtp {
-		o.rtp[i].started = false
+		o.rtp[i].started, o.rtp[i].seqSet, o.rtp[i].sr = false, false, nil
 	}
 	o.mu.Unlock()
 }
@@ -148,7 +160,6 @@ func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan s
 			o.grace.Stop()
 			o.grace = nil
 		}
-		o.resumed = true
 		o.p.m.log().Info("pull resumed on the same stream; its readers continue", "key", o.p.key)
 		return o.pub.Done(), nil
 	}
@@ -174,7 +185,7 @@ func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan s
 		o.rtp[i].rate = t.Format.ClockRate()
 		o.keys[i].Codec = t.Format.Codec()
 	}
-	o.auAny, o.auLast, o.resumed = false, 0, false
+	o.auAny, o.auLast = false, 0
 	return pub.Done(), nil
 }
 
@@ -217,16 +228,32 @@ func (o *outlet) writeRTP(track int, pkt []byte, now time.Time) {
 	if !c.started {
 		c.started = true
 		if c.any {
-			ticks := hub.DurationToTicks(now.Sub(c.lastAt), int64(c.rate))
-			c.tsOff = c.lastTS + uint32(max(ticks, 1)) - h.Timestamp
-			c.seqOff = uint16(c.lastSeq) + 1 - h.Seq
+			o.placeRTP(track, c, h.Timestamp, now)
 		} else {
-			c.ssrc = h.SSRC
+			c.ssrc, c.aligned = h.SSRC, true
+		}
+		if c.aligned && c.sr != nil { // the report that came ahead of the packet
+			ref := *c.sr
+			ref.RTPTime += c.tsOff
+			o.pub.Stream().SetClockRef(track, ref)
+		}
+	}
+	ts := h.Timestamp + c.tsOff
+	if c.any && !c.seqSet && int32(ts-c.lastTS) <= 0 {
+		// The source's first packets (its GOP cache, after a short
+		// outage) repeat media that already went out: dropped, so
+		// readers never see time go back.
+		return
+	}
+	if !c.seqSet {
+		c.seqSet = true
+		if c.any {
+			c.seqOff = uint16(c.lastSeq) + 1 - h.Seq
 		}
 	}
 	f := hub.NewRTPFrame(track, pkt, false, now)
 	b := f.Data[hub.RTPPrefix:]
-	seq, ts := h.Seq+c.seqOff, h.Timestamp+c.tsOff
+	seq := h.Seq + c.seqOff
 	binary.BigEndian.PutUint16(b[2:], seq)
 	binary.BigEndian.PutUint32(b[4:], ts)
 	binary.BigEndian.PutUint32(b[8:], c.ssrc)
@@ -236,6 +263,39 @@ func (o *outlet) writeRTP(track int, pkt []byte, now time.Time) {
 	o.bytes.Add(uint64(len(pkt)))
 	o.pub.Write(f)
 	o.markLive()
+}
+
+// placeRTP sets a resumed session's timestamp offset for a track whose
+// first packet has timestamp ts. With a sender report of this session and
+// one of the stream's, the packet lands where the stream's report puts its
+// sender time (both sessions' reports count on the source's wall clock), so
+// tracks stay lined up as the source sent them; but a session never starts
+// in the past: a source that starts a player with its GOP cache sends
+// media from up to a GOP ago at once, and the whole session (every track
+// by the same time) moves up to where the wall-clock gap puts its first
+// track. Without reports each track lands the wall-clock gap after its
+// last packet.
+func (o *outlet) placeRTP(track int, c *rtpRun, ts uint32, now time.Time) {
+	gap := c.lastTS + uint32(max(hub.DurationToTicks(now.Sub(c.lastAt), int64(c.rate)), 1))
+	c.tsOff, c.aligned = gap-ts, false
+	old, ok := o.pub.Stream().ClockRef(track)
+	if c.sr == nil || !ok || c.rate <= 0 {
+		o.p.m.log().Debug("pull: a resumed track continues by the wall-clock gap (no sender report yet)", "key", o.p.key, "track", track)
+		return
+	}
+	at := old.RTPAt(c.sr.NTPAt(ts))
+	skew := hub.TicksToDuration(int64(int32(at-gap)), int64(c.rate))
+	if skew < -maxAlignSkew || skew > maxAlignSkew {
+		o.p.m.log().Debug("pull: a resumed track continues by the wall-clock gap (the source's clock moved)", "key", o.p.key, "track", track, "skew", skew)
+		return
+	}
+	if !o.rtpShiftSet {
+		o.rtpShiftSet, o.rtpShift = true, max(-skew, 0)
+	}
+	at += uint32(hub.DurationToTicks(o.rtpShift, int64(c.rate)))
+	// Reports go on only when the session sits on the stream's own line.
+	c.tsOff, c.aligned = at-ts, o.rtpShift == 0
+	o.p.m.log().Debug("pull: a resumed track is placed by sender reports", "key", o.p.key, "track", track, "skew", skew, "shift", o.rtpShift)
 }
 
 // writeRTCP takes a source's RTCP: its sender reports map the track's RTP
@@ -254,7 +314,7 @@ func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) (bye bool) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.pub == nil || o.resumed || track < 0 || track >= len(o.rtp) || !o.rtp[track].started {
+	if o.pub == nil || track < 0 || track >= len(o.rtp) {
 		return bye
 	}
 	c := &o.rtp[track]
@@ -263,8 +323,15 @@ func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) (bye bool) {
 		if !ok || c.rate <= 0 {
 			continue
 		}
-		o.pub.Stream().SetClockRef(track, hub.ClockRef{NTP: ntpTime(sr.NTPTime), RTPTime: sr.RTPTime + c.tsOff,
-			ClockRate: c.rate, Recv: now})
+		ref := hub.ClockRef{NTP: ntpTime(sr.NTPTime), RTPTime: sr.RTPTime, ClockRate: c.rate, Recv: now}
+		if !c.started {
+			c.sr = &ref // places the session's first packet (placeRTP)
+			continue
+		}
+		if c.aligned {
+			ref.RTPTime += c.tsOff
+			o.pub.Stream().SetClockRef(track, ref)
+		}
 	}
 	return bye
 }

@@ -173,3 +173,50 @@ func BenchmarkWriteRTP(b *testing.B) {
 		p.out.writeRTP(0, pkt, now)
 	}
 }
+
+// srPacket is an RTCP sender report (RFC 3550 section 6.4.1) saying that
+// RTP time ts is sender time at.
+func srPacket(ssrc uint32, at time.Time, ts uint32) []byte {
+	b := make([]byte, 28)
+	b[0], b[1] = 0x80, 200
+	binary.BigEndian.PutUint16(b[2:], 6)
+	binary.BigEndian.PutUint32(b[4:], ssrc)
+	secs := uint64(at.Unix() + 2208988800)
+	frac := uint64(at.Nanosecond()) << 32 / 1e9
+	binary.BigEndian.PutUint64(b[8:], secs<<32|frac)
+	binary.BigEndian.PutUint32(b[16:], ts)
+	return b
+}
+
+// TestResumedRTPPlacedBySenderReports: a resumed session whose reports
+// say its first frame was sent 500 ms ago (a GOP cache) keeps the tracks'
+// distance from each other as the reports give it, and the session moves
+// up so its first track starts the wall-clock gap after the last packet.
+func TestResumedRTPPlacedBySenderReports(t *testing.T) {
+	p := testProxy(t)
+	tracks := func() []*hub.Track { return []*hub.Track{codec.H264Track(nil, nil), codec.OpusTrack(2)} }
+	p.out.begin(hub.KindRTP, tracks(), nil)
+	t0 := time.Now()
+	p.out.writeRTCP(0, srPacket(1, t0, 90000), t0)
+	p.out.writeRTCP(1, srPacket(2, t0, 48000), t0)
+	p.out.writeRTP(0, rtpPacket(1, 90000, 1, true), t0)
+	p.out.writeRTP(1, rtpPacket(1, 48000, 2, true), t0)
+
+	p.out.newSession()
+	p.out.begin(hub.KindRTP, tracks(), nil)
+	t1 := t0.Add(2 * time.Second) // back 2 s later, with media from 500 ms ago
+	p.out.writeRTCP(0, srPacket(3, t1.Add(-500*time.Millisecond), 1000), t1)
+	p.out.writeRTCP(1, srPacket(4, t1.Add(-500*time.Millisecond), 7000), t1)
+	p.out.writeRTP(0, rtpPacket(9, 1000, 3, true), t1)
+	p.out.writeRTP(1, rtpPacket(9, 7000+480, 4, true), t1) // 10 ms after the video, by the reports
+	v, a := p.out.rtp[0], p.out.rtp[1]
+	if got := v.lastTS - 90000; got != 2*90000 {
+		t.Errorf("video moved %d ticks, want the 2 s gap (180000)", got)
+	}
+	if got := a.lastTS - 48000; got != 2*48000+480 {
+		t.Errorf("audio moved %d ticks, want the video's 2 s plus its own 10 ms (96480)", got)
+	}
+	if v.aligned || a.aligned {
+		t.Errorf("a session moved off the reports' line still passes reports on")
+	}
+}
