@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -112,6 +113,7 @@ func (p *Proxy) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	log := p.m.log().With("key", p.key, "url", Redact(p.spec.URL))
 	failures := 0
+	lastCause := ""
 	for {
 		began := time.Now()
 		err := p.session(ctx)
@@ -136,7 +138,15 @@ func (p *Proxy) run(ctx context.Context, done chan struct{}) {
 		}
 		wait := p.backoff(failures)
 		p.setState(StateRetrying, failures, cause)
-		log.Warn("pull failed; retrying", "cause", cause, "attempt", failures, "in", wait)
+		// A source that stays away is retried forever: its line comes at
+		// WARN for the first attempts, when the cause changes and every
+		// tenth time, at DEBUG otherwise (the status shows every retry).
+		level := slog.LevelDebug
+		if failures <= 3 || cause != lastCause || failures%10 == 0 {
+			level = slog.LevelWarn
+		}
+		lastCause = cause
+		log.Log(ctx, level, "pull failed; retrying", "cause", cause, "attempt", failures, "in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
