@@ -201,6 +201,9 @@ func validate(s *Spec) error {
 	if _, err := kindOf(s.URL); err != nil {
 		return err
 	}
+	if strings.HasPrefix(strings.ToLower(s.URL), "rtsps:") && s.Transport != TCP {
+		return fmt.Errorf("%w: rtsps carries RTP inside its TLS connection; use rtp_type=0 (Berth speaks no SRTP for UDP)", ErrBadRTPType)
+	}
 	if s.Timeout <= 0 {
 		s.Timeout = 10 * time.Second
 	}
@@ -227,10 +230,8 @@ func kindOf(raw string) (sourceKind, error) {
 	}
 	p := strings.ToLower(u.Path)
 	switch strings.ToLower(u.Scheme) {
-	case "rtsp":
+	case "rtsp", "rtsps":
 		return srcRTSP, nil
-	case "rtsps":
-		return 0, fmt.Errorf("%w: rtsps (RTSP over TLS) is not supported yet; pull the camera's rtsp:// URL", ErrBadURL)
 	case "rtmp":
 		return srcRTMP, nil
 	case "http", "https":
@@ -242,7 +243,7 @@ func kindOf(raw string) (sourceKind, error) {
 		}
 		return 0, fmt.Errorf("%w: %q is HTTP but neither .flv (HTTP-FLV) nor .m3u8 (HLS)", ErrBadURL, Redact(raw))
 	}
-	return 0, fmt.Errorf("%w: scheme %q of %q (Berth pulls rtsp, rtmp, http(s) .flv and .m3u8)", ErrBadURL, u.Scheme, Redact(raw))
+	return 0, fmt.Errorf("%w: scheme %q of %q (Berth pulls rtsp, rtsps, rtmp, http(s) .flv and .m3u8)", ErrBadURL, u.Scheme, Redact(raw))
 }
 
 // Delete stops and removes the pull; its stream ends.

@@ -52,6 +52,8 @@ func TestValidateRefusesWhatCannotBePulled(t *testing.T) {
 		{Spec{Path: "live", URL: "rtsp://h/s"}, ErrBadURL},
 		{Spec{Path: "live/a", URL: "http://h/app/s.mp4"}, ErrBadURL},
 		{Spec{Path: "live/a", URL: "srt://h:9000"}, ErrBadURL},
+		{Spec{Path: "live/a", URL: "rtsps://h/s"}, nil},
+		{Spec{Path: "live/a", URL: "rtsps://h/s", Transport: UDP}, ErrBadRTPType},
 		{Spec{Path: "live/a", URL: "rtsp://h/s", Transport: Multicast}, ErrBadRTPType},
 		{Spec{Path: "live/a", URL: "rtsp://h/s", Transport: 7}, ErrBadRTPType},
 	} {
