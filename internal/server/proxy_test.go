@@ -327,3 +327,24 @@ func TestStatusPageListsPulls(t *testing.T) {
 		t.Errorf("script errors: %v", errs)
 	}
 }
+
+// TestPullH265OverRTSP: an H.265 stream pulled over RTSP plays over RTSP
+// (the source's payloads) and HTTP-TS (converted). (This machine's ffmpeg
+// 5.1 reads no enhanced FLV, so HTTP-FLV is not the converted reader.)
+func TestPullH265OverRTSP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H265AAC, "rtsp://"+src.Addr("rtsp")+"/live/hevc", "live/hevc")
+	srv, _ := startPuller(t, nil)
+	addProxy(t, srv, "pull/hevc", "rtsp://"+src.Addr("rtsp")+"/live/hevc")
+	waitLive(t, srv, "pull/hevc")
+	for _, u := range []string{urls(srv, "pull/hevc")["rtsp"], "http://" + srv.Addr("http") + "/pull/hevc.live.ts"} {
+		got, err := probe(u)
+		if got == "hevc,aac,hevc,aac" {
+			got = "hevc,aac" // ffprobe lists a TS's streams under its program too
+		}
+		if err != nil || got != "hevc,aac" {
+			t.Errorf("%s: ffprobe got %q, %v; want hevc,aac", u, got, err)
+		}
+	}
+}
