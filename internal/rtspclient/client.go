@@ -227,7 +227,11 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	for i := range c.chanTrack {
 		c.chanTrack[i] = -1
 	}
+	// Under lifeMu: a ctx that ends at once runs Close, which reads stopCx,
+	// on another goroutine before AfterFunc has returned.
+	c.lifeMu.Lock()
 	c.stopCx = context.AfterFunc(ctx, func() { c.Close() })
+	c.lifeMu.Unlock()
 	return c, nil
 }
 
@@ -289,7 +293,12 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	c.closeMu.Do(func() {
 		c.closing.Store(true)
-		c.stopCx()
+		c.lifeMu.Lock()
+		stop := c.stopCx
+		c.lifeMu.Unlock()
+		if stop != nil {
+			stop()
+		}
 		if c.Session() != "" && (c.Err() == nil) {
 			c.mu.Lock()
 			c.conn.SetWriteDeadline(time.Now().Add(time.Second))

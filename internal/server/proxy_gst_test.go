@@ -109,9 +109,11 @@ func TestPullFromGstRTSPServerWithDigest(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	cam := startGstRTSPServer(t, "admin", "s3cret")
 	srv, logs := startPuller(t, nil)
-	addProxy(t, srv, "cam/tcp", "rtsp://admin:s3cret@"+cam+"/test", "rtp_type", "0")
-	addProxy(t, srv, "cam/udp", "rtsp://admin:s3cret@"+cam+"/test", "rtp_type", "1")
 	for _, path := range []string{"cam/tcp", "cam/udp"} {
+		// One after the other: gst-rtsp-server prepares a shared media for
+		// its first client, and a second one during that can wait long.
+		rtpType := map[string]string{"cam/tcp": "0", "cam/udp": "1"}[path]
+		addProxy(t, srv, path, "rtsp://admin:s3cret@"+cam+"/test", "rtp_type", rtpType)
 		waitLive(t, srv, path)
 		u := urls(srv, path)
 		u["hls"] = "http://" + srv.Addr("http") + "/" + path + "/hls.m3u8"
