@@ -292,19 +292,6 @@ func (m *Manager) List() []Info {
 	return out
 }
 
-// OnDemandPaths reports whether any pull waits for its first reader (the
-// server then lets readers of a missing path wait maxStreamWaitMS).
-func (m *Manager) OnDemandPaths() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, p := range m.proxies {
-		if p.spec.OnDemand {
-			return true
-		}
-	}
-	return false
-}
-
 // Close stops every pull (server shutdown).
 func (m *Manager) Close() {
 	m.mu.Lock()
