@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -346,5 +349,58 @@ func TestPullH265OverRTSP(t *testing.T) {
 		if err != nil || got != "hevc,aac" {
 			t.Errorf("%s: ffprobe got %q, %v; want hevc,aac", u, got, err)
 		}
+	}
+}
+
+// redirector is an RTSP server that answers every request with 302 and
+// Location to (RFC 2326 section 11.3.3), as a load-balancing NVR does.
+func redirector(t *testing.T, to string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				cseq := ""
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if v, ok := strings.CutPrefix(line, "CSeq:"); ok {
+						cseq = strings.TrimSpace(v)
+					}
+					if line == "\r\n" {
+						fmt.Fprintf(c, "RTSP/1.0 302 Moved Temporarily\r\nCSeq: %s\r\nLocation: %s\r\n\r\n", cseq, to)
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestPullFollowsRTSPRedirect: a source that answers 302 with Location is
+// followed to the stream it names.
+func TestPullFollowsRTSPRedirect(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	src, _ := start(t)
+	push(t, src, testmedia.H264AAC, "rtsp://"+src.Addr("rtsp")+"/live/src", "live/src")
+	nvr := redirector(t, "rtsp://"+src.Addr("rtsp")+"/live/src")
+	srv, logs := startPuller(t, nil)
+	addProxy(t, srv, "pull/moved", "rtsp://"+nvr+"/cam1")
+	waitLive(t, srv, "pull/moved")
+	logs.WaitLine(t, "the RTSP source redirects", "pull/moved")
+	if got, err := probe(urls(srv, "pull/moved")["rtsp"]); err != nil || got != "h264,aac" {
+		t.Errorf("a redirected pull: ffprobe got %q, %v", got, err)
 	}
 }
