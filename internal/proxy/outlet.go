@@ -208,7 +208,7 @@ func sameTracks(ka hub.Kind, a []*hub.Track, kb hub.Kind, b []*hub.Track) bool {
 func (o *outlet) markLive() {
 	if !o.isLive {
 		o.isLive = true
-		go o.p.live()
+		o.p.live() // p.mu after o.mu: nothing takes them the other way round
 	}
 }
 
