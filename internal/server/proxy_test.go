@@ -192,7 +192,9 @@ func TestPullReconnectKeepsItsReader(t *testing.T) {
 	pub.Wait()
 	logs.WaitLine(t, "pull failed; retrying", "pull/re", "cause=")
 	startPush(t, testmedia.H264AAC, srcURL)
+	back := time.Now()
 	logs.WaitLine(t, "pull resumed on the same stream", "pull/re")
+	t.Logf("reconnect: the pull resumed %s after the source's publisher was started again", time.Since(back).Round(time.Millisecond))
 
 	for proto, reader := range readers {
 		err := reader.Wait()
