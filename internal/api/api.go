@@ -65,6 +65,10 @@ type Handler struct {
 	// Pushers runs addStreamPusherProxy & co (pusher.go); nil: those calls
 	// answer that push-out is not available.
 	Pushers Pushers
+	// Proxies are the pull proxies (addStreamProxy, delStreamProxy,
+	// listStreamProxy, getProxyInfo); nil: those calls answer that they
+	// are not available.
+	Proxies PullProxies
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -182,6 +186,11 @@ var endpoints = map[string]endpoint{
 	"delStreamPusherProxy":  (*Handler).delStreamPusherProxy,
 	"listStreamPusherProxy": (*Handler).listStreamPusherProxy,
 	"getProxyPusherInfo":    (*Handler).getProxyPusherInfo,
+	// Pull proxies (proxy.go).
+	"addStreamProxy":  (*Handler).addStreamProxy,
+	"delStreamProxy":  (*Handler).delStreamProxy,
+	"listStreamProxy": (*Handler).listStreamProxy,
+	"getProxyInfo":    (*Handler).getProxyInfo,
 }
 
 var (

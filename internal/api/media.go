@@ -301,6 +301,8 @@ func zlmTypeID(typ string) string {
 // query; for RTP, where the packets come from.
 func (h *Handler) originURL(s *hub.Stream, app, stream string) string {
 	switch s.Origin.Proto {
+	case "pull": // a pull proxy names its source URL, credentials redacted
+		return s.Origin.ID
 	case "rtp":
 		return "rtp://" + s.Origin.Remote
 	case "rtsp", "rtmp":

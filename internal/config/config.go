@@ -69,9 +69,10 @@ type Config struct {
 		RingSize   int    // frames kept per stream (GOP cache and slow-reader slack)
 		SlowReader string // "skip" to the newest keyframe, or "close"
 	}
-	Hook Hook
-	HLS  HLS // [protocol] enable_hls*, [hls] (hls.go)
-	TLS  TLS // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
+	Hook  Hook
+	HLS   HLS   // [protocol] enable_hls*, [hls] (hls.go)
+	TLS   TLS   // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
+	Proxy Proxy // [proxy]: static pulls and how pulls retry (proxy.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -372,6 +373,7 @@ func Default() *Config {
 	c.Hook.StreamChangedSchemas = "rtsp/rtmp/fmp4/ts/hls/hls.fmp4"
 	defaultHLS(c)
 	defaultTLS(c)
+	defaultProxy(c)
 	return c
 }
 
@@ -468,6 +470,12 @@ func (c *Config) Parse(r io.Reader, name string) error {
 		}
 		k := strings.TrimSpace(text[:eq])
 		v := strings.TrimSpace(text[eq+1:])
+		if ok, err := c.pullLine(section, k, v); ok || err != nil {
+			if err != nil {
+				return &Error{File: name, Line: line, Err: err}
+			}
+			continue
+		}
 		if kd := lookup(section, k); kd != nil {
 			if err := kd.set(c, v); err != nil {
 				return &Error{File: name, Line: line, Key: "[" + kd.section + "] " + kd.name, Err: err}

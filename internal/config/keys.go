@@ -71,6 +71,7 @@ func (c *Config) Clone() *Config {
 	for _, k := range keys {
 		k.set(&n, k.get(c))
 	}
+	n.Proxy.Pulls = append([]Pull(nil), c.Proxy.Pulls...)
 	n.Notes = append([]Note(nil), c.Notes...)
 	n.Warnings = append([]string(nil), c.Warnings...)
 	return &n

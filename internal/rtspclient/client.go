@@ -1,6 +1,7 @@
 // Package rtspclient is Berth's RTSP client (RFC 2326): DESCRIBE, SETUP,
 // PLAY to read a stream and ANNOUNCE, SETUP, RECORD to publish one, over TCP
-// interleaved or UDP unicast, with Basic and Digest authentication. Tests,
+// interleaved or UDP unicast, with Basic and Digest authentication; rtsps://
+// URLs run the same over TLS (RTP interleaved as RTP/AVP: no SRTP). Tests,
 // `berth probe`, pulled sources and `berth bench` use it; the bench runs
 // hundreds at once, so the packet path allocates nothing.
 //
@@ -33,10 +34,12 @@ package rtspclient
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +80,10 @@ type Options struct {
 	ReadBufferSize int
 	// UserAgent is sent with every request. Default "berth-rtspclient".
 	UserAgent string
+	// TLSConfig is for rtsps:// URLs (RTSP over TLS, port 322 by
+	// default); nil verifies the server's certificate against the
+	// system's roots for the URL's host.
+	TLSConfig *tls.Config
 }
 
 // ErrClosed is what Wait returns after Close.
@@ -172,14 +179,38 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "berth-rtspclient"
 	}
+	secure := strings.EqualFold(u.Scheme, "rtsps")
 	host := u.Host
 	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "554")
+		port := "554"
+		if secure {
+			port = "322"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
 	}
 	d := net.Dialer{Timeout: opts.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, fmt.Errorf("rtsp %s: connecting: %w", u.CloneWithoutCredentials(), err)
+	}
+	if secure {
+		conf := opts.TLSConfig
+		if conf == nil {
+			conf = &tls.Config{}
+		}
+		if conf.ServerName == "" && !conf.InsecureSkipVerify {
+			conf = conf.Clone()
+			conf.ServerName = u.Hostname()
+		}
+		tc := tls.Client(conn, conf)
+		hctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("rtsps %s: TLS handshake: %w", u.CloneWithoutCredentials(), err)
+		}
+		conn = tc
 	}
 	c := &Client{
 		url:     u.CloneWithoutCredentials(),
@@ -196,12 +227,11 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	for i := range c.chanTrack {
 		c.chanTrack[i] = -1
 	}
-	// Close reads stopCx: a ctx cancelled while Dial returns must not run
-	// Close before stopCx is set (a data race, seen with a pusher deleted
-	// mid-dial).
-	set := make(chan struct{})
-	c.stopCx = context.AfterFunc(ctx, func() { <-set; c.Close() })
-	close(set)
+	// Under lifeMu: a ctx that ends at once runs Close, which reads stopCx,
+	// on another goroutine before AfterFunc has returned.
+	c.lifeMu.Lock()
+	c.stopCx = context.AfterFunc(ctx, func() { c.Close() })
+	c.lifeMu.Unlock()
 	return c, nil
 }
 
@@ -263,7 +293,12 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	c.closeMu.Do(func() {
 		c.closing.Store(true)
-		c.stopCx()
+		c.lifeMu.Lock()
+		stop := c.stopCx
+		c.lifeMu.Unlock()
+		if stop != nil {
+			stop()
+		}
 		if c.Session() != "" && (c.Err() == nil) {
 			c.mu.Lock()
 			c.conn.SetWriteDeadline(time.Now().Add(time.Second))

@@ -3,6 +3,7 @@
 package rtspclient
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -113,6 +114,12 @@ func (c *Client) setup(desc *description.Session, i int, m *description.Media) e
 	}
 	t := &track{media: m}
 	th := headers.Transport{Profile: m.Profile}
+	if _, tlsConn := c.conn.(*tls.Conn); tlsConn && c.opts.Transport == TCP {
+		// An rtsps server may describe its media as RTP/SAVP (SRTP, keys by
+		// MIKEY), which this client does not speak; interleaved in the TLS
+		// connection, plain RTP/AVP is as private, and servers take it.
+		th.Profile = headers.TransportProfileAVP
+	}
 	delivery := headers.TransportDeliveryUnicast
 	th.Delivery = &delivery
 	if c.recording {

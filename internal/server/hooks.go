@@ -27,7 +27,8 @@ func (s *Server) Hooks() *hooks.Client { return s.hooks }
 // hook server is who would start the stream, and without one a player
 // should hear "not found" at once, as before hooks.
 func (s *Server) streamWait() time.Duration {
-	if s.hooks == nil || !s.hooks.Enabled("on_stream_not_found") {
+	onDemand := s.Config.Proxy.OnDemand && len(s.Config.Proxy.Pulls) > 0 // [proxy] pulls start with their first reader
+	if !onDemand && (s.hooks == nil || !s.hooks.Enabled("on_stream_not_found")) {
 		return 0
 	}
 	return time.Duration(s.Config.General.MaxStreamWaitMS) * time.Millisecond

@@ -36,6 +36,7 @@ import (
 	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/mpegts"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/proxy"
 	"github.com/berthmedia/berth/internal/pusher"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
@@ -85,8 +86,9 @@ type Server struct {
 	wg    sync.WaitGroup
 	live  liveState // hot reload (reload.go)
 
-	certs         certs.Store   // the certificate of the TLS listeners (tls.go)
-	hooks         *hooks.Client // web hooks (hooks.go)
+	certs         certs.Store    // the certificate of the TLS listeners (tls.go)
+	hooks         *hooks.Client  // web hooks (hooks.go)
+	proxies       *proxy.Manager // pull proxies (proxy.go)
 	stopKeepalive func()
 
 	pushers *pusher.Manager // addStreamPusherProxy (pusher.go)
@@ -157,10 +159,12 @@ func (s *Server) Start() error {
 		policy = hub.CloseSlow
 	}
 	s.startHooks()
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), hub.OnPublish(s.hlsPublished)},
+	s.proxies = s.newProxies()
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), s.proxies, hub.OnPublish(s.hlsPublished)},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
+	s.proxies.Hub = s.Hub
 	s.pushers = s.newPushers()
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
 	s.live.checker = checker
@@ -236,6 +240,7 @@ func (s *Server) Start() error {
 		ports.Banner(s.Banner, bound, s.Log)
 	}
 	s.hooksStarted()
+	s.startPulls()
 	return nil
 }
 
@@ -314,7 +319,8 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// ZLMediaKit's HTTP API.
 	s.api = &api.Handler{Hub: s.Hub, Secret: s.Config.API.Secret, RTP: s.rtp, Sessions: s.Sessions,
 		Schemas: []string{"rtsp", "rtmp", "fmp4", "ts", "hls", "hls.fmp4"}, // fmp4: HTTP-fMP4 and WS-fMP4 on this port; ts: HTTP-TS and WS-TS
-		Config:  s, Version: Version, Log: s.Log.With("component", "api")}  // a reload calls s.api.SetSecret
+		Config:  s, Version: Version, Log: s.Log.With("component", "api"),  // a reload calls s.api.SetSecret
+		Proxies: s.proxies}
 	s.api.SendRTP = s.send
 	s.api.Pushers = s.pushers
 	mux.Handle(api.Prefix, s.api)
@@ -372,6 +378,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.pprof != nil {
 		s.pprof.Close()
+	}
+	if s.proxies != nil {
+		s.proxies.Close()
 	}
 	if s.Hub != nil {
 		s.Hub.Close()

@@ -76,6 +76,12 @@ func (s *Server) webStatus() any {
 	}
 	st.Warnings, st.WarningsTotal = s.web.recent.Records()
 	st.Pushers = s.pusherRows() // pusher.go
+	if s.proxies != nil {
+		for _, in := range s.proxies.List() {
+			st.Proxies = append(st.Proxies, web.Proxy{Key: in.Key, Path: in.Path, URL: in.URL, State: in.State.String(),
+				Summary: in.Summary(), Retries: in.Retries})
+		}
+	}
 	return st
 }
 

@@ -23,6 +23,8 @@ type Status struct {
 	WarningsTotal uint64           `json:"warnings_total"`
 	// Pushers are the streams pushed out to other servers (addStreamPusherProxy).
 	Pushers []Pusher `json:"pushers"`
+	// Proxies are the pull proxies and their states (absent: none).
+	Proxies []Proxy `json:"proxies,omitempty"`
 }
 
 // Pusher is one push-out and its state in words.
@@ -32,6 +34,16 @@ type Pusher struct {
 	URL    string `json:"url"`    // where to, password hidden
 	Status string `json:"status"` // live, connecting, waiting for the stream, retrying N: cause, stopped: cause
 	Bytes  uint64 `json:"bytes"`  // media bytes pushed
+}
+
+// Proxy is one pull proxy as the page lists it.
+type Proxy struct {
+	Key     string `json:"key"`
+	Path    string `json:"path"`
+	URL     string `json:"url"`     // credentials redacted
+	State   string `json:"state"`   // idle, connecting, live, retrying, stopped
+	Summary string `json:"summary"` // "retrying 3 (401: the camera refused user admin)"
+	Retries int    `json:"retries"`
 }
 
 // Server says which Berth answered.

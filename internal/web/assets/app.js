@@ -95,6 +95,7 @@ function render(media, st) {
   const ports = portsOf(st.listeners);
   renderStreams(uniqueStreams(media), st.readers || {}, ports);
   renderListeners(st.listeners);
+  renderProxies(st.proxies || []);
   renderWarnings(st.warnings, st.warnings_total);
   renderPushers(st.pushers || []);
 }
@@ -284,6 +285,15 @@ function renderListeners(listeners) {
     if (lines.length) rows.push(el("tr", { class: "detail" }, el("td", { colspan: 4 }, ...lines.map((t) => el("p", { text: t })))));
   }
   document.querySelector("#listeners tbody").replaceChildren(...rows);
+}
+
+// renderProxies lists the pulls: live, or connecting, retrying N (cause), stopped: cause.
+function renderProxies(proxies) {
+  $("proxies-section").hidden = proxies.length === 0;
+  document.querySelector("#proxies tbody").replaceChildren(...proxies.map((p) =>
+    el("tr", { class: p.state === "live" || p.state === "idle" ? "" : "problem-row" },
+      el("td", { text: p.path }), el("td", { text: p.url }),
+      el("td", { class: p.state === "live" ? "ok" : p.state === "idle" ? "" : "problem", text: p.summary }))));
 }
 
 function renderWarnings(warnings, total) {

@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/rtspclient"
+)
+
+// maxRedirects bounds the 3xx answers an RTSP source may chain (RFC 2326
+// section 11.3.3: a redirect names the new URL in Location).
+const maxRedirects = 3
+
+// pullRTSP plays an RTSP source and forwards its RTP as is (renumbered for
+// continuity) into a KindRTP stream: RTSP readers get the camera's own
+// payloads, other protocols the hub's converted view.
+func (p *Proxy) pullRTSP(ctx context.Context) error {
+	raw := p.spec.URL
+	for hop := 0; ; hop++ {
+		err := p.rtspSession(ctx, raw)
+		var se *rtspclient.StatusError
+		if hop < maxRedirects && errors.As(err, &se) && se.Code >= 300 && se.Code < 400 {
+			if loc := se.Header["Location"]; len(loc) == 1 {
+				next := carryCredentials(raw, loc[0])
+				p.m.log().Info("pull: the RTSP source redirects", "key", p.key, "from", Redact(raw), "to", Redact(next))
+				raw = next
+				continue
+			}
+		}
+		return err
+	}
+}
+
+// carryCredentials gives a redirect target the user and password of the
+// URL it came from, when it names none itself.
+func carryCredentials(from, to string) string {
+	f, err1 := url.Parse(from)
+	t, err2 := url.Parse(to)
+	if err1 != nil || err2 != nil || f.User == nil || t.User != nil {
+		return to
+	}
+	t.User = f.User
+	return t.String()
+}
+
+func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
+	tr := rtspclient.TCP
+	if p.spec.Transport == UDP {
+		tr = rtspclient.UDP
+	}
+	// rtsps: cameras carry self-signed certificates, and ZLMediaKit does
+	// not verify them either; TLS still keeps the stream and the Digest
+	// exchange private on the wire.
+	c, err := rtspclient.Dial(ctx, raw, rtspclient.Options{Transport: tr, Timeout: p.spec.Timeout,
+		ReadTimeout: p.spec.Timeout, UserAgent: "berth-proxy", TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// OPTIONS tells whether the server takes GET_PARAMETER as keep-alive;
+	// a server that refuses OPTIONS may still play.
+	if _, err := c.Options(); err != nil {
+		var se *rtspclient.StatusError
+		if !errors.As(err, &se) {
+			return err
+		}
+	}
+	desc, _, err := c.Describe()
+	if err != nil {
+		return err
+	}
+	play, tracks := playableMedias(desc)
+	if len(tracks) == 0 {
+		return fmt.Errorf("%w: the SDP has %d media, none audio or video with a known codec", errNoTracks, len(desc.Medias))
+	}
+	if err := c.SetupAll(play); err != nil {
+		return err
+	}
+	// The hub generates the SDP readers get from the tracks: the source's
+	// own may carry its absolute URLs and media Berth left out.
+	done, err := p.out.begin(hub.KindRTP, tracks, nil)
+	if err != nil {
+		return err
+	}
+	bye := make(chan struct{}, 1)
+	c.OnPacket = func(track int, pkt []byte) { p.out.writeRTP(track, pkt, time.Now()) }
+	c.OnRTCP = func(track int, pkt []byte) {
+		if p.out.writeRTCP(track, pkt, time.Now()) {
+			select {
+			case bye <- struct{}{}:
+			default:
+			}
+		}
+	}
+	if _, err := c.Play(); err != nil {
+		return err
+	}
+	select {
+	case <-c.Done():
+		return c.Err()
+	case <-done:
+		return errStreamClosed
+	case <-bye:
+		// RFC 3550 section 6.6: the source left. Some servers keep the
+		// connection open after it; waiting for the read timeout would
+		// only delay the reconnect.
+		return errSourceBye
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errSourceBye ends a session whose source sent an RTCP BYE.
+var errSourceBye = errors.New("the source ended its stream (RTCP BYE)")
+
+// playableMedias keeps the audio and video medias with a format (ONVIF
+// metadata and back-channels are left out) and makes a track of each.
+func playableMedias(desc *description.Session) (*description.Session, []*hub.Track) {
+	out := *desc
+	out.Medias = nil
+	var tracks []*hub.Track
+	for _, m := range desc.Medias {
+		if len(m.Formats) == 0 || m.IsBackChannel {
+			continue
+		}
+		if m.Type != description.MediaTypeVideo && m.Type != description.MediaTypeAudio {
+			continue
+		}
+		// One format per media: the first, as the RTSP server does.
+		mm := *m
+		mm.Formats = m.Formats[:1]
+		out.Medias = append(out.Medias, &mm)
+		tracks = append(tracks, &hub.Track{Format: mm.Formats[0], Media: &mm, Video: m.Type == description.MediaTypeVideo})
+	}
+	return &out, tracks
+}
+
+// statusText is the RTSP status line of code, for causes.
+func statusText(code base.StatusCode) string {
+	return fmt.Sprintf("%d %s", int(code), base.StatusMessages[code])
+}
