@@ -73,6 +73,8 @@ type Config struct {
 	HLS  HLS // [protocol] enable_hls*, [hls] (hls.go)
 	TLS  TLS // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
 
+	Record Record // [protocol] enable_mp4, [record], [http] rootPath, dirMenu (record.go)
+
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
 	// debug, their count one info line, a key nobody knows a warning.
@@ -372,6 +374,7 @@ func Default() *Config {
 	c.Hook.StreamChangedSchemas = "rtsp/rtmp/fmp4/ts/hls/hls.fmp4"
 	defaultHLS(c)
 	defaultTLS(c)
+	defaultRecord(c)
 	return c
 }
 
