@@ -1,0 +1,295 @@
+// Package record writes streams to disk as fragmented MP4 files in
+// ZLMediaKit's layout, <root>/<appName>/<app>/<stream>/<YYYY-MM-DD>/<HH-MM-SS>.mp4,
+// lists and deletes them for the API, finalises what a crash left, and
+// serves the files on the HTTP port. A recording is one more reader of the
+// stream's shared fMP4 muxer (internal/fmp4): the fragments HTTP-fMP4 sends
+// are written to the file as they are, with their decode times moved so
+// each file starts at 0. See docs/record.md.
+package record
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/muxring"
+)
+
+// Errors of Start.
+var (
+	ErrRecording = errors.New("the stream is already being recorded")
+	ErrClosed    = errors.New("recording is shutting down")
+)
+
+// DefaultSyncEvery is how often a recording's file is fsynced: a power cut
+// loses at most this much media; a kill -9 loses only the fragment being
+// written (every fragment is written whole, at once).
+const DefaultSyncEvery = time.Second
+
+// Settings are the server-wide recording settings; a reload swaps them and
+// they apply to the next file.
+type Settings struct {
+	Root       string        // [record] filePath
+	AppName    string        // [record] appName
+	FileSecond time.Duration // [record] fileSecond
+}
+
+// Options are one recording's own settings (startRecord's customized_path
+// and max_second, on_publish's mp4_save_path and mp4_max_second); zero
+// values take the Settings'.
+type Options struct {
+	Root       string
+	FileSecond time.Duration
+}
+
+// Manager runs the MP4 recordings, one per stream path at most. Set its
+// fields before the first Start.
+type Manager struct {
+	// Open returns a cursor on the stream's shared fMP4 muxer
+	// ((*fmp4.Muxers).Open).
+	Open func(*hub.Stream) (*muxring.Cursor, error)
+	Log  *slog.Logger
+	// OnFile is told of every closed file (on_record_mp4); it must not block.
+	OnFile func(File)
+	// SyncEvery is the fsync period; 0 means DefaultSyncEvery.
+	SyncEvery time.Duration
+
+	settings atomic.Pointer[Settings]
+	mu       sync.Mutex
+	recs     map[string]*recording
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+type recording struct {
+	stream *hub.Stream
+	opts   Options
+	cancel context.CancelFunc
+}
+
+// SetSettings sets the server-wide settings (at start and on reload).
+func (m *Manager) SetSettings(s Settings) {
+	if s.AppName == "" {
+		s.AppName = "record"
+	}
+	if s.FileSecond <= 0 {
+		s.FileSecond = time.Hour
+	}
+	m.settings.Store(&s)
+}
+
+// Settings returns the server-wide settings.
+func (m *Manager) Settings() Settings {
+	if s := m.settings.Load(); s != nil {
+		return *s
+	}
+	return Settings{Root: "./www", AppName: "record", FileSecond: time.Hour}
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Log
+}
+
+// Start records s until Stop, the stream's end, or a write error. It
+// returns at once; the files are made by a goroutine of the recording.
+func (m *Manager) Start(s *hub.Stream, o Options) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if m.recs == nil {
+		m.recs = map[string]*recording{}
+	}
+	if r := m.recs[s.Path]; r != nil && !r.stream.Ended() {
+		return ErrRecording
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &recording{stream: s, opts: o, cancel: cancel}
+	m.recs[s.Path] = r
+	m.wg.Add(1)
+	go m.run(ctx, r)
+	return nil
+}
+
+// Stop ends the recording of path (its file is closed and reported);
+// false when there is none.
+func (m *Manager) Stop(path string) bool {
+	m.mu.Lock()
+	r := m.recs[path]
+	delete(m.recs, path)
+	m.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.cancel()
+	return true
+}
+
+// Recording reports whether path is being recorded.
+func (m *Manager) Recording(path string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.recs[path]
+	return r != nil && !r.stream.Ended()
+}
+
+// Close stops every recording, waits (up to ctx) for their files to be
+// closed, and refuses new ones.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	for p, r := range m.recs {
+		r.cancel()
+		delete(m.recs, p)
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) forget(r *recording) {
+	m.mu.Lock()
+	if m.recs[r.stream.Path] == r {
+		delete(m.recs, r.stream.Path)
+	}
+	m.mu.Unlock()
+}
+
+// run is one recording's goroutine. A recording that fell a whole ring of
+// fragments behind (the disk was slower than the stream for seconds) closes
+// its file and goes on from the newest keyframe in a new one, so the stream
+// never waits for the disk; a write error stops it.
+func (m *Manager) run(ctx context.Context, r *recording) {
+	defer m.wg.Done()
+	defer r.cancel()
+	defer m.forget(r)
+	log := m.log().With("path", r.stream.Path)
+	log.Info("MP4 recording started")
+	for {
+		err := m.follow(ctx, r, log)
+		switch {
+		case errors.Is(err, muxring.ErrSlowReader):
+			log.Warn("MP4 recording fell behind the stream (the disk is slower than the stream); its file is closed and a new one starts at the next keyframe")
+			continue
+		case err == nil, errors.Is(err, context.Canceled):
+			log.Info("MP4 recording stopped")
+		case errors.Is(err, hub.ErrEnded), errors.Is(err, muxring.ErrStopped), errors.Is(err, hub.ErrReaderClosed):
+			log.Info("MP4 recording ended with its stream")
+		default:
+			log.Error("MP4 recording stopped: "+err.Error(), "fix",
+				"free disk space or make [record] filePath a writable directory, then startRecord again; the stream and its players go on")
+		}
+		return
+	}
+}
+
+// follow reads one cursor of the stream's fMP4 muxer into files until it
+// fails, and returns why.
+func (m *Manager) follow(ctx context.Context, r *recording, log *slog.Logger) error {
+	cur, err := m.Open(r.stream)
+	if err != nil {
+		return err
+	}
+	defer cur.Close()
+	init, _, err := cur.Ready(ctx)
+	if err != nil {
+		return err
+	}
+	var w *fileWriter
+	closeFile := func() error {
+		if w == nil {
+			return nil
+		}
+		f, err := w.close()
+		w = nil
+		if err != nil {
+			return &writeError{path: f.Path, err: err}
+		}
+		log.Info("MP4 recording file closed", "file", f.Path, "seconds", f.Duration.Seconds(), "bytes", f.Size)
+		if m.OnFile != nil {
+			m.OnFile(f)
+		}
+		return nil
+	}
+	defer closeFile()
+	chunks := make([]*muxring.Chunk, 0, 64)
+	app, stream := splitPath(r.stream.Path)
+	for {
+		chunks, err = cur.Next(ctx, chunks[:0])
+		for i, ch := range chunks {
+			chunks[i] = nil
+			set := m.Settings()
+			fileLen := set.FileSecond
+			if r.opts.FileSecond > 0 {
+				fileLen = r.opts.FileSecond
+			}
+			if w != nil && ch.Key && (w.info.Duration >= fileLen || ch.Discontinuity) {
+				if err := closeFile(); err != nil {
+					return err
+				}
+			}
+			if w == nil {
+				if !ch.Key {
+					continue
+				}
+				root := set.Root
+				if r.opts.Root != "" {
+					root = r.opts.Root
+				}
+				w, err = createFile(root, set.AppName, app, stream, time.Now(), init, m.syncEvery())
+				if err != nil {
+					return &writeError{path: streamDir(root, set.AppName, app, stream), err: err}
+				}
+			}
+			if err := w.write(ch); err != nil {
+				werr := &writeError{path: w.hidden, err: err}
+				closeFile()
+				return werr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (m *Manager) syncEvery() time.Duration {
+	if m.SyncEvery > 0 {
+		return m.SyncEvery
+	}
+	return DefaultSyncEvery
+}
+
+// writeError names the file or directory a recording could not write.
+type writeError struct {
+	path string
+	err  error
+}
+
+func (e *writeError) Error() string { return "cannot write " + e.path + ": " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// splitPath splits "app/stream" at its last slash (an app may hold slashes).
+func splitPath(p string) (app, stream string) {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return "", p
+	}
+	return p[:i], path.Base(p[i:])
+}
