@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/record"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtpsend"
 	"github.com/berthmedia/berth/internal/sessions"
@@ -62,6 +63,9 @@ type Handler struct {
 	// SendRTP runs startSendRtp's senders (sendrtp.go); nil: those calls
 	// answer that RTP sending is off.
 	SendRTP *rtpsend.Manager
+	// Record runs MP4 recordings (record.go); nil: those calls answer
+	// that recording is off.
+	Record *record.Manager
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -174,6 +178,13 @@ var endpoints = map[string]endpoint{
 	"startSendRtpPassive": (*Handler).startSendRtpPassive,
 	"stopSendRtp":         (*Handler).stopSendRtp,
 	"listRtpSender":       (*Handler).listRtpSender,
+
+	// Recording (internal/record).
+	"startRecord":           (*Handler).startRecord,
+	"stopRecord":            (*Handler).stopRecord,
+	"isRecording":           (*Handler).isRecording,
+	"getMp4RecordFile":      (*Handler).getMp4RecordFile,
+	"deleteRecordDirectory": (*Handler).deleteRecordDirectory,
 }
 
 var (
