@@ -36,6 +36,7 @@ import (
 	"github.com/berthmedia/berth/internal/metrics"
 	"github.com/berthmedia/berth/internal/mpegts"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/record"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtpsend"
@@ -87,6 +88,11 @@ type Server struct {
 	certs         certs.Store   // the certificate of the TLS listeners (tls.go)
 	hooks         *hooks.Client // web hooks (hooks.go)
 	stopKeepalive func()
+
+	record       *record.Manager // MP4 recording (record.go)
+	recordMu     sync.Mutex
+	recordMuxers *fmp4.Muxers // the recorder's own fMP4 muxers when there is no HTTP port
+	files        http.Handler // [http] rootPath's static files (recordings); nil when off
 }
 
 // New returns a server for cfg; Start runs it.
@@ -154,7 +160,8 @@ func (s *Server) Start() error {
 		policy = hub.CloseSlow
 	}
 	s.startHooks()
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), hub.OnPublish(s.hlsPublished)},
+	s.record = s.newRecorder() // finalises what a previous run left in progress (record.go)
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished)},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
@@ -286,7 +293,12 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	s.ts = s.newTS(checker)     // HTTP-TS / WS-TS: /app/stream.live.ts
 	s.hls = s.newHLS(checker)   // /app/stream/hls.m3u8, /app/stream/hls.fmp4.m3u8 and their files
+	s.files = s.newFiles()      // [http] rootPath: recordings at /record/app/stream/day/file.mp4 (record.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.filesFirst(r.URL.Path) {
+			s.files.ServeHTTP(w, r)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
 			s.fmp4.ServeHTTP(w, r)
 			return
@@ -312,6 +324,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		Schemas: []string{"rtsp", "rtmp", "fmp4", "ts", "hls", "hls.fmp4"}, // fmp4: HTTP-fMP4 and WS-fMP4 on this port; ts: HTTP-TS and WS-TS
 		Config:  s, Version: Version, Log: s.Log.With("component", "api")}  // a reload calls s.api.SetSecret
 	s.api.SendRTP = s.send
+	s.api.Record = s.record
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
@@ -365,6 +378,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.pprof != nil {
 		s.pprof.Close()
 	}
+	s.stopRecorder(ctx) // files closed and reported before the hooks drain
 	if s.Hub != nil {
 		s.Hub.Close()
 	}

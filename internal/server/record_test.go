@@ -1,0 +1,261 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/server"
+	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
+)
+
+type mp4Probe struct {
+	Streams []struct {
+		CodecType string `json:"codec_type"`
+		CodecName string `json:"codec_name"`
+		Duration  string `json:"duration"`
+		Packets   string `json:"nb_read_packets"`
+	} `json:"streams"`
+}
+
+// probeFile ffprobes a recording: its codecs, the video's duration in
+// seconds and its frame count; any error ffprobe prints fails the test.
+func probeFile(t *testing.T, file string) (codecs string, video float64, frames int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_packets", "-show_entries",
+		"stream=codec_type,codec_name,duration,nb_read_packets", "-of", "json", file)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffprobe %s: %v\n%s", file, err, stderr.String())
+	}
+	var p mp4Probe
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range p.Streams {
+		names = append(names, s.CodecName)
+		if s.CodecType == "video" {
+			video, _ = strconv.ParseFloat(s.Duration, 64)
+			frames, _ = strconv.Atoi(s.Packets)
+		}
+	}
+	return strings.Join(names, ","), video, frames
+}
+
+// pushFor pushes the test file over RTMP for secs seconds at real-time
+// speed (it loops the 10 s file) and returns once ffmpeg is done.
+func pushFor(t *testing.T, url string, secs int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+15)*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "1",
+		"-i", testmedia.File(t, testmedia.H264AAC), "-t", strconv.Itoa(secs), "-c", "copy", "-f", "flv", url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg push: %v\n%s", err, out)
+	}
+}
+
+// visibleFiles lists a directory's .mp4 files, and fails on hidden ones
+// (a file left in progress).
+func visibleFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("file still in progress: %s", e.Name())
+			continue
+		}
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func apiGet(t *testing.T, srv *server.Server, call string, q string) map[string]any {
+	t.Helper()
+	res, err := http.Get("http://" + srv.Addr("http") + "/index/api/" + call + "?secret=s3cret&vhost=__defaultVhost__&" + q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMP4RecordingCutsFilesOnKeyframes: 12 s pushed with fileSecond=5 and
+// enable_mp4=1 make three files in ZLMediaKit's layout, each H.264+AAC with
+// the duration it was reported with; together they hold every video frame
+// pushed. on_record_mp4 and getMp4RecordFile report each file, and a Range
+// request on one gets 206 with its bytes.
+func TestMP4RecordingCutsFilesOnKeyframes(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	root := t.TempDir()
+	hr := newHookRecorder(t, nil)
+	srv, _ := startHooked(t, hr.url, func(c *config.Config) {
+		c.API.Secret = "s3cret"
+		c.Record.EnableMP4 = true
+		c.Record.FilePath = root
+		c.Record.RootPath = root
+		c.Record.FileSecond = 5
+	}, "on_record_mp4")
+	day := time.Now().Format("2006-01-02")
+	pushFor(t, "rtmp://"+srv.Addr("rtmp")+"/live/cam", 12)
+	testutil.WaitFor(t, 15*time.Second, "three on_record_mp4 calls", func() bool { return len(hr.of("on_record_mp4", nil)) >= 3 })
+
+	dir := filepath.Join(root, "record", "live", "cam", day)
+	files := visibleFiles(t, dir)
+	if len(files) != 3 {
+		t.Fatalf("files in %s: %v, want 3", dir, files)
+	}
+	hooks := map[string]map[string]any{}
+	for _, b := range hr.of("on_record_mp4", nil) {
+		hooks[b["file_name"].(string)] = b
+	}
+	var total float64
+	var frames int
+	for _, name := range files {
+		p := filepath.Join(dir, name)
+		codecs, secs, n := probeFile(t, p)
+		if codecs != "h264,aac" {
+			t.Errorf("%s: codecs %s, want h264,aac", name, codecs)
+		}
+		h := hooks[name]
+		if h == nil {
+			t.Fatalf("no on_record_mp4 for %s: %s", name, hr.dump())
+		}
+		st, _ := os.Stat(p)
+		want := map[string]any{"app": "live", "stream": "cam", "vhost": "__defaultVhost__", "file_path": p,
+			"folder": filepath.Join(root, "record", "live", "cam") + "/", "url": "record/live/cam/" + day + "/" + name,
+			"file_size": float64(st.Size())}
+		for k, v := range want {
+			if h[k] != v {
+				t.Errorf("on_record_mp4 of %s: %s=%v, want %v", name, k, h[k], v)
+			}
+		}
+		if tl, _ := h["time_len"].(float64); math.Abs(secs-tl) > 0.05*tl {
+			t.Errorf("%s: ffprobe duration %.3f s, on_record_mp4 time_len %.3f s: more than 5%% apart", name, secs, tl)
+		}
+		t.Logf("%s: %.3f s, %d frames, %d bytes", name, secs, n, st.Size())
+		total += secs
+		frames += n
+	}
+	if math.Abs(total-12) > 0.04 || frames < 299 || frames > 301 {
+		t.Errorf("the files hold %.3f s and %d video frames; 12 s (300 frames at 25 fps) were pushed", total, frames)
+	}
+
+	month := apiGet(t, srv, "getMp4RecordFile", "app=live&stream=cam&period="+day[:7])
+	if fmt.Sprint(month["data"].(map[string]any)["paths"]) != "["+day+"]" {
+		t.Errorf("getMp4RecordFile of the month: %v", month)
+	}
+	list := apiGet(t, srv, "getMp4RecordFile", "app=live&stream=cam&period="+day)
+	if fmt.Sprint(list["data"].(map[string]any)["paths"]) != fmt.Sprint(files) {
+		t.Errorf("getMp4RecordFile of the day: %v, want %v", list, files)
+	}
+
+	// A Range request, as a player seeking in the file makes.
+	whole, _ := os.ReadFile(filepath.Join(dir, files[0]))
+	req, _ := http.NewRequest("GET", "http://"+srv.Addr("http")+"/record/live/cam/"+day+"/"+files[0], nil)
+	req.Header.Set("Range", "bytes=1000-1999")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusPartialContent || string(body) != string(whole[1000:2000]) {
+		t.Errorf("Range bytes=1000-1999: %s, %d bytes (equal: %v)", res.Status, len(body), string(body) == string(whole[1000:2000]))
+	}
+	// Paths that climb out of rootPath never reach a file outside it.
+	for _, p := range []string{"/record/../../etc/passwd", "/record/%2e%2e/%2e%2e/etc/passwd", "/record/..%2f..%2fetc/passwd", "/record/live/cam/" + day + "/"} {
+		res, err := http.Get("http://" + srv.Addr("http") + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound || strings.Contains(string(body), "root:") {
+			t.Errorf("GET %s: %s, want 403 or 404", p, res.Status)
+		}
+	}
+}
+
+// TestMP4RecordingSurvivesKill9: Berth, run as a process, is killed with
+// SIGKILL 7 s into a recording; the next start finalises the hidden file
+// it left, which then plays 6-7 s.
+func TestMP4RecordingSurvivesKill9(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
+	root := t.TempDir()
+	rtmpPort := freePort(t)
+	ini := filepath.Join(t.TempDir(), "berth.ini")
+	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlistenip=127.0.0.1\n[rtmp]\nport=%d\n[rtsp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
+		"[protocol]\nenable_mp4=1\n[record]\nfilePath=%s\nfileSecond=60\n", rtmpPort, root)), 0o644)
+	run := func() (*exec.Cmd, *testutil.LogBuffer) {
+		logs := &testutil.LogBuffer{}
+		cmd := exec.Command(bin, "-c", ini)
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		logs.WaitLine(t, "Berth is listening")
+		return cmd, logs
+	}
+	berth, logs := run()
+	_, stopPush := pushLoop(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/crash", rtmpPort))
+	logs.WaitLine(t, "fmp4 muxer started")
+	begun := time.Now()
+	dir := filepath.Join(root, "record", "live", "crash", time.Now().Format("2006-01-02"))
+	var hidden string
+	testutil.WaitFor(t, 5*time.Second, "the hidden file in progress", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, ".*.mp4"))
+		if len(m) == 1 {
+			hidden = m[0]
+		}
+		return hidden != ""
+	})
+	// 7 s into the recording, by the pushed media: poll the file's growth
+	// against the clock, not a sleep of a guessed length.
+	testutil.WaitFor(t, 15*time.Second, "7 s of recording", func() bool { return time.Since(begun) >= 7*time.Second })
+	berth.Process.Signal(syscall.SIGKILL)
+	berth.Wait()
+	stopPush()
+
+	_, logs2 := run()
+	final := filepath.Join(dir, strings.TrimPrefix(filepath.Base(hidden), "."))
+	logs2.WaitLine(t, "finalised", final)
+	if _, err := os.Stat(hidden); err == nil {
+		t.Errorf("%s is still there after the restart", hidden)
+	}
+	codecs, secs, _ := probeFile(t, final)
+	if codecs != "h264,aac" || secs < 6 || secs > 7.5 {
+		t.Errorf("the finalised file: %s, %.3f s; want h264,aac and 6-7 s", codecs, secs)
+	}
+	t.Logf("after kill -9 at ~7 s: %s plays %.3f s", filepath.Base(final), secs)
+}
