@@ -26,7 +26,7 @@ var cleanPathCases = []struct {
 	{`/record/..\..\windows`, "", false},
 	{"/record/a\x00.mp4", "", false},
 	{"/C:/windows", "", false},
-	{"record/a.mp4", "", false}, // not a request path
+	{"record/a.mp4", "", false},                   // not a request path
 	{"/record/%2e%2e/x", "record/%2e%2e/x", true}, // a decoded path: a literal name, which climbs nowhere
 }
 
