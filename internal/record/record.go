@@ -10,6 +10,7 @@ package record
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"path"
 	"strings"
@@ -282,7 +283,14 @@ type writeError struct {
 	err  error
 }
 
-func (e *writeError) Error() string { return "cannot write " + e.path + ": " + e.err.Error() }
+func (e *writeError) Error() string {
+	cause := e.err
+	var pe *fs.PathError
+	if errors.As(cause, &pe) { // the os error names the path again
+		cause = pe.Err
+	}
+	return "cannot write " + e.path + ": " + cause.Error()
+}
 func (e *writeError) Unwrap() error { return e.err }
 
 // splitPath splits "app/stream" at its last slash (an app may hold slashes).

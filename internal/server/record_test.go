@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -258,4 +259,107 @@ func TestMP4RecordingSurvivesKill9(t *testing.T) {
 		t.Errorf("the finalised file: %s, %.3f s; want h264,aac and 6-7 s", codecs, secs)
 	}
 	t.Logf("after kill -9 at ~7 s: %s plays %.3f s", filepath.Base(final), secs)
+}
+
+// TestFullDiskStopsOnlyTheRecording: a recording to a tmpfs of 2 MB stops
+// when the disk is full with one error line naming the file and the cause;
+// the stream goes on and its HTTP-FLV player keeps reading, and the file
+// written so far is closed and plays.
+func TestFullDiskStopsOnlyTheRecording(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("cannot mount a small tmpfs (%v: %s): run the test as root or with CAP_SYS_ADMIN", err, out)
+		}
+		t.Fatalf("mount tmpfs: %v: %s (CI runs the tests as root)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	hr := newHookRecorder(t, nil)
+	srv, logs := startHooked(t, hr.url, func(c *config.Config) {
+		c.Record.EnableMP4 = true
+		c.Record.FilePath = dir
+	}, "on_record_mp4")
+	push(t, srv, testmedia.H264CBR, "rtmp://"+srv.Addr("rtmp")+"/live/full", "live/full")
+	res, err := http.Get("http://" + srv.Addr("http") + "/live/full.live.flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	var read atomicInt
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := res.Body.Read(buf)
+			read.add(n)
+			if err != nil {
+				return
+			}
+		}
+	}()
+	line := logs.WaitLine(t, "level=ERROR", "MP4 recording stopped", "no space left on device", dir)
+	t.Logf("the error line: %s", line)
+	before := read.get()
+	testutil.WaitFor(t, 10*time.Second, "the FLV player to read 1 MB more after the disk filled", func() bool { return read.get() >= before+1<<20 })
+	if srv.Recorder().Recording("live/full") || srv.Hub.Get("live/full") == nil {
+		t.Error("after the full disk: the recording goes on, or the stream ended")
+	}
+	if l := logs.Line("level=WARN", "live/full", "behind"); l != "" {
+		t.Errorf("a reader fell behind: %s", l)
+	}
+	f := hr.wait(t, "on_record_mp4", map[string]any{"stream": "full"})
+	if codecs, secs, _ := probeFile(t, f["file_path"].(string)); codecs != "h264,aac" || secs < 1 {
+		t.Errorf("the file closed at the full disk: %s, %.2f s", codecs, secs)
+	}
+}
+
+type atomicInt struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicInt) add(n int) { a.mu.Lock(); a.n += n; a.mu.Unlock() }
+func (a *atomicInt) get() int  { a.mu.Lock(); defer a.mu.Unlock(); return a.n }
+
+// TestStartRecordAPI: startRecord with customized_path and max_second
+// records a live stream there in files of that length, isRecording says
+// so, stopRecord closes the file (on_record_mp4); type=0 (HLS) is refused
+// with its reason.
+func TestStartRecordAPI(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	custom := t.TempDir()
+	hr := newHookRecorder(t, nil)
+	srv, _ := startHooked(t, hr.url, func(c *config.Config) { c.API.Secret = "s3cret" }, "on_record_mp4")
+	pushLoop(t, "rtmp://"+srv.Addr("rtmp")+"/live/api")
+	testutil.WaitFor(t, 10*time.Second, "the stream", func() bool { return srv.Hub.Get("live/api") != nil })
+	q := "type=1&app=live&stream=api"
+	if r := apiGet(t, srv, "isRecording", q); r["status"] != false {
+		t.Errorf("isRecording before: %v", r)
+	}
+	if r := apiGet(t, srv, "startRecord", q+"&max_second=2&customized_path="+custom); r["code"] != 0.0 || r["result"] != true {
+		t.Fatalf("startRecord: %v", r)
+	}
+	if r := apiGet(t, srv, "isRecording", q); r["status"] != true {
+		t.Errorf("isRecording while recording: %v", r)
+	}
+	first := hr.wait(t, "on_record_mp4", map[string]any{"stream": "api"})
+	if p := first["file_path"].(string); !strings.HasPrefix(p, filepath.Join(custom, "record", "live", "api")) || first["time_len"].(float64) > 3.5 {
+		t.Errorf("the first file of max_second=2 under customized_path: %v", first)
+	}
+	if r := apiGet(t, srv, "stopRecord", q); r["code"] != 0.0 {
+		t.Errorf("stopRecord: %v", r)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the stopped recording's last file", func() bool { return len(hr.of("on_record_mp4", map[string]any{"stream": "api"})) >= 2 })
+	if r := apiGet(t, srv, "isRecording", q); r["status"] != false {
+		t.Errorf("isRecording after stopRecord: %v", r)
+	}
+	if r := apiGet(t, srv, "stopRecord", q); r["code"] != -1.0 {
+		t.Errorf("a second stopRecord: %v", r)
+	}
+	if r := apiGet(t, srv, "startRecord", "type=0&app=live&stream=api"); r["code"] != -1.0 || !strings.Contains(fmt.Sprint(r["msg"]), "HLS") {
+		t.Errorf("startRecord type=0: %v", r)
+	}
+	if r := apiGet(t, srv, "startRecord", "type=1&app=live&stream=none"); r["code"] != -500.0 {
+		t.Errorf("startRecord of a missing stream: %v", r)
+	}
 }
