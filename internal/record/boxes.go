@@ -17,63 +17,80 @@ import (
 // box is one box header found in a byte slice: its type and where its
 // payload and the box end.
 type box struct {
-	typ        string
+	typ        [4]byte
 	start, pay int // box start, payload start
 	end        int
+}
+
+func (b box) is(typ string) bool { return string(b.typ[:]) == typ }
+
+// nextBox reads the box at pos of b[:end]; ok is false when none fits.
+func nextBox(b []byte, pos, end int) (bx box, ok bool) {
+	if pos < 0 || end > len(b) || pos+8 > end {
+		return box{}, false
+	}
+	size := int(binary.BigEndian.Uint32(b[pos:]))
+	pay := pos + 8
+	switch size {
+	case 0: // to the end (§4.2)
+		size = end - pos
+	case 1: // 64-bit largesize follows the type
+		if pos+16 > end {
+			return box{}, false
+		}
+		large := binary.BigEndian.Uint64(b[pos+8:])
+		if large > uint64(end-pos) {
+			return box{}, false
+		}
+		size, pay = int(large), pos+16
+	}
+	if size < pay-pos || size > end-pos {
+		return box{}, false
+	}
+	bx = box{start: pos, pay: pay, end: pos + size}
+	copy(bx.typ[:], b[pos+4:pos+8])
+	return bx, true
 }
 
 // boxes lists the boxes of b, stopping at the first that does not fit.
 func boxes(b []byte) []box {
 	var out []box
-	for pos := 0; pos+8 <= len(b); {
-		size := int(binary.BigEndian.Uint32(b[pos:]))
-		typ := string(b[pos+4 : pos+8])
-		pay := pos + 8
-		switch size {
-		case 0: // to the end (§4.2)
-			size = len(b) - pos
-		case 1: // 64-bit largesize follows the type
-			if pos+16 > len(b) {
-				return out
-			}
-			large := binary.BigEndian.Uint64(b[pos+8:])
-			if large > uint64(len(b)-pos) {
-				return out
-			}
-			size, pay = int(large), pos+16
-		}
-		if size < pay-pos || size > len(b)-pos {
+	for pos := 0; ; {
+		bx, ok := nextBox(b, pos, len(b))
+		if !ok {
 			return out
 		}
-		out = append(out, box{typ: typ, start: pos, pay: pay, end: pos + size})
-		pos += size
+		out = append(out, bx)
+		pos = bx.end
 	}
-	return out
 }
 
+// child returns the first child box of parent of type typ.
 func child(b []byte, parent box, typ string) (box, bool) {
-	for _, c := range boxes(b[parent.pay:parent.end]) {
-		if c.typ == typ {
-			c.start += parent.pay
-			c.pay += parent.pay
-			c.end += parent.pay
+	for pos := parent.pay; ; {
+		c, ok := nextBox(b, pos, parent.end)
+		if !ok {
+			return box{}, false
+		}
+		if c.is(typ) {
 			return c, true
 		}
+		pos = c.end
 	}
-	return box{}, false
 }
 
 func children(b []byte, parent box, typ string) []box {
 	var out []box
-	for _, c := range boxes(b[parent.pay:parent.end]) {
-		if c.typ == typ {
-			c.start += parent.pay
-			c.pay += parent.pay
-			c.end += parent.pay
+	for pos := parent.pay; ; {
+		c, ok := nextBox(b, pos, parent.end)
+		if !ok {
+			return out
+		}
+		if c.is(typ) {
 			out = append(out, c)
 		}
+		pos = c.end
 	}
-	return out
 }
 
 // timescales returns the timescale of each track of an init segment by
@@ -81,7 +98,7 @@ func children(b []byte, parent box, typ string) []box {
 func timescales(init []byte) map[uint32]uint32 {
 	out := map[uint32]uint32{}
 	for _, top := range boxes(init) {
-		if top.typ != "moov" {
+		if !top.is("moov") {
 			continue
 		}
 		for _, trak := range children(init, top, "trak") {
@@ -129,13 +146,26 @@ type tfdt struct {
 	wide  bool // version 1: 64 bits
 }
 
-func tfdts(frag []byte) []tfdt {
-	var out []tfdt
-	for _, top := range boxes(frag) {
-		if top.typ != "moof" {
+// tfdts appends to dst where the tfdt of each traf of frag's moofs is.
+func tfdts(dst []tfdt, frag []byte) []tfdt {
+	for pos := 0; ; {
+		top, ok := nextBox(frag, pos, len(frag))
+		if !ok {
+			return dst
+		}
+		pos = top.end
+		if !top.is("moof") {
 			continue
 		}
-		for _, traf := range children(frag, top, "traf") {
+		for tp := top.pay; ; {
+			traf, ok := nextBox(frag, tp, top.end)
+			if !ok {
+				break
+			}
+			tp = traf.end
+			if !traf.is("traf") {
+				continue
+			}
 			hd, ok1 := child(frag, traf, "tfhd")
 			dt, ok2 := child(frag, traf, "tfdt")
 			if !ok1 || !ok2 || hd.pay+8 > hd.end || dt.pay+8 > dt.end {
@@ -145,10 +175,9 @@ func tfdts(frag []byte) []tfdt {
 			if t.wide && dt.pay+12 > dt.end {
 				continue
 			}
-			out = append(out, t)
+			dst = append(dst, t)
 		}
 	}
-	return out
 }
 
 func (t tfdt) get(b []byte) uint64 {
@@ -171,7 +200,7 @@ func (t tfdt) set(b []byte, v uint64) {
 // timescale, so the tracks keep their distance (A/V sync).
 func fileOffsets(first []byte, scales map[uint32]uint32) map[uint32]uint64 {
 	earliest := math.Inf(1)
-	for _, t := range tfdts(first) {
+	for _, t := range tfdts(nil, first) {
 		if ts := scales[t.track]; ts > 0 {
 			earliest = min(earliest, float64(t.get(first))/float64(ts))
 		}
@@ -187,12 +216,14 @@ func fileOffsets(first []byte, scales map[uint32]uint32) map[uint32]uint64 {
 }
 
 // rebase appends frag to dst with each track's decode time moved back by
-// its offset (never below 0), and returns it.
-func rebase(dst, frag []byte, offsets map[uint32]uint64) []byte {
+// its offset (never below 0), and returns it; scratch is reused for the
+// tfdt positions (a recording calls it for every fragment).
+func rebase(dst, frag []byte, offsets map[uint32]uint64, scratch *[]tfdt) []byte {
 	start := len(dst)
 	dst = append(dst, frag...)
 	out := dst[start:]
-	for _, t := range tfdts(out) {
+	*scratch = tfdts((*scratch)[:0], out)
+	for _, t := range *scratch {
 		v := t.get(out)
 		off := offsets[t.track]
 		if v < off {

@@ -69,12 +69,12 @@ func TestRebaseStartsAFileAtZero(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			first := testFragment(t, 1, tc.video, tc.audio)
 			offs := fileOffsets(first, scales)
-			out := rebase(nil, first, offs)
+			out := rebase(nil, first, offs, new([]tfdt))
 			if len(out) != len(first) {
 				t.Fatalf("rebase changed the length: %d -> %d", len(first), len(out))
 			}
 			got := map[uint32]uint64{}
-			for _, d := range tfdts(out) {
+			for _, d := range tfdts(nil, out) {
 				got[d.track] = d.get(out)
 			}
 			if got[1] != tc.wantVideo || got[2] != tc.wantAudio {
@@ -136,7 +136,7 @@ func FuzzRebase(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'f'}, init[:40])
 	f.Fuzz(func(t *testing.T, frag, init []byte) {
 		scales := timescales(init)
-		out := rebase(nil, frag, fileOffsets(frag, scales))
+		out := rebase(nil, frag, fileOffsets(frag, scales), new([]tfdt))
 		if len(out) != len(frag) {
 			t.Fatalf("rebase changed the length: %d -> %d", len(frag), len(out))
 		}

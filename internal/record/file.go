@@ -36,7 +36,8 @@ type fileWriter struct {
 	scales    map[uint32]uint32
 	offsets   map[uint32]uint64 // set by the first fragment
 	buf       []byte
-	good      int64 // bytes up to the end of the last whole fragment
+	tfdts     []tfdt // rebase's scratch
+	good      int64  // bytes up to the end of the last whole fragment
 	synced    time.Time
 	syncEvery time.Duration
 }
@@ -104,7 +105,7 @@ func (w *fileWriter) write(ch *muxring.Chunk) error {
 	if w.offsets == nil {
 		w.offsets = fileOffsets(ch.Data, w.scales)
 	}
-	w.buf = rebase(w.buf[:0], ch.Data, w.offsets)
+	w.buf = rebase(w.buf[:0], ch.Data, w.offsets, &w.tfdts)
 	if err := w.writeAll(w.buf); err != nil {
 		return err
 	}

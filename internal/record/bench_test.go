@@ -1,0 +1,22 @@
+package record
+
+import (
+	"testing"
+)
+
+// BenchmarkRebase is a recording's per-fragment work besides the write:
+// copy the shared fragment into the file's buffer and move its tfdts.
+func BenchmarkRebase(b *testing.B) {
+	init := testInit(b)
+	frag := testFragment(b, 1, 90000*3600, 48000*3600)
+	// A fragment of a 2 Mb/s stream at 25 fps is ~10 KB.
+	big := append(frag[:len(frag):len(frag)], make([]byte, 10<<10)...)
+	offs := fileOffsets(frag, timescales(init))
+	buf := make([]byte, 0, len(big))
+	var scratch []tfdt
+	b.ReportAllocs()
+	b.SetBytes(int64(len(big)))
+	for b.Loop() {
+		buf = rebase(buf[:0], big, offs, &scratch)
+	}
+}
