@@ -23,7 +23,9 @@ func (s *Server) newRecorder() *record.Manager {
 			s.hooks.RecordMP4(f.App, f.Stream, f.Path, f.Name, f.Folder, f.URL, f.Size, f.Start, f.Duration)
 		}}
 	m.SetSettings(recordSettings(cfg))
-	s.OnReload([]string{"record", "protocol.mp4_save_path", "protocol.mp4_max_second"}, func(c *config.Config) { m.SetSettings(recordSettings(c)) })
+	// enable_mp4 is read at each publish (CurrentConfig); the rest from the next file.
+	s.OnReload([]string{"record", "protocol.enable_mp4", "protocol.mp4_save_path", "protocol.mp4_max_second"},
+		func(c *config.Config) { m.SetSettings(recordSettings(c)) })
 	record.Recover(cfg.Record.FilePath, cfg.Record.AppName, m.Log)
 	return m
 }
@@ -54,7 +56,7 @@ func (s *Server) recordPublished(st *hub.Stream) {
 	if s.record == nil {
 		return
 	}
-	enable := s.Config.Record.EnableMP4
+	enable := s.CurrentConfig().Record.EnableMP4
 	var o record.Options
 	if po, ok := s.hooks.PublishOptions(st); ok {
 		if po.EnableMP4 != nil {
@@ -91,6 +93,7 @@ func (s *Server) newFiles() http.Handler {
 	if root == "" {
 		return nil
 	}
+	s.filesPrefix = "/" + s.Config.Record.AppName + "/" // fixed at start, as the handler
 	return &record.Files{Root: root, DirMenu: s.Config.Record.DirMenu, Log: s.Log.With("component", "http-files")}
 }
 
@@ -98,5 +101,5 @@ func (s *Server) newFiles() http.Handler {
 // live handlers: recordings under /<appName>/ (a recording's .mp4 would
 // otherwise look like an HLS fMP4 segment).
 func (s *Server) filesFirst(urlPath string) bool {
-	return s.files != nil && strings.HasPrefix(urlPath, "/"+s.Config.Record.AppName+"/")
+	return s.files != nil && strings.HasPrefix(urlPath, s.filesPrefix)
 }

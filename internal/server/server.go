@@ -93,6 +93,7 @@ type Server struct {
 	recordMu     sync.Mutex
 	recordMuxers *fmp4.Muxers // the recorder's own fMP4 muxers when there is no HTTP port
 	files        http.Handler // [http] rootPath's static files (recordings); nil when off
+	filesPrefix  string       // "/<appName>/": paths the files take before the live handlers
 }
 
 // New returns a server for cfg; Start runs it.
