@@ -11,6 +11,7 @@ type Record struct {
 	FileSecond int    // [record] fileSecond, [protocol] mp4_max_second: seconds a file lasts (cut on the next keyframe)
 	FastStart  bool   // [record] fastStart: accepted; files stay fragmented (docs/record.md)
 	FileRepeat bool   // [record] fileRepeat: playback loops a file (playback is a later step)
+	MaxDays    int    // [record] maxDays: days of recordings kept, oldest removed first; 0 keeps all
 	RootPath   string // [http] rootPath: static files served on the HTTP port
 	DirMenu    bool   // [http] dirMenu: list a directory's files (Berth's default 0)
 }
@@ -33,6 +34,8 @@ func recordKeys() []key {
 			func(c *Config) *bool { return &c.Record.FastStart }),
 		boolKey("record", "fileRepeat", "", "1 = playback of a recording loops (playback of recordings is not built yet)",
 			func(c *Config) *bool { return &c.Record.FileRepeat }),
+		intKey("record", "maxDays", "", "days of MP4 recordings kept under filePath/appName (today is the first); older days are removed, oldest first, each logged; 0 keeps all", 0, 100000,
+			func(c *Config) *int { return &c.Record.MaxDays }),
 		stringKey("http", "rootPath", "", "directory served as static files on the HTTP port (recordings under <rootPath>/<appName>/...); empty = none",
 			func(c *Config) *string { return &c.Record.RootPath }),
 		boolKey("http", "dirMenu", "", "1 = list a directory's files under rootPath (Berth's default 0: a listing shows every recording)",

@@ -39,6 +39,7 @@ type Settings struct {
 	Root       string        // [record] filePath
 	AppName    string        // [record] appName
 	FileSecond time.Duration // [record] fileSecond
+	MaxDays    int           // [record] maxDays: days of recordings kept (Retain); 0 keeps all
 }
 
 // Options are one recording's own settings (startRecord's customized_path
@@ -66,6 +67,7 @@ type Manager struct {
 	recs     map[string]*recording
 	closed   bool
 	wg       sync.WaitGroup
+	stop     chan struct{} // closed by Close: ends the retention loop
 }
 
 type recording struct {
@@ -148,6 +150,9 @@ func (m *Manager) Recording(path string) bool {
 // closed, and refuses new ones.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
+	if !m.closed && m.stop != nil {
+		close(m.stop)
+	}
 	m.closed = true
 	for p, r := range m.recs {
 		r.cancel()
@@ -162,6 +167,32 @@ func (m *Manager) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// StartRetention applies [record] maxDays now and every RetainEvery until
+// Close, on a goroutine of its own (removing a day of files takes time).
+func (m *Manager) StartRetention() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.stop != nil {
+		return
+	}
+	m.stop = make(chan struct{})
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(RetainEvery)
+		defer t.Stop()
+		for {
+			s := m.Settings()
+			Retain(s.Root, s.AppName, s.MaxDays, time.Now(), m.log())
+			select {
+			case <-t.C:
+			case <-m.stop:
+				return
+			}
+		}
+	}()
 }
 
 func (m *Manager) forget(r *recording) {

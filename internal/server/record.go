@@ -27,11 +27,13 @@ func (s *Server) newRecorder() *record.Manager {
 	s.OnReload([]string{"record", "protocol.enable_mp4", "protocol.mp4_save_path", "protocol.mp4_max_second"},
 		func(c *config.Config) { m.SetSettings(recordSettings(c)) })
 	record.Recover(cfg.Record.FilePath, cfg.Record.AppName, m.Log)
+	m.StartRetention() // [record] maxDays: now and every hour
 	return m
 }
 
 func recordSettings(c *config.Config) record.Settings {
-	return record.Settings{Root: c.Record.FilePath, AppName: c.Record.AppName, FileSecond: time.Duration(c.Record.FileSecond) * time.Second}
+	return record.Settings{Root: c.Record.FilePath, AppName: c.Record.AppName, FileSecond: time.Duration(c.Record.FileSecond) * time.Second,
+		MaxDays: c.Record.MaxDays}
 }
 
 // recordCursor opens the stream's shared fMP4 muxer, the one HTTP-fMP4
