@@ -9,7 +9,7 @@ import (
 )
 
 // ZLMediaKit's recording calls (internal/record, docs/record.md). type is
-// 0 for HLS, 1 for MP4; Berth records MP4 (HLS recording is not built yet).
+// 0 for HLS, 1 for MP4.
 
 func (h *Handler) recorder() (*record.Manager, error) {
 	if h.Record == nil {
@@ -18,19 +18,17 @@ func (h *Handler) recorder() (*record.Manager, error) {
 	return h.Record, nil
 }
 
-// recordType reads type and refuses HLS, which is not built yet.
-func recordType(p params) error {
+// recordType reads type: true for HLS (0), false for MP4 (1).
+func recordType(p params) (hls bool, err error) {
 	typ, err := p.int("type", -1)
 	if err != nil {
-		return fail(CodeInvalidArgs, "%v", err)
+		return false, fail(CodeInvalidArgs, "%v", err)
 	}
 	switch typ {
-	case 1:
-		return nil
-	case 0:
-		return fail(CodeOtherFailed, "HLS recording (type=0) is not built yet: use type=1 (MP4)")
+	case 0, 1:
+		return typ == 0, nil
 	}
-	return fail(CodeInvalidArgs, "type=%q is not a recording type (0 HLS, 1 MP4)", p["type"])
+	return false, fail(CodeInvalidArgs, "type=%q is not a recording type (0 HLS, 1 MP4)", p["type"])
 }
 
 // startRecord records a live stream to MP4 files; customized_path replaces
@@ -39,7 +37,8 @@ func (h *Handler) startRecord(_ *http.Request, p params) (map[string]any, error)
 	if err := p.require("type", "vhost", "app", "stream"); err != nil {
 		return nil, err
 	}
-	if err := recordType(p); err != nil {
+	hls, err := recordType(p)
+	if err != nil {
 		return nil, err
 	}
 	rec, err := h.recorder()
@@ -57,7 +56,12 @@ func (h *Handler) startRecord(_ *http.Request, p params) (map[string]any, error)
 	if s == nil {
 		return nil, fail(CodeNotFound, "can not find the stream")
 	}
-	err = rec.Start(s, record.Options{Root: p["customized_path"], FileSecond: time.Duration(maxSecond) * time.Second})
+	o := record.Options{Root: p["customized_path"], FileSecond: time.Duration(maxSecond) * time.Second}
+	if hls {
+		err = rec.StartHLS(s, record.Options{Root: o.Root})
+	} else {
+		err = rec.Start(s, o)
+	}
 	if err != nil && !errors.Is(err, record.ErrRecording) {
 		return map[string]any{"code": CodeOtherFailed, "result": false, "msg": err.Error()}, nil
 	}
@@ -70,14 +74,19 @@ func (h *Handler) stopRecord(_ *http.Request, p params) (map[string]any, error) 
 	if err := p.require("type", "vhost", "app", "stream"); err != nil {
 		return nil, err
 	}
-	if err := recordType(p); err != nil {
+	hls, err := recordType(p)
+	if err != nil {
 		return nil, err
 	}
 	rec, err := h.recorder()
 	if err != nil {
 		return nil, err
 	}
-	if !rec.Stop(p["app"] + "/" + p["stream"]) {
+	stop := rec.Stop
+	if hls {
+		stop = rec.StopHLS
+	}
+	if !stop(p["app"] + "/" + p["stream"]) {
 		return map[string]any{"code": CodeOtherFailed, "result": false, "msg": "stop record failed: the stream is not being recorded"}, nil
 	}
 	return map[string]any{"result": true, "msg": "success"}, nil
@@ -87,14 +96,19 @@ func (h *Handler) isRecording(_ *http.Request, p params) (map[string]any, error)
 	if err := p.require("type", "vhost", "app", "stream"); err != nil {
 		return nil, err
 	}
-	if err := recordType(p); err != nil {
+	hls, err := recordType(p)
+	if err != nil {
 		return nil, err
 	}
 	rec, err := h.recorder()
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"status": rec.Recording(p["app"] + "/" + p["stream"])}, nil
+	is := rec.Recording
+	if hls {
+		is = rec.RecordingHLS
+	}
+	return map[string]any{"status": is(p["app"] + "/" + p["stream"])}, nil
 }
 
 // getMp4RecordFile lists a month's days (period YYYY-MM) or a day's files

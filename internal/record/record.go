@@ -26,6 +26,7 @@ import (
 var (
 	ErrRecording = errors.New("the stream is already being recorded")
 	ErrClosed    = errors.New("recording is shutting down")
+	ErrNoHLS     = errors.New("HLS recording needs the MPEG-TS muxers of the HTTP port")
 )
 
 // DefaultSyncEvery is how often a recording's file is fsynced: a power cut
@@ -40,6 +41,7 @@ type Settings struct {
 	AppName    string        // [record] appName
 	FileSecond time.Duration // [record] fileSecond
 	MaxDays    int           // [record] maxDays: days of recordings kept (Retain); 0 keeps all
+	Segment    time.Duration // [hls] segDur: an HLS recording's least segment length
 }
 
 // Options are one recording's own settings (startRecord's customized_path
@@ -48,6 +50,7 @@ type Settings struct {
 type Options struct {
 	Root       string
 	FileSecond time.Duration
+	Segment    time.Duration // an HLS recording's least segment length ([hls] segDur); 0 means DefaultSegment
 }
 
 // Manager runs the MP4 recordings, one per stream path at most. Set its
@@ -56,7 +59,12 @@ type Manager struct {
 	// Open returns a cursor on the stream's shared fMP4 muxer
 	// ((*fmp4.Muxers).Open).
 	Open func(*hub.Stream) (*muxring.Cursor, error)
-	Log  *slog.Logger
+	// OpenTS returns a cursor on the stream's shared MPEG-TS muxer
+	// ((*mpegts.Muxers).Open), for HLS recordings; nil refuses them.
+	OpenTS func(*hub.Stream) (*muxring.Cursor, error)
+	// OnSegment is told of every closed HLS segment (on_record_ts).
+	OnSegment func(File)
+	Log       *slog.Logger
 	// OnFile is told of every closed file (on_record_mp4); it must not block.
 	OnFile func(File)
 	// SyncEvery is the fsync period; 0 means DefaultSyncEvery.
@@ -71,6 +79,7 @@ type Manager struct {
 }
 
 type recording struct {
+	hls    bool // an HLS recording (hls.go), else MP4
 	stream *hub.Stream
 	opts   Options
 	cancel context.CancelFunc
@@ -104,7 +113,18 @@ func (m *Manager) log() *slog.Logger {
 
 // Start records s until Stop, the stream's end, or a write error. It
 // returns at once; the files are made by a goroutine of the recording.
-func (m *Manager) Start(s *hub.Stream, o Options) error {
+func (m *Manager) Start(s *hub.Stream, o Options) error { return m.start(s, o, false) }
+
+// recKey is a recording's key in the map: one MP4 and one HLS recording
+// per path at most.
+func recKey(path string, hls bool) string {
+	if hls {
+		return "hls:" + path
+	}
+	return "mp4:" + path
+}
+
+func (m *Manager) start(s *hub.Stream, o Options, hls bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -113,12 +133,16 @@ func (m *Manager) Start(s *hub.Stream, o Options) error {
 	if m.recs == nil {
 		m.recs = map[string]*recording{}
 	}
-	if r := m.recs[s.Path]; r != nil && !r.stream.Ended() {
+	if hls && m.OpenTS == nil {
+		return ErrNoHLS
+	}
+	key := recKey(s.Path, hls)
+	if r := m.recs[key]; r != nil && !r.stream.Ended() {
 		return ErrRecording
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &recording{stream: s, opts: o, cancel: cancel}
-	m.recs[s.Path] = r
+	r := &recording{hls: hls, stream: s, opts: o, cancel: cancel}
+	m.recs[key] = r
 	m.wg.Add(1)
 	go m.run(ctx, r)
 	return nil
@@ -126,10 +150,12 @@ func (m *Manager) Start(s *hub.Stream, o Options) error {
 
 // Stop ends the recording of path (its file is closed and reported);
 // false when there is none.
-func (m *Manager) Stop(path string) bool {
+func (m *Manager) Stop(path string) bool { return m.stopRec(path, false) }
+
+func (m *Manager) stopRec(path string, hls bool) bool {
 	m.mu.Lock()
-	r := m.recs[path]
-	delete(m.recs, path)
+	r := m.recs[recKey(path, hls)]
+	delete(m.recs, recKey(path, hls))
 	m.mu.Unlock()
 	if r == nil {
 		return false
@@ -139,10 +165,12 @@ func (m *Manager) Stop(path string) bool {
 }
 
 // Recording reports whether path is being recorded.
-func (m *Manager) Recording(path string) bool {
+func (m *Manager) Recording(path string) bool { return m.recording(path, false) }
+
+func (m *Manager) recording(path string, hls bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.recs[path]
+	r := m.recs[recKey(path, hls)]
 	return r != nil && !r.stream.Ended()
 }
 
@@ -197,8 +225,8 @@ func (m *Manager) StartRetention() {
 
 func (m *Manager) forget(r *recording) {
 	m.mu.Lock()
-	if m.recs[r.stream.Path] == r {
-		delete(m.recs, r.stream.Path)
+	if key := recKey(r.stream.Path, r.hls); m.recs[key] == r {
+		delete(m.recs, key)
 	}
 	m.mu.Unlock()
 }
@@ -211,20 +239,25 @@ func (m *Manager) run(ctx context.Context, r *recording) {
 	defer m.wg.Done()
 	defer r.cancel()
 	defer m.forget(r)
+	what := "MP4"
+	follow := m.follow
+	if r.hls {
+		what, follow = "HLS", m.followHLS
+	}
 	log := m.log().With("path", r.stream.Path)
-	log.Info("MP4 recording started")
+	log.Info(what + " recording started")
 	for {
-		err := m.follow(ctx, r, log)
+		err := follow(ctx, r, log)
 		switch {
 		case errors.Is(err, muxring.ErrSlowReader):
-			log.Warn("MP4 recording fell behind the stream (the disk is slower than the stream); its file is closed and a new one starts at the next keyframe")
+			log.Warn(what + " recording fell behind the stream (the disk is slower than the stream); its file is closed and a new one starts at the next keyframe")
 			continue
 		case err == nil, errors.Is(err, context.Canceled):
-			log.Info("MP4 recording stopped")
+			log.Info(what + " recording stopped")
 		case errors.Is(err, hub.ErrEnded), errors.Is(err, muxring.ErrStopped), errors.Is(err, hub.ErrReaderClosed):
-			log.Info("MP4 recording ended with its stream")
+			log.Info(what + " recording ended with its stream")
 		default:
-			log.Error("MP4 recording stopped: "+err.Error(), "fix",
+			log.Error(what+" recording stopped: "+err.Error(), "fix",
 				"free disk space or make [record] filePath a writable directory, then startRecord again; the stream and its players go on")
 		}
 		return

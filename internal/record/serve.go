@@ -101,8 +101,13 @@ func (h *Files) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.listDir(w, r, f)
 		return
 	}
-	if strings.HasSuffix(real, ".mp4") {
+	switch filepath.Ext(real) { // the system's MIME table may lack them
+	case ".mp4":
 		w.Header().Set("Content-Type", "video/mp4")
+	case ".m3u8":
+		w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
+	case ".ts":
+		w.Header().Set("Content-Type", "video/mp2t")
 	}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)

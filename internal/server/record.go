@@ -9,6 +9,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/fmp4"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/mpegts"
 	"github.com/berthmedia/berth/internal/muxring"
 	"github.com/berthmedia/berth/internal/record"
 )
@@ -18,13 +19,16 @@ import (
 // progress, before any recording starts.
 func (s *Server) newRecorder() *record.Manager {
 	cfg := s.Config
-	m := &record.Manager{Log: s.Log.With("component", "record"), Open: s.recordCursor,
+	m := &record.Manager{Log: s.Log.With("component", "record"), Open: s.recordCursor, OpenTS: s.recordTSCursor,
 		OnFile: func(f record.File) {
 			s.hooks.RecordMP4(f.App, f.Stream, f.Path, f.Name, f.Folder, f.URL, f.Size, f.Start, f.Duration)
+		},
+		OnSegment: func(f record.File) {
+			s.hooks.RecordTS(f.App, f.Stream, f.Path, f.Name, f.Folder, f.URL, f.Size, f.Start, f.Duration)
 		}}
 	m.SetSettings(recordSettings(cfg))
 	// enable_mp4 is read at each publish (CurrentConfig); the rest from the next file.
-	s.OnReload([]string{"record", "protocol.enable_mp4", "protocol.mp4_save_path", "protocol.mp4_max_second"},
+	s.OnReload([]string{"record", "protocol.enable_mp4", "protocol.mp4_save_path", "protocol.mp4_max_second", "hls.segDur"},
 		func(c *config.Config) { m.SetSettings(recordSettings(c)) })
 	record.Recover(cfg.Record.FilePath, cfg.Record.AppName, m.Log)
 	m.StartRetention() // [record] maxDays: now and every hour
@@ -33,7 +37,7 @@ func (s *Server) newRecorder() *record.Manager {
 
 func recordSettings(c *config.Config) record.Settings {
 	return record.Settings{Root: c.Record.FilePath, AppName: c.Record.AppName, FileSecond: time.Duration(c.Record.FileSecond) * time.Second,
-		MaxDays: c.Record.MaxDays}
+		MaxDays: c.Record.MaxDays, Segment: time.Duration(c.HLS.SegDur) * time.Second}
 }
 
 // recordCursor opens the stream's shared fMP4 muxer, the one HTTP-fMP4
@@ -47,6 +51,22 @@ func (s *Server) recordCursor(st *hub.Stream) (*muxring.Cursor, error) {
 		s.recordMuxers = &fmp4.Muxers{Log: s.Log.With("component", "fmp4")}
 	}
 	ms := s.recordMuxers
+	s.recordMu.Unlock()
+	return ms.Open(st)
+}
+
+// recordTSCursor opens the stream's shared MPEG-TS muxer (HTTP-TS's and
+// live HLS's) for an HLS recording; without an HTTP port, muxers of the
+// recorder's own.
+func (s *Server) recordTSCursor(st *hub.Stream) (*muxring.Cursor, error) {
+	if s.ts != nil {
+		return s.ts.Muxers.Open(st)
+	}
+	s.recordMu.Lock()
+	if s.recordTS == nil {
+		s.recordTS = &mpegts.Muxers{Log: s.Log.With("component", "mpegts")}
+	}
+	ms := s.recordTS
 	s.recordMu.Unlock()
 	return ms.Open(st)
 }

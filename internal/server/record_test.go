@@ -323,8 +323,8 @@ func (a *atomicInt) get() int  { a.mu.Lock(); defer a.mu.Unlock(); return a.n }
 
 // TestStartRecordAPI: startRecord with customized_path and max_second
 // records a live stream there in files of that length, isRecording says
-// so, stopRecord closes the file (on_record_mp4); type=0 (HLS) is refused
-// with its reason.
+// so, stopRecord closes the file (on_record_mp4); a type that is neither
+// 0 nor 1 is refused.
 func TestStartRecordAPI(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	custom := t.TempDir()
@@ -356,10 +356,79 @@ func TestStartRecordAPI(t *testing.T) {
 	if r := apiGet(t, srv, "stopRecord", q); r["code"] != -1.0 {
 		t.Errorf("a second stopRecord: %v", r)
 	}
-	if r := apiGet(t, srv, "startRecord", "type=0&app=live&stream=api"); r["code"] != -1.0 || !strings.Contains(fmt.Sprint(r["msg"]), "HLS") {
-		t.Errorf("startRecord type=0: %v", r)
+	if r := apiGet(t, srv, "startRecord", "type=2&app=live&stream=api"); r["code"] != -300.0 {
+		t.Errorf("startRecord type=2: %v", r)
 	}
 	if r := apiGet(t, srv, "startRecord", "type=1&app=live&stream=none"); r["code"] != -500.0 {
 		t.Errorf("startRecord of a missing stream: %v", r)
 	}
+}
+
+// TestHLSRecording: startRecord type=0 keeps the stream's HLS on disk: a
+// segment per [hls] segDur reported with on_record_ts, a playlist that
+// lists them and ends with EXT-X-ENDLIST at stopRecord; the playlist plays
+// over HTTP from [http] rootPath and its EXTINFs add up to what ffprobe
+// measures.
+func TestHLSRecording(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	root := t.TempDir()
+	hr := newHookRecorder(t, nil)
+	srv, _ := startHooked(t, hr.url, func(c *config.Config) {
+		c.API.Secret = "s3cret"
+		c.Record.FilePath = root
+		c.Record.RootPath = root
+		c.HLS.SegDur = 1
+	}, "on_record_ts")
+	pushLoop(t, "rtmp://"+srv.Addr("rtmp")+"/live/hlsrec")
+	testutil.WaitFor(t, 10*time.Second, "the stream", func() bool { return srv.Hub.Get("live/hlsrec") != nil })
+	q := "type=0&app=live&stream=hlsrec"
+	if r := apiGet(t, srv, "startRecord", q); r["result"] != true {
+		t.Fatalf("startRecord type=0: %v", r)
+	}
+	if r := apiGet(t, srv, "isRecording", q); r["status"] != true {
+		t.Errorf("isRecording type=0: %v", r)
+	}
+	testutil.WaitFor(t, 15*time.Second, "three on_record_ts calls", func() bool { return len(hr.of("on_record_ts", nil)) >= 3 })
+	if r := apiGet(t, srv, "stopRecord", q); r["result"] != true {
+		t.Fatalf("stopRecord type=0: %v", r)
+	}
+	lists, _ := filepath.Glob(filepath.Join(root, "record", "live", "hlsrec", "*", "*.m3u8"))
+	if len(lists) != 1 {
+		t.Fatalf("playlists: %v", lists)
+	}
+	var playlist string
+	testutil.WaitFor(t, 5*time.Second, "EXT-X-ENDLIST", func() bool {
+		b, _ := os.ReadFile(lists[0])
+		playlist = string(b)
+		return strings.Contains(playlist, "#EXT-X-ENDLIST")
+	})
+	var listed float64
+	for _, l := range strings.Split(playlist, "\n") {
+		if v, ok := strings.CutPrefix(l, "#EXTINF:"); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSuffix(v, ","), 64)
+			listed += f
+		}
+	}
+	segs := hr.of("on_record_ts", nil)
+	if n := strings.Count(playlist, "#EXTINF"); n != len(segs) {
+		t.Errorf("the playlist lists %d segments, on_record_ts reported %d:\n%s", n, len(segs), playlist)
+	}
+	for _, s := range segs {
+		if _, err := os.Stat(s["file_path"].(string)); err != nil || s["app"] != "live" || s["stream"] != "hlsrec" {
+			t.Errorf("on_record_ts: %v (%v)", s, err)
+		}
+	}
+	rel, _ := filepath.Rel(root, lists[0])
+	url := "http://" + srv.Addr("http") + "/" + filepath.ToSlash(rel)
+	codecs, _, _ := probeFile(t, url)
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if codecs != "h264,aac" || math.Abs(secs-listed) > 0.1 {
+		t.Errorf("the HLS recording over HTTP: %s, %.3f s; the playlist lists %.3f s", codecs, secs, listed)
+	}
+	decode3s(t, url)
+	t.Logf("%d segments, %.3f s listed, ffprobe %.3f s", len(segs), listed, secs)
 }

@@ -91,9 +91,10 @@ type Server struct {
 
 	record       *record.Manager // MP4 recording (record.go)
 	recordMu     sync.Mutex
-	recordMuxers *fmp4.Muxers // the recorder's own fMP4 muxers when there is no HTTP port
-	files        http.Handler // [http] rootPath's static files (recordings); nil when off
-	filesPrefix  string       // "/<appName>/": paths the files take before the live handlers
+	recordMuxers *fmp4.Muxers   // the recorder's own fMP4 muxers when there is no HTTP port
+	recordTS     *mpegts.Muxers // and MPEG-TS ones (HLS recording)
+	files        http.Handler   // [http] rootPath's static files (recordings); nil when off
+	filesPrefix  string         // "/<appName>/": paths the files take before the live handlers
 }
 
 // New returns a server for cfg; Start runs it.
