@@ -9,7 +9,7 @@ type Record struct {
 	AppName    string // [record] appName: the first directory under FilePath
 	FilePath   string // [record] filePath, [protocol] mp4_save_path: the root of the recordings
 	FileSecond int    // [record] fileSecond, [protocol] mp4_max_second: seconds a file lasts (cut on the next keyframe)
-	FastStart  bool   // [record] fastStart: accepted; files stay fragmented (docs/record.md)
+	FastStart  bool   // [record] fastStart: rewrite each closed file as progressive MP4, moov in front
 	FileRepeat bool   // [record] fileRepeat: playback loops a file (playback is a later step)
 	MaxDays    int    // [record] maxDays: days of recordings kept, oldest removed first; 0 keeps all
 	RootPath   string // [http] rootPath: static files served on the HTTP port
@@ -30,7 +30,7 @@ func recordKeys() []key {
 			func(c *Config) *string { return &c.Record.AppName }),
 		stringKey("record", "filePath", "record-path", "root of the MP4 recordings", filePath),
 		intKey("record", "fileSecond", "", "seconds an MP4 recording file lasts at least (cut on the next keyframe)", 1, 86400, fileSecond),
-		boolKey("record", "fastStart", "", "1 = rewrite a closed file as progressive MP4 (not done yet: files stay fragmented MP4, which every player reads)",
+		boolKey("record", "fastStart", "", "1 = rewrite each closed MP4 recording as progressive MP4 with its index in front (files are fragmented MP4 while written, which every player reads)",
 			func(c *Config) *bool { return &c.Record.FastStart }),
 		boolKey("record", "fileRepeat", "", "1 = playback of a recording loops (playback of recordings is not built yet)",
 			func(c *Config) *bool { return &c.Record.FileRepeat }),

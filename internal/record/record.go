@@ -42,6 +42,7 @@ type Settings struct {
 	FileSecond time.Duration // [record] fileSecond
 	MaxDays    int           // [record] maxDays: days of recordings kept (Retain); 0 keeps all
 	Segment    time.Duration // [hls] segDur: an HLS recording's least segment length
+	FastStart  bool          // [record] fastStart: rewrite each closed MP4 file as progressive MP4 (faststart.go)
 }
 
 // Options are one recording's own settings (startRecord's customized_path
@@ -76,6 +77,7 @@ type Manager struct {
 	closed   bool
 	wg       sync.WaitGroup
 	stop     chan struct{} // closed by Close: ends the retention loop
+	rewrite  sync.Mutex    // one fastStart rewrite at a time: they are disk-bound
 }
 
 type recording struct {
@@ -287,6 +289,13 @@ func (m *Manager) follow(ctx context.Context, r *recording, log *slog.Logger) er
 			return &writeError{path: f.Path, err: err}
 		}
 		log.Info("MP4 recording file closed", "file", f.Path, "seconds", f.Duration.Seconds(), "bytes", f.Size)
+		if m.Settings().FastStart {
+			// Off the recording's goroutine: rewriting an hour of media takes
+			// seconds, and the cursor must keep up with the stream.
+			m.wg.Add(1)
+			go m.fastStart(f, log)
+			return nil
+		}
 		if m.OnFile != nil {
 			m.OnFile(f)
 		}
@@ -331,6 +340,24 @@ func (m *Manager) follow(ctx context.Context, r *recording, log *slog.Logger) er
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// fastStart rewrites a closed file as progressive MP4, then reports it; a
+// rewrite that fails leaves the fragmented file, which plays, and says why.
+func (m *Manager) fastStart(f File, log *slog.Logger) {
+	defer m.wg.Done()
+	m.rewrite.Lock()
+	size, err := progressive(f.Path)
+	m.rewrite.Unlock()
+	if err != nil {
+		log.Warn("fastStart: the file stays fragmented MP4 (it plays as it is)", "file", f.Path, "err", err)
+	} else {
+		log.Info("fastStart: file rewritten as progressive MP4", "file", f.Path, "bytes", size)
+		f.Size = size
+	}
+	if m.OnFile != nil {
+		m.OnFile(f)
 	}
 }
 

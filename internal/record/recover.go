@@ -34,6 +34,11 @@ func Recover(root, appName string, log *slog.Logger) []Recovered {
 			return nil // an unreadable directory is skipped, not fatal
 		}
 		name := d.Name()
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, fastStartSuffix) {
+			os.Remove(p) // a fastStart rewrite cut short; the file it rewrote is whole
+			log.Info("unfinished fastStart rewrite removed (its recording is kept fragmented)", "file", p)
+			return nil
+		}
 		if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".mp4") {
 			return nil
 		}

@@ -37,7 +37,7 @@ func (s *Server) newRecorder() *record.Manager {
 
 func recordSettings(c *config.Config) record.Settings {
 	return record.Settings{Root: c.Record.FilePath, AppName: c.Record.AppName, FileSecond: time.Duration(c.Record.FileSecond) * time.Second,
-		MaxDays: c.Record.MaxDays, Segment: time.Duration(c.HLS.SegDur) * time.Second}
+		MaxDays: c.Record.MaxDays, Segment: time.Duration(c.HLS.SegDur) * time.Second, FastStart: c.Record.FastStart}
 }
 
 // recordCursor opens the stream's shared fMP4 muxer, the one HTTP-fMP4

@@ -432,3 +432,45 @@ func TestHLSRecording(t *testing.T) {
 	decode3s(t, url)
 	t.Logf("%d segments, %.3f s listed, ffprobe %.3f s", len(segs), listed, secs)
 }
+
+// TestFastStartFilesAreProgressive: with [record] fastStart=1 each closed
+// file is rewritten with its moov in front of one mdat (no moof left),
+// on_record_mp4 reports it with its new size, and it plays as long as it
+// was reported.
+func TestFastStartFilesAreProgressive(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	root := t.TempDir()
+	hr := newHookRecorder(t, nil)
+	srv, _ := startHooked(t, hr.url, func(c *config.Config) {
+		c.Record.EnableMP4 = true
+		c.Record.FilePath = root
+		c.Record.FileSecond = 2
+		c.Record.FastStart = true
+	}, "on_record_mp4")
+	pushLoop(t, "rtmp://"+srv.Addr("rtmp")+"/live/fast")
+	testutil.WaitFor(t, 15*time.Second, "two on_record_mp4 calls", func() bool { return len(hr.of("on_record_mp4", nil)) >= 2 })
+	for _, h := range hr.of("on_record_mp4", nil)[:2] {
+		p := h["file_path"].(string)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for pos := 0; pos+8 <= len(b); {
+			n := int(b[pos])<<24 | int(b[pos+1])<<16 | int(b[pos+2])<<8 | int(b[pos+3])
+			order = append(order, string(b[pos+4:pos+8]))
+			if n < 8 {
+				break
+			}
+			pos += n
+		}
+		if strings.Join(order, ",") != "ftyp,moov,mdat" || h["file_size"] != float64(len(b)) {
+			t.Errorf("%s: boxes %v, %d bytes (on_record_mp4: %v)", p, order, len(b), h["file_size"])
+		}
+		codecs, secs, _ := probeFile(t, p)
+		if tl := h["time_len"].(float64); codecs != "h264,aac" || math.Abs(secs-tl) > 0.05*tl {
+			t.Errorf("%s: %s, %.3f s; on_record_mp4 time_len %.3f s", p, codecs, secs, tl)
+		}
+		decode3s(t, p)
+	}
+}
