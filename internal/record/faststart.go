@@ -67,6 +67,7 @@ func progressive(path string) (int64, error) {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	f.Close() // the samples are read; Windows renames no open file
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -59,4 +60,29 @@ func TestListAndDelete(t *testing.T) {
 	if _, paths, _ := m.List("live", "cam", "2026-12-04", ""); len(paths) != 0 {
 		t.Errorf("after deleting the day: %v", paths)
 	}
+}
+
+// FuzzStreamDir: whatever app and stream a call names, the directory it
+// lists or deletes is under the recordings' root.
+func FuzzStreamDir(f *testing.F) {
+	f.Add("live", "cam", "2026-12-04")
+	f.Add("../..", "x", "2026-12")
+	f.Add("a/b", "..", "../2026-12-04")
+	f.Add("a//b", "c\x00", "2026-12-04/..")
+	root := filepath.FromSlash("/srv/www")
+	m := &Manager{}
+	m.SetSettings(Settings{Root: root, AppName: "record"})
+	f.Fuzz(func(t *testing.T, app, stream, period string) {
+		dir, err := m.StreamDir(app, stream, "")
+		if err != nil {
+			return
+		}
+		base := filepath.Join(root, "record") + string(filepath.Separator)
+		if !strings.HasPrefix(dir, base) || dir == base {
+			t.Fatalf("StreamDir(%q, %q) = %q, outside %s", app, stream, dir, base)
+		}
+		if dayRE.MatchString(period) && !strings.HasPrefix(filepath.Join(dir, period), base) {
+			t.Fatalf("the day %q of %q escapes", period, dir)
+		}
+	})
 }

@@ -259,8 +259,14 @@ func (m *Manager) run(ctx context.Context, r *recording) {
 		case errors.Is(err, hub.ErrEnded), errors.Is(err, muxring.ErrStopped), errors.Is(err, hub.ErrReaderClosed):
 			log.Info(what + " recording ended with its stream")
 		default:
-			log.Error(what+" recording stopped: "+err.Error(), "fix",
-				"free disk space or make [record] filePath a writable directory, then startRecord again; the stream and its players go on")
+			var we *writeError
+			if errors.As(err, &we) {
+				log.Error(what+" recording stopped: "+err.Error(), "fix",
+					"free disk space or make [record] filePath a writable directory, then startRecord again; the stream and its players go on")
+			} else { // the stream cannot be muxed (no track the format carries)
+				log.Warn(what+" recording stopped: the stream cannot be recorded: "+err.Error(), "fix",
+					"record a stream with H.264, H.265 or AV1 video or AAC or Opus audio")
+			}
 		}
 		return
 	}
