@@ -313,6 +313,34 @@ func TestFullDiskStopsOnlyTheRecording(t *testing.T) {
 	}
 }
 
+// TestReadOnlyDirStopsOnlyTheRecording: a recording to a read-only
+// filesystem stops at once with one error line naming the directory and
+// the cause; the stream stays published and plays.
+func TestReadOnlyDirStopsOnlyTheRecording(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("cannot mount a read-only tmpfs (%v: %s): run the test as root or with CAP_SYS_ADMIN", err, out)
+		}
+		t.Fatalf("mount tmpfs: %v: %s (CI runs the tests as root)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	hr := newHookRecorder(t, nil)
+	srv, logs := startHooked(t, hr.url, func(c *config.Config) {
+		c.Record.EnableMP4 = true
+		c.Record.FilePath = dir
+	})
+	push(t, srv, testmedia.H264AAC, "rtmp://"+srv.Addr("rtmp")+"/live/ro", "live/ro")
+	logs.WaitLine(t, "level=ERROR", "MP4 recording stopped", "read-only file system", filepath.Join(dir, "record", "live", "ro"))
+	if n := strings.Count(logs.String(), "MP4 recording stopped"); n != 1 {
+		t.Errorf("%d stop lines, want 1", n)
+	}
+	if codecs, err := probe("rtmp://" + srv.Addr("rtmp") + "/live/ro"); err != nil || codecs != "h264,aac" {
+		t.Errorf("the stream after its recording failed: %q %v", codecs, err)
+	}
+}
+
 type atomicInt struct {
 	mu sync.Mutex
 	n  int
