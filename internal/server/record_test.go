@@ -267,14 +267,7 @@ func TestMP4RecordingSurvivesKill9(t *testing.T) {
 // written so far is closed and plays.
 func TestFullDiskStopsOnlyTheRecording(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("cannot mount a small tmpfs (%v: %s): run the test as root or with CAP_SYS_ADMIN", err, out)
-		}
-		t.Fatalf("mount tmpfs: %v: %s (CI runs the tests as root)", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	dir := mountTmpfs(t, "size=2m")
 	hr := newHookRecorder(t, nil)
 	srv, logs := startHooked(t, hr.url, func(c *config.Config) {
 		c.Record.EnableMP4 = true
@@ -318,14 +311,7 @@ func TestFullDiskStopsOnlyTheRecording(t *testing.T) {
 // the cause; the stream stays published and plays.
 func TestReadOnlyDirStopsOnlyTheRecording(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("cannot mount a read-only tmpfs (%v: %s): run the test as root or with CAP_SYS_ADMIN", err, out)
-		}
-		t.Fatalf("mount tmpfs: %v: %s (CI runs the tests as root)", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	dir := mountTmpfs(t, "ro,size=1m")
 	hr := newHookRecorder(t, nil)
 	srv, logs := startHooked(t, hr.url, func(c *config.Config) {
 		c.Record.EnableMP4 = true
@@ -339,6 +325,32 @@ func TestReadOnlyDirStopsOnlyTheRecording(t *testing.T) {
 	if codecs, err := probe("rtmp://" + srv.Addr("rtmp") + "/live/ro"); err != nil || codecs != "h264,aac" {
 		t.Errorf("the stream after its recording failed: %q %v", codecs, err)
 	}
+}
+
+// mountTmpfs mounts a tmpfs with opts on a new directory for the test,
+// owned by the test's user: as root, or through sudo -n as CI's .ci/run
+// uses it. Without either it skips (CI unset) or fails (CI=true).
+func mountTmpfs(t *testing.T, opts string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var sudo []string
+	if os.Geteuid() != 0 {
+		sudo = []string{"sudo", "-n"}
+	}
+	opts += fmt.Sprintf(",uid=%d,gid=%d,mode=0755", os.Getuid(), os.Getgid())
+	args := append(append([]string{}, sudo...), "mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir)
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("cannot mount a tmpfs (%s: %v: %s): run the tests as root or with password-less sudo", strings.Join(args, " "), err, out)
+		if os.Getenv("CI") == "" {
+			t.Skip(msg)
+		}
+		t.Fatal(msg)
+	}
+	t.Cleanup(func() {
+		args := append(append([]string{}, sudo...), "umount", "-l", dir)
+		exec.Command(args[0], args[1:]...).Run()
+	})
+	return dir
 }
 
 type atomicInt struct {
