@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/record"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtpsend"
 	"github.com/berthmedia/berth/internal/sessions"
@@ -69,6 +70,9 @@ type Handler struct {
 	// listStreamProxy, getProxyInfo); nil: those calls answer that they
 	// are not available.
 	Proxies PullProxies
+	// Record runs MP4 recordings (record.go); nil: those calls answer
+	// that recording is off.
+	Record *record.Manager
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -191,6 +195,13 @@ var endpoints = map[string]endpoint{
 	"delStreamProxy":  (*Handler).delStreamProxy,
 	"listStreamProxy": (*Handler).listStreamProxy,
 	"getProxyInfo":    (*Handler).getProxyInfo,
+
+	// Recording (internal/record).
+	"startRecord":           (*Handler).startRecord,
+	"stopRecord":            (*Handler).stopRecord,
+	"isRecording":           (*Handler).isRecording,
+	"getMp4RecordFile":      (*Handler).getMp4RecordFile,
+	"deleteRecordDirectory": (*Handler).deleteRecordDirectory,
 }
 
 var (

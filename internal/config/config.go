@@ -74,6 +74,8 @@ type Config struct {
 	TLS   TLS   // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
 	Proxy Proxy // [proxy]: static pulls and how pulls retry (proxy.go)
 
+	Record Record // [protocol] enable_mp4, [record], [http] rootPath, dirMenu (record.go)
+
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
 	// debug, their count one info line, a key nobody knows a warning.
@@ -374,6 +376,7 @@ func Default() *Config {
 	defaultHLS(c)
 	defaultTLS(c)
 	defaultProxy(c)
+	defaultRecord(c)
 	return c
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/proxy"
 	"github.com/berthmedia/berth/internal/pusher"
+	"github.com/berthmedia/berth/internal/record"
 	"github.com/berthmedia/berth/internal/rtmp"
 	"github.com/berthmedia/berth/internal/rtpproxy"
 	"github.com/berthmedia/berth/internal/rtpsend"
@@ -91,7 +92,13 @@ type Server struct {
 	proxies       *proxy.Manager // pull proxies (proxy.go)
 	stopKeepalive func()
 
-	pushers *pusher.Manager // addStreamPusherProxy (pusher.go)
+	pushers      *pusher.Manager // addStreamPusherProxy (pusher.go)
+	record       *record.Manager // MP4 recording (record.go)
+	recordMu     sync.Mutex
+	recordMuxers *fmp4.Muxers   // the recorder's own fMP4 muxers when there is no HTTP port
+	recordTS     *mpegts.Muxers // and MPEG-TS ones (HLS recording)
+	files        http.Handler   // [http] rootPath's static files (recordings); nil when off
+	filesPrefix  string         // "/<appName>/": paths the files take before the live handlers
 }
 
 // New returns a server for cfg; Start runs it.
@@ -160,7 +167,8 @@ func (s *Server) Start() error {
 	}
 	s.startHooks()
 	s.proxies = s.newProxies()
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), s.proxies, hub.OnPublish(s.hlsPublished)},
+	s.record = s.newRecorder() // finalises what a previous run left in progress (record.go)
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished)},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
@@ -295,7 +303,12 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	s.ts = s.newTS(checker)     // HTTP-TS / WS-TS: /app/stream.live.ts
 	s.hls = s.newHLS(checker)   // /app/stream/hls.m3u8, /app/stream/hls.fmp4.m3u8 and their files
+	s.files = s.newFiles()      // [http] rootPath: recordings at /record/app/stream/day/file.mp4 (record.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.filesFirst(r.URL.Path) {
+			s.files.ServeHTTP(w, r)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, ".live.mp4") {
 			s.fmp4.ServeHTTP(w, r)
 			return
@@ -323,6 +336,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 		Proxies: s.proxies}
 	s.api.SendRTP = s.send
 	s.api.Pushers = s.pushers
+	s.api.Record = s.record
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
@@ -382,6 +396,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.proxies != nil {
 		s.proxies.Close()
 	}
+	s.stopRecorder(ctx) // files closed and reported before the hooks drain
 	if s.Hub != nil {
 		s.Hub.Close()
 	}
