@@ -72,6 +72,7 @@ type Config struct {
 	Hook Hook
 	HLS  HLS // [protocol] enable_hls*, [hls] (hls.go)
 	TLS  TLS // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
+	SRT  SRT // [srt] (srt.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -372,6 +373,7 @@ func Default() *Config {
 	c.Hook.StreamChangedSchemas = "rtsp/rtmp/fmp4/ts/hls/hls.fmp4"
 	defaultHLS(c)
 	defaultTLS(c)
+	defaultSRT(c)
 	return c
 }
 
