@@ -305,3 +305,35 @@ func TestSRTEncryptedPublishAndPlay(t *testing.T) {
 		t.Errorf("%s: ffprobe %+v, want h264 and aac", u, p.Streams)
 	}
 }
+
+// TestSRTHooks: an SRT publish asks on_publish (schema srt, originType 9,
+// the stream id's extra keys as params) and an SRT play asks on_play; a
+// hook's refusal turns the caller away with REJX_FORBIDDEN and a warning
+// with the hook's reason.
+func TestSRTHooks(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	hr := newHookRecorder(t, func(hook string, body map[string]any) string {
+		if body["stream"] == "denied" && (hook == "on_publish" || hook == "on_play") {
+			return `{"code":-1,"msg":"not on the list"}`
+		}
+		return ""
+	})
+	srv, logs := startHooked(t, hr.url, nil)
+	pushSRT(t, srv, testmedia.H264AAC, srtURL(srv.Addr("srt"), "live/s", "publish,token=abc"), "live/s")
+	pub := hr.wait(t, "on_publish", map[string]any{"stream": "s"})
+	if pub["schema"] != "srt" || pub["originType"] != float64(9) || pub["originTypeStr"] != "srt_push" || pub["params"] != "token=abc" {
+		t.Errorf("on_publish body %v, want schema srt, originType 9 (srt_push), params token=abc", pub)
+	}
+	probeTS(t, srtURL(srv.Addr("srt"), "live/s", "request"))
+	if play := hr.wait(t, "on_play", map[string]any{"stream": "s"}); play["schema"] != "srt" {
+		t.Errorf("on_play body %v, want schema srt", play)
+	}
+	for _, mode := range []string{"publish", "request"} {
+		_, err := dialSRT(t, srv.Addr("srt"), "#!::r=live/denied,m="+mode, "")
+		if code := "(" + strconv.FormatUint(uint64(gosrt.REJX_FORBIDDEN), 32) + ")"; err == nil || !strings.Contains(err.Error(), code) {
+			t.Errorf("m=%s of a stream the hook refuses: %v, want rejection %d", mode, err, gosrt.REJX_FORBIDDEN)
+		}
+	}
+	logs.WaitLine(t, "level=WARN", "srt publish refused by the web hook", "not on the list")
+	logs.WaitLine(t, "level=WARN", "srt play refused by the web hook", "not on the list")
+}
