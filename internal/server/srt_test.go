@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/logging"
+	"github.com/berthmedia/berth/internal/ports"
 	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
@@ -336,4 +338,47 @@ func TestSRTHooks(t *testing.T) {
 	}
 	logs.WaitLine(t, "level=WARN", "srt publish refused by the web hook", "not on the list")
 	logs.WaitLine(t, "level=WARN", "srt play refused by the web hook", "not on the list")
+}
+
+// TestSRTPortHeldIsAFinding: a taken [srt] port stops the start with the
+// usual finding (listener, address, holder, fix) instead of an SRT error,
+// and a free one is in the banner with srt:// push and play commands.
+func TestSRTPortHeldIsAFinding(t *testing.T) {
+	held, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := held.LocalAddr().(*net.UDPAddr).Port
+	cfg := config.Default()
+	cfg.General.ListenIP = "127.0.0.1"
+	cfg.RTSP.Port, cfg.RTMP.Port, cfg.HTTP.Port, cfg.RTPProxy.Port = 0, 0, 0, 0
+	cfg.SRT.Port = port
+	srv := server.New(cfg, logging.New(&testutil.LogBuffer{}, logging.LevelTrace))
+	err = srv.Start()
+	var se *ports.StartError
+	if !errors.As(err, &se) || len(se.Findings) != 1 || se.Findings[0].Spec.Name != "srt" {
+		if err == nil {
+			srv.Shutdown(context.Background())
+		}
+		t.Fatalf("start with [srt] port %d held: %v, want one finding for srt", port, err)
+	}
+	msg := se.Findings[0].Error()
+	t.Log(msg)
+	if !strings.Contains(msg, "127.0.0.1:"+strconv.Itoa(port)+"/udp") || !strings.Contains(msg, "[srt]") {
+		t.Errorf("finding %q, want the address and the [srt] key to change", msg)
+	}
+
+	var banner strings.Builder
+	srv = server.New(cfg, logging.New(&testutil.LogBuffer{}, logging.LevelTrace))
+	srv.Ephemeral, srv.Banner = true, &banner // [srt] on, at a port the kernel picks
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	want := "srt://" + srv.Addr("srt") + "?streamid=#!::r=live/stream,m=publish"
+	t.Log(banner.String())
+	if !strings.Contains(banner.String(), want) {
+		t.Errorf("banner lacks %q:\n%s", want, banner.String())
+	}
 }
