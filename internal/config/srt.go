@@ -1,5 +1,10 @@
 package config
 
+import (
+	"fmt"
+	"strconv"
+)
+
 // SRT is ZLMediaKit's [srt] section: the SRT listener that takes MPEG-TS
 // from publishers (m=publish) and sends it to players (m=request); see
 // docs/srt.md.
@@ -25,10 +30,26 @@ func srtKeys() []key {
 			func(c *Config) *int { return &c.SRT.TimeoutSec }),
 		intKey("srt", "latencyMul", "srt-latency-mul", "SRT latency as a multiple of 30 ms (an assumed round trip): 4 = 120 ms, SRT's default; a caller asking for more gets more", 1, 100,
 			func(c *Config) *int { return &c.SRT.LatencyMul }),
-		stringKey("srt", "passPhrase", "srt-passphrase", "SRT encryption passphrase (10 to 79 characters); callers must use the same one; empty = no encryption",
-			func(c *Config) *string { return &c.SRT.PassPhrase }),
-		intKey("srt", "pbkeylen", "", "SRT AES key length in bytes: 16, 24 or 32 (the caller's choice wins, as in libsrt)", 16, 32,
-			func(c *Config) *int { return &c.SRT.PBKeyLen }),
+		{section: "srt", name: "passPhrase", flag: "srt-passphrase",
+			help: "SRT encryption passphrase (10 to 79 characters); callers must use the same one; empty = no encryption",
+			set: func(c *Config, v string) error {
+				if v != "" && (len(v) < 10 || len(v) > 79) {
+					return fmt.Errorf("an SRT passphrase has 10 to 79 characters, this one %d; use a longer one, or none for no encryption", len(v))
+				}
+				c.SRT.PassPhrase = v
+				return nil
+			},
+			get: func(c *Config) string { return c.SRT.PassPhrase }},
+		{section: "srt", name: "pbkeylen", help: "SRT AES key length in bytes: 16, 24 or 32 (the caller's choice wins, as in libsrt)",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || (n != 16 && n != 24 && n != 32) {
+					return fmt.Errorf("pbkeylen %q: SRT keys are 16, 24 or 32 bytes (AES-128, -192, -256)", v)
+				}
+				c.SRT.PBKeyLen = n
+				return nil
+			},
+			get: func(c *Config) string { return strconv.Itoa(c.SRT.PBKeyLen) }},
 	}
 }
 

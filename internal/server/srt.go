@@ -21,6 +21,7 @@ func init() {
 	} {
 		restartOnly[k] = why
 	}
+	secretKeys["srt.passPhrase"] = true
 }
 
 // srtRTT is the round trip [srt] latencyMul multiplies: Berth cannot know a
