@@ -385,3 +385,25 @@ func TestSRTPortHeldIsAFinding(t *testing.T) {
 		t.Errorf("banner lacks %q:\n%s", want, banner.String())
 	}
 }
+
+// TestSRTPublishH265AndOpus: H.265 with AAC, and H.264 with Opus, published
+// over SRT read back over RTSP with their codecs.
+func TestSRTPublishH265AndOpus(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	for _, c := range []struct {
+		kind         testmedia.Kind
+		path         string
+		video, audio string
+	}{
+		{testmedia.H265AAC, "live/h265", "hevc", "aac"},
+		{testmedia.H264Opus, "live/opus", "h264", "opus"},
+	} {
+		pushSRT(t, srv, c.kind, srtURL(srv.Addr("srt"), c.path, "publish"), c.path)
+		u := "rtsp://" + srv.Addr("rtsp") + "/" + c.path
+		p := probeTS(t, u)
+		if len(p.Streams) != 2 || p.Streams[0].CodecName != c.video || p.Streams[1].CodecName != c.audio {
+			t.Errorf("%s (%s over SRT): ffprobe %+v, want %s and %s", u, c.kind, p.Streams, c.video, c.audio)
+		}
+	}
+}

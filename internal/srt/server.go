@@ -45,6 +45,7 @@ type Server struct {
 	ln       gosrt.Listener
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	remotes  map[string]time.Time // remote address -> when a session from it was accepted
 	closed   bool
 	wg       sync.WaitGroup
 	nextID   atomic.Uint64
@@ -96,6 +97,7 @@ func (s *Server) Listen(addr string) error {
 	s.mu.Lock()
 	s.ln = ln
 	s.sessions = map[*session]struct{}{}
+	s.remotes = map[string]time.Time{}
 	s.mu.Unlock()
 	return nil
 }
@@ -184,6 +186,14 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 		return
 	}
 	log = log.With("path", sid.Path(), "mode", sid.Mode.String())
+	if s.repeated(remote) {
+		// A conclusion handshake the caller sent again before our answer
+		// reached it: gosrt makes it a new request once the first was
+		// accepted. Answering it would make a second connection; the
+		// caller is connected already, so leave it unanswered.
+		log.Debug("srt: repeated handshake of a connected caller ignored")
+		return
+	}
 	if !s.crypto(req, log) {
 		return
 	}
@@ -212,13 +222,20 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 			return
 		}
 	}
+	s.mu.Lock()
+	s.remotes[remote] = time.Now() // before the answer leaves: a repeat may cross it
+	s.mu.Unlock()
 	conn, err := req.Accept()
 	if err != nil {
+		s.mu.Lock()
+		delete(s.remotes, remote)
+		s.mu.Unlock()
 		log.Info("srt handshake failed", "err", err)
 		return
 	}
 	ss := &session{id: id, conn: conn, remote: remote, sid: sid, log: log}
 	if !s.add(ss) {
+		s.remove(ss)
 		conn.Close()
 		return
 	}
@@ -260,13 +277,29 @@ func (s *Server) add(ss *session) bool {
 		return false
 	}
 	s.sessions[ss] = struct{}{}
+	s.remotes[ss.remote] = time.Now()
 	return true
 }
 
 func (s *Server) remove(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
+	delete(s.remotes, ss.remote)
 	s.mu.Unlock()
+}
+
+// repeatWindow is how long after accepting a caller a handshake from the
+// same address is taken for a repeat: libsrt repeats an unanswered
+// conclusion every 250 ms, and the answer may cross a repeat in flight.
+const repeatWindow = 2 * time.Second
+
+// repeated reports a handshake from the address of a session accepted
+// within repeatWindow.
+func (s *Server) repeated(remote string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.remotes[remote]
+	return ok && time.Since(at) < repeatWindow
 }
 
 func (s *Server) origin(ss *session) hub.Origin {
