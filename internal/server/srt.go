@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
@@ -33,18 +34,21 @@ const srtRTT = 30 * time.Millisecond
 // startSRT serves SRT on the UDP socket ports bound for [srt] port.
 // gosrt cannot take a bound socket (its Listen binds its own), so the
 // socket ports bound, which proved the port free and named any holder, is
-// closed and gosrt binds the same address at once. Only the IPv4 socket's
-// address is served when listen_ip is "::" (gosrt binds one socket).
+// closed and gosrt binds the same address at once. On a wildcard that
+// ports bound for both families ("::"), gosrt binds one dual-stack socket
+// on [::] (IPv4 callers arrive as mapped addresses): two gosrt listeners on
+// one port would split a caller's handshakes between them.
 func (s *Server) startSRT(bound *ports.Bound, checker *auth.Checker) error {
 	pc := bound.UDP["srt"]
 	if pc == nil {
 		return nil
 	}
-	addr := pc.LocalAddr().String()
+	var addrs []string // to try, in order
 	for _, c := range pc.Conns() {
-		if a := c.LocalAddr().(*net.UDPAddr); a.IP.To4() != nil {
-			addr = a.String()
-			break
+		if a := c.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil && a.IP.IsUnspecified() && len(pc.Conns()) > 1 {
+			addrs = append([]string{net.JoinHostPort("::", strconv.Itoa(a.Port))}, addrs...)
+		} else {
+			addrs = append(addrs, a.String())
 		}
 	}
 	cfg := s.Config.SRT
@@ -53,7 +57,13 @@ func (s *Server) startSRT(bound *ports.Bound, checker *auth.Checker) error {
 		Timeout: time.Duration(cfg.TimeoutSec) * time.Second, Latency: time.Duration(cfg.LatencyMul) * srtRTT,
 		Passphrase: cfg.PassPhrase, PBKeyLen: cfg.PBKeyLen}
 	pc.Close()
-	if err := s.srt.Listen(addr); err != nil {
+	var err error
+	for _, addr := range addrs {
+		if err = s.srt.Listen(addr); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("[srt] port: %w (another program may have taken port %d/udp in the moment between Berth's check and gosrt's bind; start again)", err, pc.Port())
 	}
 	s.serve("srt", s.srt.Serve)

@@ -407,3 +407,22 @@ func TestSRTPublishH265AndOpus(t *testing.T) {
 		}
 	}
 }
+
+// TestSRTServesBothFamilies: with listen_ip "::" (the default) SRT answers
+// on IPv4 and IPv6: ffmpeg publishes to 127.0.0.1 and ffprobe reads over
+// ::1 (skipped where the host has no IPv6 loopback).
+func TestSRTServesBothFamilies(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	if l, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skip("no IPv6 loopback on this host")
+	} else {
+		l.Close()
+	}
+	srv, _ := startSRTWith(t, func(c *config.Config) { c.General.ListenIP = "::" })
+	_, port, _ := net.SplitHostPort(srv.Addr("srt"))
+	pushSRT(t, srv, testmedia.H264AAC, srtURL("127.0.0.1:"+port, "live/v6", "publish"), "live/v6")
+	u := srtURL("[::1]:"+port, "live/v6", "request")
+	if p := probeTS(t, u); len(p.Streams) != 2 || p.Streams[0].CodecName != "h264" {
+		t.Errorf("%s: ffprobe %+v, want h264 and aac", u, p.Streams)
+	}
+}
