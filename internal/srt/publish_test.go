@@ -71,6 +71,9 @@ func TestPublisherTurnsTSIntoHubFrames(t *testing.T) {
 		{name: "audio only starts at once", ts: tsFile(t, false, 30, 25, 0),
 			tracks: []string{"MPEG-4 Audio"}, firstKey: true, wantFrame: 30, err: "EOF"},
 		{name: "not a TS", ts: bytes.Repeat([]byte("not mpeg-ts "), 1000), err: "no MPEG-TS program table"},
+		// mediacommon keeps what it reads until the PMT (to rewind), up to 1 MB.
+		{name: "TS without a PMT is cut off", ts: bytes.Repeat(append([]byte{0x47, 0x1f, 0xff, 0x10}, make([]byte, 184)...), 6<<20/188),
+			err: "no MPEG-TS program table"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
