@@ -77,11 +77,11 @@ func freeDualPort(t *testing.T) int {
 	return 0
 }
 
-// berthConfig writes a config with the given ports (0 = off).
+// berthConfig writes a config with the given ports (0 = off); SRT is off.
 func berthConfig(t *testing.T, listenIP string, rtsp, rtmp, http, rtp int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "berth.ini")
-	text := fmt.Sprintf("[general]\nlisten_ip=%s\n[rtsp]\nport=%d\n[rtmp]\nport=%d\n[http]\nport=%d\n[rtp_proxy]\nport=%d\n", listenIP, rtsp, rtmp, http, rtp)
+	text := fmt.Sprintf("[general]\nlisten_ip=%s\n[rtsp]\nport=%d\n[rtmp]\nport=%d\n[http]\nport=%d\n[rtp_proxy]\nport=%d\n[srt]\nport=0\n", listenIP, rtsp, rtmp, http, rtp)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ func schemaOf(proto string) string {
 	if p == "flv" {
 		return "rtmp"
 	}
+	if p == "srt" { // SRT players read the TS muxer, as in ZLMediaKit (its TsMediaSource)
+		return "ts"
+	}
 	return p
 }
 
@@ -283,6 +286,8 @@ func sessionType(proto string) string {
 		return "RtmpSession"
 	case "rtp":
 		return "RtpSession"
+	case "srt":
+		return "SrtSession"
 	}
 	return "HttpSession"
 }

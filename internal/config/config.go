@@ -69,12 +69,12 @@ type Config struct {
 		RingSize   int    // frames kept per stream (GOP cache and slow-reader slack)
 		SlowReader string // "skip" to the newest keyframe, or "close"
 	}
-	Hook  Hook
-	HLS   HLS   // [protocol] enable_hls*, [hls] (hls.go)
-	TLS   TLS   // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
-	Proxy Proxy // [proxy]: static pulls and how pulls retry (proxy.go)
-
+	Hook   Hook
+	HLS    HLS    // [protocol] enable_hls*, [hls] (hls.go)
+	TLS    TLS    // [http] sslport, sslCert, sslKey; [rtsp], [rtmp] sslport (tls.go)
+	Proxy  Proxy  // [proxy]: static pulls and how pulls retry (proxy.go)
 	Record Record // [protocol] enable_mp4, [record], [http] rootPath, dirMenu (record.go)
+	SRT    SRT    // [srt] (srt.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -377,6 +377,7 @@ func Default() *Config {
 	defaultTLS(c)
 	defaultProxy(c)
 	defaultRecord(c)
+	defaultSRT(c)
 	return c
 }
 

@@ -89,6 +89,9 @@ func commands(s Spec, base string) (push, play string) {
 		return "", "ffplay " + base + "live/stream.live.flv"
 	case "rtp":
 		return "ffmpeg -re -i input.mp4 -c copy -f rtp_mpegts " + strings.TrimSuffix(base, "/"), ""
+	case "srt":
+		u := strings.TrimSuffix(base, "/") + "?streamid=#!::r=live/stream,m="
+		return "ffmpeg -re -i input.mp4 -c copy -f mpegts '" + u + "publish'", "ffplay '" + u + "request'"
 	}
 	return "", ""
 }

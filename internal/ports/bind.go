@@ -235,7 +235,7 @@ func URLs(s Spec) []string {
 
 func scheme(s Spec) string {
 	switch s.Name {
-	case "rtsp", "rtmp", "http", "rtsps", "rtmps", "https":
+	case "rtsp", "rtmp", "http", "rtsps", "rtmps", "https", "srt":
 		return s.Name
 	case "rtp_proxy":
 		if s.Network == "udp" {

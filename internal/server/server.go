@@ -44,6 +44,7 @@ import (
 	"github.com/berthmedia/berth/internal/rtpsend"
 	"github.com/berthmedia/berth/internal/rtsp"
 	"github.com/berthmedia/berth/internal/sessions"
+	"github.com/berthmedia/berth/internal/srt"
 	"github.com/berthmedia/berth/internal/web"
 )
 
@@ -76,6 +77,7 @@ type Server struct {
 	rtmp  *rtmp.Server
 	rtp   *rtpproxy.Server
 	send  *rtpsend.Manager // startSendRtp's senders (sendrtp.go)
+	srt   *srt.Server      // [srt] port (srt.go)
 	flv   *flv.Handler
 	api   *api.Handler
 	fmp4  *fmp4.Handler
@@ -126,6 +128,7 @@ func Specs(cfg *config.Config) []ports.Spec {
 	add("http", "http", "--http-port", "tcp", cfg.HTTP.Port)
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "tcp", cfg.RTPProxy.Port)
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "udp", cfg.RTPProxy.Port)
+	add("srt", "srt", "--srt-port", "udp", cfg.SRT.Port)
 	specs = append(specs, tlsSpecs(cfg)...) // https, rtsps, rtmps: only with a certificate (tls.go)
 	return specs
 }
@@ -234,6 +237,11 @@ func (s *Server) Start() error {
 		}
 	}
 	s.serveTLS(bound) // the TLS listeners, on the servers above (tls.go)
+	// After HTTP: SRT players read HTTP-TS's muxers (srt.go).
+	if err := s.startSRT(bound, checker); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
 
 	if err := s.startPprof(); err != nil {
 		s.Shutdown(context.Background())
@@ -383,6 +391,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.send != nil {
 		s.send.Shutdown(ctx)
+	}
+	if s.srt != nil {
+		s.srt.Shutdown(ctx)
 	}
 	if s.rtp != nil {
 		s.rtp.Shutdown(ctx)

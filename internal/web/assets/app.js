@@ -112,7 +112,7 @@ function renderPushers(pushers) {
 
 function portsOf(listeners) {
   const p = {};
-  for (const l of listeners) if (l.network === "tcp") p[l.name] = l.port;
+  for (const l of listeners) if (l.network === "tcp" || l.name === "srt") p[l.name] = l.port;
   return p;
 }
 
@@ -183,13 +183,17 @@ function urlFor(proto, port, path) {
 }
 
 // streamURLs: what a client dials for each protocol, with the host this
-// page was loaded from and the ports Berth bound. Only RTSP and RTMP take pushes.
+// page was loaded from and the ports Berth bound. RTSP, RTMP and SRT take pushes.
 function streamURLs(path, ports) {
   const rows = [];
   if (ports.rtsp) rows.push(["RTSP", "push & play", urlFor("rtsp", ports.rtsp, path)]);
   if (ports.rtmp) rows.push(["RTMP", "push & play", urlFor("rtmp", ports.rtmp, path)]);
   if (ports.rtsps) rows.push(["RTSPS", "push & play", urlFor("rtsps", ports.rtsps, path)]);
   if (ports.rtmps) rows.push(["RTMPS", "push & play", urlFor("rtmps", ports.rtmps, path)]);
+  if (ports.srt) { // MPEG-TS over SRT: the stream id names the path and the mode (docs/srt.md)
+    const srt = "srt://" + location.hostname + ":" + ports.srt + "?streamid=#!::r=" + path + ",m=";
+    rows.push(["SRT", "push", srt + "publish"], ["SRT", "play", srt + "request"]);
+  }
   const web = httpPort(ports);
   if (web) {
     rows.push(["HTTP-FLV", "play", urlFor(scheme("http"), web, path + ".live.flv")]);
