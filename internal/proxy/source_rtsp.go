@@ -79,7 +79,7 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	play, tracks, left := playableMedias(desc)
+	play, tracks, left := playableMedias(desc, c.Unreadable())
 	p.logLeftOut(left)
 	if len(tracks) == 0 {
 		return fmt.Errorf("%w: the SDP has %d media, none audio or video with a known codec (%s)", errNoTracks, len(desc.Medias), strings.Join(left, "; "))
@@ -133,11 +133,21 @@ var errSourceBye = errors.New("the source ended its stream (RTCP BYE)")
 // mid-GOP (ffprobe then reports "non-existing PPS"), and FLV, TS and fMP4
 // readers carry one video track anyway. Not set up, the medias left out
 // cost no bandwidth from the camera either.
-func playableMedias(desc *description.Session) (play *description.Session, tracks []*hub.Track, left []string) {
+//
+// unreadable are the medias the client could not parse: they are named with
+// the rest, and every media by its place in the source's SDP.
+func playableMedias(desc *description.Session, unreadable []rtspclient.UnreadableMedia) (play *description.Session, tracks []*hub.Track, left []string) {
 	out := *desc
 	out.Medias = nil
 	var haveVideo, haveAudio bool
-	for i, m := range desc.Medias {
+	sdpIndex, bad := 0, unreadable
+	for _, m := range desc.Medias {
+		for len(bad) > 0 && bad[0].Index == sdpIndex {
+			left = append(left, bad[0].String())
+			bad, sdpIndex = bad[1:], sdpIndex+1
+		}
+		i := sdpIndex
+		sdpIndex++
 		why := ""
 		switch {
 		case len(m.Formats) == 0:
@@ -163,6 +173,9 @@ func playableMedias(desc *description.Session) (play *description.Session, track
 		mm.Formats = m.Formats[:1]
 		out.Medias = append(out.Medias, &mm)
 		tracks = append(tracks, &hub.Track{Format: mm.Formats[0], Media: &mm, Video: m.Type == description.MediaTypeVideo})
+	}
+	for _, u := range bad {
+		left = append(left, u.String())
 	}
 	return &out, tracks, left
 }

@@ -210,6 +210,28 @@ a=control:metadata
 	},
 	wantSetup: []int{0, 1}, want: "h264,pcm_mulaw",
 	wantLog: []string{"pull: left out medias of the source", "media 3 application"},
+}, {
+	// gortsplib refuses a whole SDP for one media it cannot read: here a
+	// dynamic payload type without rtpmap has no clock rate.
+	name: "an audio media without rtpmap for its dynamic payload type",
+	path: "/h264", contentBase: "rtsp://{{host}}/h264/",
+	sdp: `v=0
+o=- 1 1 IN IP4 0.0.0.0
+s=NoRtpmap
+t=0 0
+m=video 0 RTP/AVP 96
+a=rtpmap:96 H264/90000
+a=fmtp:96 packetization-mode=1
+a=control:track1
+m=audio 0 RTP/AVP 97
+a=control:track2
+`,
+	medias: []camMedia{
+		{"h264", 96, "rtsp://{{host}}/h264/track1"},
+		{"meta", 97, "rtsp://{{host}}/h264/track2"},
+	},
+	wantSetup: []int{0}, want: "h264",
+	wantLog: []string{"pull: left out medias of the source", "media 2 audio payload type 97 (its SDP does not parse: clock rate not found)"},
 }}
 
 // TestPullCamerasWithOddSDPs: Berth pulls a scripted camera per SDP variant
