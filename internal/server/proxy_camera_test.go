@@ -41,6 +41,7 @@ type cameraCase struct {
 	medias      []camMedia
 	wantSetup   []int  // the medias Berth must set up, in order
 	want        string // the codecs ffprobe reads back over RTSP from Berth
+	wantFLV     string // and over HTTP-FLV ("" = not probed): the converted view, parameters from in band
 	wantLog     []string
 }
 
@@ -67,7 +68,7 @@ a=control:trackID=2
 		{"h264", 96, "rtsp://{{host}}/Streaming/Channels/101/trackID=1"},
 		{"pcmu", 0, "rtsp://{{host}}/Streaming/Channels/101/trackID=2"},
 	},
-	wantSetup: []int{0, 1}, want: "h264,pcm_mulaw",
+	wantSetup: []int{0, 1}, want: "h264,pcm_mulaw", wantFLV: "h264,pcm_mulaw",
 }, {
 	name: "main and sub stream video plus audio: the first video is taken",
 	path: "/live/main", contentBase: "rtsp://{{host}}/live/main/",
@@ -265,6 +266,12 @@ func TestPullCamerasWithOddSDPs(t *testing.T) {
 			defer wg.Done()
 			if got, err := probe(urls(srv, path)["rtsp"]); err != nil || got != c.want {
 				t.Errorf("%s: ffprobe over RTSP got %q, %v; want %s", c.name, got, err, c.want)
+			}
+			if c.wantFLV == "" {
+				return
+			}
+			if got, err := probe(urls(srv, path)["http-flv"]); err != nil || got != c.wantFLV {
+				t.Errorf("%s: ffprobe over HTTP-FLV got %q, %v; want %s", c.name, got, err, c.wantFLV)
 			}
 		}()
 		if i%3 == 2 { // three ffprobes at a time on a 2-core machine
