@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/rtspclient"
@@ -77,9 +79,10 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	play, tracks := playableMedias(desc)
+	play, tracks, left := playableMedias(desc, c.Unreadable())
+	p.logLeftOut(left)
 	if len(tracks) == 0 {
-		return fmt.Errorf("%w: the SDP has %d media, none audio or video with a known codec", errNoTracks, len(desc.Medias))
+		return fmt.Errorf("%w: the SDP has %d media, none audio or video with a known codec (%s)", errNoTracks, len(desc.Medias), strings.Join(left, "; "))
 	}
 	if err := c.SetupAll(play); err != nil {
 		return err
@@ -121,26 +124,94 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 // errSourceBye ends a session whose source sent an RTCP BYE.
 var errSourceBye = errors.New("the source ended its stream (RTCP BYE)")
 
-// playableMedias keeps the audio and video medias with a format (ONVIF
-// metadata and back-channels are left out) and makes a track of each.
-func playableMedias(desc *description.Session) (*description.Session, []*hub.Track) {
+// playableMedias keeps the first video and the first audio media with a
+// codec Berth knows, with the first format of each (as the RTSP server
+// does), and makes a track of each; left names the medias left out (ONVIF
+// metadata, back-channels, a camera's sub stream). One video track, as
+// ZLMediaKit carries: the hub's keyframe index spans every video track, so a
+// reader starting on the sub stream's keyframe would get the main stream
+// mid-GOP (ffprobe then reports "non-existing PPS"), and FLV, TS and fMP4
+// readers carry one video track anyway. Not set up, the medias left out
+// cost no bandwidth from the camera either.
+//
+// unreadable are the medias the client could not parse: they are named with
+// the rest, and every media by its place in the source's SDP.
+func playableMedias(desc *description.Session, unreadable []rtspclient.UnreadableMedia) (play *description.Session, tracks []*hub.Track, left []string) {
 	out := *desc
 	out.Medias = nil
-	var tracks []*hub.Track
+	var haveVideo, haveAudio bool
+	sdpIndex, bad := 0, unreadable
 	for _, m := range desc.Medias {
-		if len(m.Formats) == 0 || m.IsBackChannel {
+		for len(bad) > 0 && bad[0].Index == sdpIndex {
+			left = append(left, bad[0].String())
+			bad, sdpIndex = bad[1:], sdpIndex+1
+		}
+		i := sdpIndex
+		sdpIndex++
+		why := ""
+		switch {
+		case len(m.Formats) == 0:
+			why = "no format"
+		case m.IsBackChannel:
+			why = "a back channel"
+		case m.Type != description.MediaTypeVideo && m.Type != description.MediaTypeAudio:
+			why = "neither audio nor video"
+		case isGeneric(m.Formats[0]):
+			why = "a codec Berth does not know"
+		case m.Type == description.MediaTypeVideo && haveVideo:
+			why = "a second video track"
+		case m.Type == description.MediaTypeAudio && haveAudio:
+			why = "a second audio track"
+		}
+		if why != "" {
+			left = append(left, fmt.Sprintf("media %d %s %s (%s)", i+1, m.Type, mediaCodec(m), why))
 			continue
 		}
-		if m.Type != description.MediaTypeVideo && m.Type != description.MediaTypeAudio {
-			continue
-		}
-		// One format per media: the first, as the RTSP server does.
+		haveVideo = haveVideo || m.Type == description.MediaTypeVideo
+		haveAudio = haveAudio || m.Type == description.MediaTypeAudio
 		mm := *m
 		mm.Formats = m.Formats[:1]
 		out.Medias = append(out.Medias, &mm)
 		tracks = append(tracks, &hub.Track{Format: mm.Formats[0], Media: &mm, Video: m.Type == description.MediaTypeVideo})
 	}
-	return &out, tracks
+	for _, u := range bad {
+		left = append(left, u.String())
+	}
+	return &out, tracks, left
+}
+
+func isGeneric(f format.Format) bool {
+	_, ok := f.(*format.Generic)
+	return ok
+}
+
+// mediaCodec names a media's first format for a log line: the codec, or
+// the rtpmap of one gortsplib does not know (vnd.onvif.metadata/90000).
+func mediaCodec(m *description.Media) string {
+	if len(m.Formats) == 0 {
+		return "-"
+	}
+	if g, ok := m.Formats[0].(*format.Generic); ok {
+		if g.RTPMa != "" {
+			return g.RTPMa
+		}
+		return fmt.Sprintf("payload type %d", g.PayloadTyp)
+	}
+	return m.Formats[0].Codec()
+}
+
+// logLeftOut says once per proxy which medias of the source Berth leaves
+// out, again only when that changes (a reconnect that finds the same SDP
+// stays quiet).
+func (p *Proxy) logLeftOut(left []string) {
+	s := strings.Join(left, "; ")
+	p.mu.Lock()
+	same := s == p.leftOut
+	p.leftOut = s
+	p.mu.Unlock()
+	if !same && s != "" {
+		p.m.log().Info("pull: left out medias of the source", "key", p.key, "left", s)
+	}
 }
 
 // statusText is the RTSP status line of code, for causes.

@@ -125,6 +125,7 @@ type Client struct {
 	sender     *auth.Sender
 	lastRes    *base.Response
 	public     string
+	unreadable []UnreadableMedia // medias of the last DESCRIBE left out
 	wbuf       []byte
 	writeDL    time.Time // last write deadline set, refreshed lazily
 

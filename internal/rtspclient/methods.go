@@ -32,21 +32,29 @@ func (c *Client) Options() (*base.Response, error) {
 }
 
 // Describe asks for the stream's description. rawSDP is the body as sent.
+// Medias that do not parse are left out of desc and listed by Unreadable.
 func (c *Client) Describe() (desc *description.Session, rawSDP []byte, err error) {
 	res, err := c.do(base.Describe, c.url, base.Header{"Accept": base.HeaderValue{"application/sdp"}}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	ssd, err := sdpunmarshaler.Unmarshal(res.Body)
+	ssd, d, bad, err := parseSDP(res.Body)
 	if err != nil {
-		return nil, res.Body, fmt.Errorf("rtsp DESCRIBE %s: the server's SDP does not parse: %w", c.url, err)
+		return nil, res.Body, fmt.Errorf("rtsp DESCRIBE %s: %w", c.url, err)
 	}
-	var d description.Session
-	if err := d.Unmarshal2(ssd); err != nil {
-		return nil, res.Body, fmt.Errorf("rtsp DESCRIBE %s: the server's SDP is not usable: %w", c.url, err)
-	}
+	c.mu.Lock()
+	c.unreadable = bad
+	c.mu.Unlock()
 	d.BaseURL = c.baseURL(ssd, res)
-	return &d, res.Body, nil
+	return d, res.Body, nil
+}
+
+// Unreadable lists the medias of the last DESCRIBE's SDP that did not
+// parse and are not in its description.
+func (c *Client) Unreadable() []UnreadableMedia {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unreadable
 }
 
 // baseURL is where media control URLs are relative to (RFC 2326 C.1.1):
