@@ -52,7 +52,7 @@ func ParseURL(raw string) (Options, error) {
 		return bad("%q does not start with srt://", redactQuery(raw))
 	}
 	hostport, query, _ := strings.Cut(rest, "?")
-	hostport = strings.TrimSuffix(hostport, "/")
+	hostport, _, _ = strings.Cut(hostport, "/") // a path means nothing to SRT; ffmpeg ignores it too
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil || host == "" || port == "" {
 		return bad("%q needs a host and a port: srt://host:port?streamid=...", redactQuery(raw))

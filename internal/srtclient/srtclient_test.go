@@ -24,6 +24,7 @@ func TestParseURL(t *testing.T) {
 				Passphrase: "0123456789", PBKeyLen: 32}},
 		{raw: "srt://[::1]:9000?streamid=live/s&mode=caller", want: Options{Addr: "[::1]:9000", StreamID: "live/s"}},
 		{raw: "srt://h:9000", want: Options{Addr: "h:9000"}},
+		{raw: "srt://h:9000/live?streamid=a/b", want: Options{Addr: "h:9000", StreamID: "a/b"}},
 		{raw: "rtmp://h:9000", err: "does not start with srt://"},
 		{raw: "srt://h?streamid=x", err: "needs a host and a port"},
 		{raw: "srt://h:0", err: "not a port number"},
