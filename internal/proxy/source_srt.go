@@ -62,6 +62,7 @@ func (p *Proxy) pullSRT(ctx context.Context) error {
 		},
 	}
 	err = d.Run(&idleReader{r: conn, idle: idle, timeout: p.spec.Timeout})
+	p.m.log().Debug("pull: SRT session ended", "key", p.key, "err", err)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
