@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
 )
@@ -96,4 +97,17 @@ func TestSRTPushToAnotherBerth(t *testing.T) {
 		return st != nil && st != first && st.FramesIn.Load() > 50
 	})
 	pushWantCodecs(t, urls(b, "live/pushed")["rtsp"], "h264,aac")
+}
+
+// TestSRTPullEncrypted: a source Berth with [srt] passPhrase is pulled with
+// the same passphrase= in the URL; ffprobe reads the pull over RTSP.
+func TestSRTPullEncrypted(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	b, _ := startPuller(t, func(c *config.Config) { c.SRT.PassPhrase = "0123456789abc" })
+	startPush(t, testmedia.H264AAC, "rtsp://"+b.Addr("rtsp")+"/live/src")
+	waitPublished(t, b, "live/src")
+	a, _ := startPuller(t, nil)
+	addProxy(t, a, "pull/enc", srtURL(b.Addr("srt"), "live/src", "request")+"&passphrase=0123456789abc&pbkeylen=32&latency=200000")
+	waitLive(t, a, "pull/enc")
+	pushWantCodecs(t, urls(a, "pull/enc")["rtsp"], "h264,aac")
 }
