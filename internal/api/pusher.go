@@ -24,7 +24,7 @@ func (h *Handler) pushers() (Pushers, error) {
 	return h.Pushers, nil
 }
 
-// addStreamPusherProxy pushes app/stream to dst_url over schema (rtsp or
+// addStreamPusherProxy pushes app/stream to dst_url over schema (rtsp, srt or
 // rtmp), as ZLMediaKit's: retry_count (-1, the default, retries forever),
 // rtp_type (RTSP: 0 TCP, 1 UDP), timeout_sec (default 10). Reply
 // {"code":0,"data":{"key":...}}; the same request again returns the same

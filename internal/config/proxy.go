@@ -55,7 +55,7 @@ func (c *Config) pullLine(section, k, v string) (bool, error) {
 		return true, fmt.Errorf("[proxy] %s: a pull is app/stream=URL, for example live/cam1=rtsp://user:pass@10.0.0.5/stream1", k)
 	}
 	if !strings.Contains(v, "://") {
-		return true, fmt.Errorf("[proxy] %s=%q: the value is the source URL (rtsp://, rtmp://, http://...flv or .m3u8)", k, v)
+		return true, fmt.Errorf("[proxy] %s=%q: the value is the source URL (rtsp://, rtmp://, http://...flv or .m3u8, srt://)", k, v)
 	}
 	for i, p := range c.Proxy.Pulls {
 		if p.Path == app+"/"+stream {

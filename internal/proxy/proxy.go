@@ -1,6 +1,6 @@
 // Package proxy pulls streams from other servers and cameras into the hub:
 // ZLMediaKit's addStreamProxy. A Proxy is just a publisher of the hub fed by
-// a source client (RTSP, RTMP, HTTP-FLV, HLS); it reconnects with a capped
+// a source client (RTSP, RTMP, HTTP-FLV, HLS, SRT); it reconnects with a capped
 // backoff, keeps its stream registered for readers while it does (within a
 // grace time), and, when configured on demand, starts with its first reader
 // and stops after its last one.
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/srtclient"
 )
 
 // DefaultVhost is the vhost every key names (Berth has one).
@@ -42,7 +43,7 @@ const (
 // Spec is one pull: where from, where to, and how to retry.
 type Spec struct {
 	Path       string // app/stream in the hub
-	URL        string // rtsp://, rtmp://, http(s)://...flv, http(s)://...m3u8
+	URL        string // rtsp://, rtmp://, http(s)://...flv, http(s)://...m3u8, srt://
 	RetryCount int    // retries after a failure before giving up; -1 = forever
 	Transport  Transport
 	Timeout    time.Duration // connect and each request; 0 = 10 s
@@ -221,6 +222,7 @@ const (
 	srcRTMP
 	srcFLV
 	srcHLS
+	srcSRT
 )
 
 func kindOf(raw string) (sourceKind, error) {
@@ -234,6 +236,11 @@ func kindOf(raw string) (sourceKind, error) {
 		return srcRTSP, nil
 	case "rtmp":
 		return srcRTMP, nil
+	case "srt":
+		if _, err := srtclient.ParseURL(raw); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrBadURL, err)
+		}
+		return srcSRT, nil
 	case "http", "https":
 		switch {
 		case strings.HasSuffix(p, ".flv"):
@@ -243,7 +250,7 @@ func kindOf(raw string) (sourceKind, error) {
 		}
 		return 0, fmt.Errorf("%w: %q is HTTP but neither .flv (HTTP-FLV) nor .m3u8 (HLS)", ErrBadURL, Redact(raw))
 	}
-	return 0, fmt.Errorf("%w: scheme %q of %q (Berth pulls rtsp, rtsps, rtmp, http(s) .flv and .m3u8)", ErrBadURL, u.Scheme, Redact(raw))
+	return 0, fmt.Errorf("%w: scheme %q of %q (Berth pulls rtsp, rtsps, rtmp, http(s) .flv and .m3u8, srt)", ErrBadURL, u.Scheme, Redact(raw))
 }
 
 // Delete stops and removes the pull; its stream ends.
@@ -314,6 +321,9 @@ func (m *Manager) byStreamPath(path string) *Proxy {
 // ("rtsp://admin:***@cam/..."), keeping the user, which tells an operator
 // which account was refused.
 func Redact(raw string) string {
+	if strings.HasPrefix(strings.ToLower(raw), "srt:") {
+		return srtclient.Redact(raw) // its secret is the passphrase= in the query
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

@@ -29,10 +29,11 @@ func TestBackoffDoublesUpToTheCap(t *testing.T) {
 
 func TestRedactHidesOnlyThePassword(t *testing.T) {
 	for in, want := range map[string]string{
-		"rtsp://admin:secret@10.0.0.5:554/s1": "rtsp://admin:***@10.0.0.5:554/s1",
-		"rtsp://admin@10.0.0.5/s1":            "rtsp://admin@10.0.0.5/s1",
-		"rtmp://host/live/a?token=x":          "rtmp://host/live/a?token=x",
-		"not a url\x7f":                       "not a url\x7f",
+		"rtsp://admin:secret@10.0.0.5:554/s1":                   "rtsp://admin:***@10.0.0.5:554/s1",
+		"rtsp://admin@10.0.0.5/s1":                              "rtsp://admin@10.0.0.5/s1",
+		"rtmp://host/live/a?token=x":                            "rtmp://host/live/a?token=x",
+		"not a url\x7f":                                         "not a url\x7f",
+		"srt://h:9000?streamid=#!::r=a/b&passphrase=0123456789": "srt://h:9000?streamid=#!::r=a/b&passphrase=***",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
@@ -51,7 +52,8 @@ func TestValidateRefusesWhatCannotBePulled(t *testing.T) {
 		{Spec{Path: "live/a", URL: "https://h/app/s/hls.m3u8"}, nil},
 		{Spec{Path: "live", URL: "rtsp://h/s"}, ErrBadURL},
 		{Spec{Path: "live/a", URL: "http://h/app/s.mp4"}, ErrBadURL},
-		{Spec{Path: "live/a", URL: "srt://h:9000"}, ErrBadURL},
+		{Spec{Path: "live/a", URL: "srt://h:9000?streamid=#!::r=live/a,m=request"}, nil},
+		{Spec{Path: "live/a", URL: "srt://h?streamid=live/a"}, ErrBadURL},
 		{Spec{Path: "live/a", URL: "rtsps://h/s"}, nil},
 		{Spec{Path: "live/a", URL: "rtsps://h/s", Transport: UDP}, ErrBadRTPType},
 		{Spec{Path: "live/a", URL: "rtsp://h/s", Transport: Multicast}, ErrBadRTPType},

@@ -193,6 +193,8 @@ func (p *Proxy) session(ctx context.Context) error {
 		err = p.pullFLV(ctx)
 	case srcHLS:
 		err = p.pullHLS(ctx)
+	case srcSRT:
+		err = p.pullSRT(ctx)
 	default:
 		err = errors.New("no client for this source")
 	}

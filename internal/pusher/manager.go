@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/srtclient"
 )
 
 // ErrClosed is what Add returns once the server is shutting down.
@@ -19,6 +21,9 @@ var ErrClosed = errors.New("the server is shutting down; no pusher can be added"
 type Manager struct {
 	Hub *hub.Hub
 	Log *slog.Logger
+	// TS opens the shared MPEG-TS muxer SRT pushers send; nil refuses
+	// them when they start.
+	TS TSOpener
 
 	mu      sync.Mutex
 	pushers map[string]*Pusher
@@ -55,6 +60,7 @@ func (m *Manager) Add(spec Spec) (key string, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := newPusher(m.Hub, log, spec)
+	p.ts = m.TS
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	m.pushers[key] = p
@@ -112,6 +118,9 @@ func (m *Manager) Close() {
 
 // Redact drops a URL's password for logs and lists.
 func Redact(raw string) string {
+	if strings.HasPrefix(strings.ToLower(raw), "srt:") {
+		return srtclient.Redact(raw) // its secret is the passphrase= in the query
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

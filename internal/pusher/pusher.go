@@ -97,6 +97,7 @@ type Pusher struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
+	ts     TSOpener // the shared MPEG-TS muxers, for SRT targets
 
 	mu    sync.Mutex
 	info  Info
@@ -237,6 +238,8 @@ type target interface {
 func (p *Pusher) session(ctx context.Context, st *hub.Stream) (live time.Duration, err error) {
 	var t target
 	switch p.spec.Schema {
+	case "srt":
+		return p.sessionSRT(ctx, st) // the shared TS muxer, not frames (srt.go)
 	case "rtsp":
 		t, err = dialRTSP(ctx, p.spec, st)
 	default:

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/berthmedia/berth/internal/srtclient"
 )
 
 // DefaultVhost is ZLMediaKit's name for "no virtual host".
@@ -26,11 +28,11 @@ var ErrBadSpec = errors.New("bad pusher request")
 
 // Spec is what addStreamPusherProxy asks for.
 type Spec struct {
-	Schema  string        // "rtsp" or "rtmp": the protocol pushed, the same as DstURL's scheme
+	Schema  string        // "rtsp", "rtmp" or "srt": the protocol pushed, the same as DstURL's scheme
 	Vhost   string        // ZLMediaKit's vhost; Berth has one, any name selects it
 	App     string        // the stream pushed: App/Stream on this server
 	Stream  string        //
-	DstURL  string        // where to: rtsp://host[:port]/path or rtmp://host[:port]/app/stream
+	DstURL  string        // where to: rtsp://host[:port]/path, rtmp://host[:port]/app/stream, srt://host:port?streamid=...
 	Retries int           // retries after a failure before giving up: -1 = forever (the API's default), 0 = none, as ZLMediaKit
 	RTPType int           // RTSP only: 0 = TCP interleaved, 1 = UDP
 	Timeout time.Duration // dial and each request; 0 = 10 s
@@ -60,8 +62,8 @@ func (s *Spec) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadSpec, fmt.Sprintf(format, a...))
 	}
-	if s.Schema != "rtsp" && s.Schema != "rtmp" {
-		return bad("schema=%q: Berth pushes rtsp or rtmp", s.Schema)
+	if s.Schema != "rtsp" && s.Schema != "rtmp" && s.Schema != "srt" {
+		return bad("schema=%q: Berth pushes rtsp, rtmp or srt", s.Schema)
 	}
 	if s.App == "" || s.Stream == "" || strings.Contains(s.App, "/") {
 		return bad("app=%q stream=%q: both are needed, and app has no '/'", s.App, s.Stream)
@@ -83,6 +85,12 @@ func (s *Spec) Validate() error {
 	if s.Schema == "rtmp" {
 		if _, _, err := splitRTMP(u); err != nil {
 			return bad("dst_url=%q: %v", s.DstURL, err)
+		}
+	}
+	if s.Schema == "srt" {
+		// ffmpeg's URL shape: the stream id's '#' is not a fragment (srtclient).
+		if _, err := srtclient.ParseURL(s.DstURL); err != nil {
+			return bad("dst_url=%q: %v", srtclient.Redact(s.DstURL), err)
 		}
 	}
 	if s.RTPType != 0 && s.RTPType != 1 {

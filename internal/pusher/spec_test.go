@@ -49,7 +49,10 @@ var validateCases = []struct {
 	{"rtsp udp", Spec{Schema: "rtsp", App: "live", Stream: "s", DstURL: "rtsp://u:p@h/x", RTPType: 1}, ""},
 	{"rtmp", Spec{Schema: "rtmp", App: "live", Stream: "s", DstURL: "rtmp://h/live/s?token=1", Retries: 3}, ""},
 	{"rtmp deep name", Spec{Schema: "rtmp", App: "live", Stream: "s", DstURL: "rtmp://h:1936/app/a/b"}, ""},
-	{"bad schema", Spec{Schema: "srt", App: "live", Stream: "s", DstURL: "srt://h:1/x"}, "schema"},
+	{"srt", Spec{Schema: "srt", App: "live", Stream: "s", DstURL: "srt://h:9000?streamid=#!::r=live/s,m=publish&latency=200000"}, ""},
+	{"srt no port", Spec{Schema: "srt", App: "live", Stream: "s", DstURL: "srt://h?streamid=live/s"}, "port"},
+	{"srt short passphrase", Spec{Schema: "srt", App: "live", Stream: "s", DstURL: "srt://h:1?passphrase=abc"}, "10 to 79"},
+	{"bad schema", Spec{Schema: "webrtc", App: "live", Stream: "s", DstURL: "webrtc://h:1/x"}, "schema"},
 	{"scheme mismatch", Spec{Schema: "rtsp", App: "live", Stream: "s", DstURL: "rtmp://h/live/s"}, "rtsp://"},
 	{"tls", Spec{Schema: "rtmp", App: "live", Stream: "s", DstURL: "rtmps://h/live/s"}, "not supported"},
 	{"no host", Spec{Schema: "rtsp", App: "live", Stream: "s", DstURL: "rtsp:///x"}, "host"},
@@ -89,7 +92,7 @@ func FuzzValidate(f *testing.F) {
 		s := Spec{Schema: schema, App: app, Stream: stream, DstURL: dst, RTPType: rtpType}
 		if s.Validate() == nil {
 			_ = s.Key()
-			if s.Schema != "rtsp" && s.Schema != "rtmp" {
+			if s.Schema != "rtsp" && s.Schema != "rtmp" && s.Schema != "srt" {
 				t.Fatalf("schema %q accepted", s.Schema)
 			}
 		}

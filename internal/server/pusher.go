@@ -1,14 +1,27 @@
 package server
 
 import (
+	"sync"
+
+	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/muxring"
 	"github.com/berthmedia/berth/internal/pusher"
+	"github.com/berthmedia/berth/internal/srt"
 	"github.com/berthmedia/berth/internal/web"
 )
 
 // newPushers makes the push-out registry (addStreamPusherProxy): pushers
 // are readers of the hub that publish to other servers.
 func (s *Server) newPushers() *pusher.Manager {
-	return &pusher.Manager{Hub: s.Hub, Log: s.Log.With("component", "pusher")}
+	// SRT pushers send the shared TS muxer SRT players read (srt.go); it is
+	// looked up at the first SRT push, once the HTTP-TS muxers exist.
+	var once sync.Once
+	var open srt.TSOpener
+	ts := func(st *hub.Stream) (*muxring.Cursor, error) {
+		once.Do(func() { open = s.tsOpenerSRT() })
+		return open(st)
+	}
+	return &pusher.Manager{Hub: s.Hub, Log: s.Log.With("component", "pusher"), TS: ts}
 }
 
 // Pushers returns the push-out registry, for the status page and tests.

@@ -324,7 +324,8 @@ func TestPusherAPIRefusesBadRequests(t *testing.T) {
 		want string
 	}{
 		{[]string{"schema", "rtsp", "vhost", "v", "app", "live", "stream", "s"}, "dst_url"},
-		{[]string{"schema", "srt", "vhost", "v", "app", "live", "stream", "s", "dst_url", "srt://h:1/x"}, "schema"},
+		{[]string{"schema", "webrtc", "vhost", "v", "app", "live", "stream", "s", "dst_url", "webrtc://h:1/x"}, "schema"},
+		{[]string{"schema", "srt", "vhost", "v", "app", "live", "stream", "s", "dst_url", "srt://h/x"}, "port"},
 		{[]string{"schema", "rtsp", "vhost", "v", "app", "live", "stream", "s", "dst_url", "rtmp://h/live/x"}, "rtsp://"},
 		{[]string{"schema", "rtmp", "vhost", "v", "app", "live", "stream", "s", "dst_url", "rtmp://h/onlyapp"}, "app and a stream"},
 		{[]string{"schema", "rtsp", "vhost", "v", "app", "live", "stream", "s", "dst_url", "rtsp://h/x", "rtp_type", "2"}, "rtp_type"},
