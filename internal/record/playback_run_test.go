@@ -18,7 +18,7 @@ const testRecording = "record/live/cam/2026-12-04/12-00-00.mp4"
 // writeRecording writes 2 s of the H.264+AAC test file (1 s GOP) at
 // testRecording under a new root, fragmented (as Berth records) or
 // progressive (as fastStart leaves it).
-func writeRecording(t *testing.T, progressive bool) string {
+func writeRecording(t testing.TB, progressive bool) string {
 	t.Helper()
 	root := t.TempDir()
 	file := filepath.Join(root, filepath.FromSlash(testRecording))
