@@ -463,8 +463,8 @@ func (c *conn) play(req *base.Request) response {
 	c.sess.mu.Unlock()
 	r := status(base.StatusOK)
 	r.Header["Range"] = base.HeaderValue{fmt.Sprintf("npt=%.3f-", start.Seconds())}
-	if sc := req.Header["Scale"]; len(sc) > 0 && c.s.Playback != nil {
-		r.Header["Scale"] = sc
+	if sc := req.Header["Scale"]; len(sc) > 0 && c.isPlayback() {
+		r.Header["Scale"] = sc // the speed taken (RFC 2326 §12.34)
 	}
 	r.after = func() {
 		c.log.Info("play started", "path", c.sess.path, "transport", transportName(c.sess.udp), "tracks", countTracks(c.sess.tracks))

@@ -125,3 +125,12 @@ func (c *conn) pausePlayback(pause bool) {
 		_ = c.s.Playback.Pause(c.sess.path, pause) // a live stream: nothing to do
 	}
 }
+
+// isPlayback reports whether the session's stream plays a recording.
+func (c *conn) isPlayback() bool {
+	if c.s.Playback == nil {
+		return false
+	}
+	_, _, err := c.s.Playback.Position(c.sess.path)
+	return err == nil
+}
