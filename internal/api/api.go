@@ -73,6 +73,9 @@ type Handler struct {
 	// Record runs MP4 recordings (record.go); nil: those calls answer
 	// that recording is off.
 	Record *record.Manager
+	// Playback plays recordings back as streams (seekRecordStamp,
+	// setRecordSpeed); nil: those calls answer that it is off.
+	Playback *record.Playback
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -200,6 +203,8 @@ var endpoints = map[string]endpoint{
 	"startRecord":           (*Handler).startRecord,
 	"stopRecord":            (*Handler).stopRecord,
 	"isRecording":           (*Handler).isRecording,
+	"seekRecordStamp":       (*Handler).seekRecordStamp,
+	"setRecordSpeed":        (*Handler).setRecordSpeed,
 	"getMp4RecordFile":      (*Handler).getMp4RecordFile,
 	"deleteRecordDirectory": (*Handler).deleteRecordDirectory,
 }

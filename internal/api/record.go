@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/berthmedia/berth/internal/record"
@@ -150,4 +151,54 @@ func (h *Handler) deleteRecordDirectory(_ *http.Request, p params) (map[string]a
 		return map[string]any{"code": CodeOtherFailed, "path": path, "msg": err.Error()}, nil
 	}
 	return map[string]any{"path": path}, nil
+}
+
+// seekRecordStamp moves the playback of a recording (app=record,
+// stream=live/cam/2026-12-04/12-00-00.mp4, as ZLMediaKit names it) to the
+// keyframe at or before stamp (ms from the file's start).
+func (h *Handler) seekRecordStamp(_ *http.Request, p params) (map[string]any, error) {
+	if err := p.require("vhost", "app", "stream", "stamp"); err != nil {
+		return nil, err
+	}
+	stamp, err := p.int("stamp", -1)
+	if err != nil || stamp < 0 {
+		return nil, fail(CodeInvalidArgs, "stamp=%q is not a time in milliseconds from the file's start", p["stamp"])
+	}
+	if h.Playback == nil {
+		return nil, fail(CodeOtherFailed, "playback of recordings is not available in this server")
+	}
+	at, err := h.Playback.Seek(p["app"]+"/"+p["stream"], time.Duration(stamp)*time.Millisecond)
+	if err != nil {
+		return nil, playbackFail(err)
+	}
+	return map[string]any{"result": true, "stamp": at.Milliseconds()}, nil
+}
+
+// setRecordSpeed sets the pace of the playback of a recording: speed 2
+// plays it in half the time (0.1 to 20).
+func (h *Handler) setRecordSpeed(_ *http.Request, p params) (map[string]any, error) {
+	if err := p.require("vhost", "app", "stream", "speed"); err != nil {
+		return nil, err
+	}
+	speed, err := strconv.ParseFloat(p["speed"], 64)
+	if err != nil {
+		return nil, fail(CodeInvalidArgs, "speed=%q is not a number (1 is the recording's pace)", p["speed"])
+	}
+	if h.Playback == nil {
+		return nil, fail(CodeOtherFailed, "playback of recordings is not available in this server")
+	}
+	if err := h.Playback.SetSpeed(p["app"]+"/"+p["stream"], speed); err != nil {
+		return nil, playbackFail(err)
+	}
+	return map[string]any{"result": true}, nil
+}
+
+func playbackFail(err error) error {
+	switch {
+	case errors.Is(err, record.ErrBadSpeed):
+		return fail(CodeInvalidArgs, "%v", err)
+	case errors.Is(err, record.ErrNotPlayback):
+		return fail(CodeNotFound, "%v: play app=record stream=<app>/<stream>/<YYYY-MM-DD>/<HH-MM-SS>.mp4 first", err)
+	}
+	return fail(CodeOtherFailed, "%v", err)
 }

@@ -10,7 +10,7 @@ type Record struct {
 	FilePath   string // [record] filePath, [protocol] mp4_save_path: the root of the recordings
 	FileSecond int    // [record] fileSecond, [protocol] mp4_max_second: seconds a file lasts (cut on the next keyframe)
 	FastStart  bool   // [record] fastStart: rewrite each closed file as progressive MP4, moov in front
-	FileRepeat bool   // [record] fileRepeat: playback loops a file (playback is a later step)
+	FileRepeat bool   // [record] fileRepeat: playback loops a file
 	MaxDays    int    // [record] maxDays: days of recordings kept, oldest removed first; 0 keeps all
 	RootPath   string // [http] rootPath: static files served on the HTTP port
 	DirMenu    bool   // [http] dirMenu: list a directory's files (Berth's default 0)
@@ -32,7 +32,7 @@ func recordKeys() []key {
 		intKey("record", "fileSecond", "", "seconds an MP4 recording file lasts at least (cut on the next keyframe)", 1, 86400, fileSecond),
 		boolKey("record", "fastStart", "", "1 = rewrite each closed MP4 recording as progressive MP4 with its index in front (files are fragmented MP4 while written, which every player reads)",
 			func(c *Config) *bool { return &c.Record.FastStart }),
-		boolKey("record", "fileRepeat", "", "1 = playback of a recording loops (playback of recordings is not built yet)",
+		boolKey("record", "fileRepeat", "", "1 = the playback of a recording (rtsp://host/record/app/stream/day/file.mp4) loops at the file's end",
 			func(c *Config) *bool { return &c.Record.FileRepeat }),
 		intKey("record", "maxDays", "", "days of MP4 recordings kept under filePath/appName (today is the first); older days are removed, oldest first, each logged; 0 keeps all", 0, 100000,
 			func(c *Config) *int { return &c.Record.MaxDays }),

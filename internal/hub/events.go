@@ -130,6 +130,12 @@ func (h *Hub) SubscribeWait(ctx context.Context, path string, kind Kind, who Ori
 			h.stats.notFound.Add(1)
 			if o := h.opts.Observer; o != nil {
 				o.StreamNotFound(path, who)
+				// An observer may publish the path before it returns (the
+				// playback of a recording does): look once more, so the
+				// reader gets it even without a wait.
+				if s := h.Get(path); s != nil && wait <= 0 {
+					return s.Subscribe(kind, who)
+				}
 			}
 		}
 		if wait <= 0 {

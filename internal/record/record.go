@@ -43,6 +43,7 @@ type Settings struct {
 	MaxDays    int           // [record] maxDays: days of recordings kept (Retain); 0 keeps all
 	Segment    time.Duration // [hls] segDur: an HLS recording's least segment length
 	FastStart  bool          // [record] fastStart: rewrite each closed MP4 file as progressive MP4 (faststart.go)
+	FileRepeat bool          // [record] fileRepeat: a playback loops its file (playback.go)
 }
 
 // Options are one recording's own settings (startRecord's customized_path

@@ -370,6 +370,10 @@ func (c *conn) streamPath(args []any) (path string, q url.Values, err error) {
 	name, _ := args[0].(string)
 	name, rawq, _ := strings.Cut(name, "?")
 	name = strings.Trim(name, "/")
+	// "mp4:" names the file type of a play name (Adobe's convention; ffmpeg
+	// adds it to a URL ending in .mp4): rtmp://host/record/app/s/day/f.mp4
+	// plays the recording's path like RTSP and HTTP-FLV.
+	name = strings.TrimPrefix(name, "mp4:")
 	if name == "" {
 		return "", nil, errors.New("empty stream name; use rtmp://host/app/stream")
 	}

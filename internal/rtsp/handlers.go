@@ -440,6 +440,10 @@ func (c *conn) play(req *base.Request) response {
 	if st != statePrePlay {
 		return c.fail(req, base.StatusMethodNotValidInThisState, "PLAY in state "+st.String()+"; answered 455")
 	}
+	start, resp, ok := c.playControl(req)
+	if !ok {
+		return resp
+	}
 	rd, err := c.s.Hub.Subscribe(c.sess.path, hub.KindRTP, c.origin())
 	if err != nil {
 		if errors.Is(err, hub.ErrNotFound) || errors.Is(err, hub.ErrEnded) {
@@ -458,7 +462,10 @@ func (c *conn) play(req *base.Request) response {
 	c.sess.state = statePlay
 	c.sess.mu.Unlock()
 	r := status(base.StatusOK)
-	r.Header["Range"] = base.HeaderValue{"npt=0.000-"}
+	r.Header["Range"] = base.HeaderValue{fmt.Sprintf("npt=%.3f-", start.Seconds())}
+	if sc := req.Header["Scale"]; len(sc) > 0 && c.isPlayback() {
+		r.Header["Scale"] = sc // the speed taken (RFC 2326 §12.34)
+	}
 	r.after = func() {
 		c.log.Info("play started", "path", c.sess.path, "transport", transportName(c.sess.udp), "tracks", countTracks(c.sess.tracks))
 		c.startPlay(rd, c.sess.playDone)
@@ -492,6 +499,7 @@ func (c *conn) pause(req *base.Request) response {
 	case statePlay:
 		c.sess.stopPlay()
 		c.sess.setState(statePrePlay)
+		c.pausePlayback(true)
 		return status(base.StatusOK)
 	case statePrePlay:
 		return status(base.StatusOK)

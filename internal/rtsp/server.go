@@ -39,6 +39,7 @@ type Server struct {
 	KeepAlive  time.Duration    // session timeout; default 15 s
 	UDPRange   config.PortRange // server RTP/RTCP pairs for the UDP transport
 	Instance   string           // per-process token sent as X-Berth-Instance
+	Playback   Playback         // seek, speed and pause of streams that play a recording; nil: none
 	Version    string
 
 	mu        sync.Mutex

@@ -197,11 +197,15 @@ func (c *Client) setup(desc *description.Session, i int, m *description.Media) e
 
 // Play starts playing every media set up, and the read loop. Set OnPacket
 // and OnRTCP before calling it.
-func (c *Client) Play() (headers.RTPInfo, error) {
+func (c *Client) Play() (headers.RTPInfo, error) { return c.PlayRange("npt=0.000-") }
+
+// PlayRange is Play with a Range header (RFC 2326 §12.29): "npt=3.000-"
+// asks a server playing a file to start 3 s in.
+func (c *Client) PlayRange(rng string) (headers.RTPInfo, error) {
 	if len(c.tracks) == 0 {
 		return nil, fmt.Errorf("rtsp PLAY %s: nothing set up; call SetupAll first", c.url)
 	}
-	res, err := c.do(base.Play, c.url, base.Header{"Range": base.HeaderValue{"npt=0.000-"}}, nil)
+	res, err := c.do(base.Play, c.url, base.Header{"Range": base.HeaderValue{rng}}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,8 @@ func (s *Server) newRecorder() *record.Manager {
 
 func recordSettings(c *config.Config) record.Settings {
 	return record.Settings{Root: c.Record.FilePath, AppName: c.Record.AppName, FileSecond: time.Duration(c.Record.FileSecond) * time.Second,
-		MaxDays: c.Record.MaxDays, Segment: time.Duration(c.HLS.SegDur) * time.Second, FastStart: c.Record.FastStart}
+		MaxDays: c.Record.MaxDays, Segment: time.Duration(c.HLS.SegDur) * time.Second, FastStart: c.Record.FastStart,
+		FileRepeat: c.Record.FileRepeat}
 }
 
 // recordCursor opens the stream's shared fMP4 muxer, the one HTTP-fMP4
@@ -123,5 +124,8 @@ func (s *Server) newFiles() http.Handler {
 // live handlers: recordings under /<appName>/ (a recording's .mp4 would
 // otherwise look like an HLS fMP4 segment).
 func (s *Server) filesFirst(urlPath string) bool {
+	if strings.Contains(urlPath, ".mp4/") || strings.HasSuffix(urlPath, ".flv") {
+		return false // a recording played back: /record/.../12-00-00.mp4/hls.m3u8, .mp4.live.flv (playback.go)
+	}
 	return s.files != nil && strings.HasPrefix(urlPath, s.filesPrefix)
 }

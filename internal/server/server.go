@@ -94,8 +94,9 @@ type Server struct {
 	proxies       *proxy.Manager // pull proxies (proxy.go)
 	stopKeepalive func()
 
-	pushers      *pusher.Manager // addStreamPusherProxy (pusher.go)
-	record       *record.Manager // MP4 recording (record.go)
+	pushers      *pusher.Manager  // addStreamPusherProxy (pusher.go)
+	record       *record.Manager  // MP4 recording (record.go)
+	playback     *record.Playback // recordings played back as streams (playback.go)
 	recordMu     sync.Mutex
 	recordMuxers *fmp4.Muxers   // the recorder's own fMP4 muxers when there is no HTTP port
 	recordTS     *mpegts.Muxers // and MPEG-TS ones (HLS recording)
@@ -171,11 +172,13 @@ func (s *Server) Start() error {
 	s.startHooks()
 	s.proxies = s.newProxies()
 	s.record = s.newRecorder() // finalises what a previous run left in progress (record.go)
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished)},
+	s.playback = s.newPlayback()
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
 	s.proxies.Hub = s.Hub
+	s.playback.Hub = s.Hub
 	s.pushers = s.newPushers()
 	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
 	s.live.checker = checker
@@ -188,7 +191,7 @@ func (s *Server) Start() error {
 			Hub: s.Hub, Log: s.Log.With("proto", "rtsp"), Auth: checker, AuthBasic: cfg.RTSP.AuthBasic,
 			KeepAlive: time.Duration(cfg.RTSP.KeepAliveSecond) * time.Second,
 			UDPRange:  cfg.RTSP.RTPPortRange, Instance: s.Instance, Version: Version,
-			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(),
+			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(), Playback: s.playback,
 		}
 		if l != nil {
 			s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
@@ -345,6 +348,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.api.SendRTP = s.send
 	s.api.Pushers = s.pushers
 	s.api.Record = s.record
+	s.api.Playback = s.playback
 	mux.Handle(api.Prefix, s.api)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
@@ -406,6 +410,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.proxies != nil {
 		s.proxies.Close()
+	}
+	if s.playback != nil {
+		s.playback.Close()
 	}
 	s.stopRecorder(ctx) // files closed and reported before the hooks drain
 	if s.Hub != nil {
