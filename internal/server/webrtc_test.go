@@ -1,0 +1,242 @@
+package server_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
+)
+
+// rtcClientAPI is a pion peer of its own (default codecs and
+// interceptors, like a browser's) that gathers only loopback candidates:
+// the test's traffic stays on 127.0.0.1.
+func rtcClientAPI(t *testing.T) *pion.API {
+	t.Helper()
+	m := &pion.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := pion.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	var se pion.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
+	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(ir), pion.WithSettingEngine(se))
+}
+
+// exchange posts pc's complete offer to url and applies the answer; it
+// returns the response (its body read into answer).
+func exchange(t *testing.T, pc *pion.PeerConnection, url string) (*http.Response, string) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := pion.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	resp, err := http.Post(url, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %s: %s", url, resp.Status, body)
+	}
+	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatalf("answer from %s: %v\n%s", url, err, body)
+	}
+	return resp, string(body)
+}
+
+// whepPlayer plays a stream over WHEP and counts what it receives.
+type whepPlayer struct {
+	pc       *pion.PeerConnection
+	mu       sync.Mutex
+	mimes    []string
+	idrs     atomic.Int64 // H.264 access units with SPS, PPS and an IDR
+	aus      atomic.Int64 // H.264 access units decoded from the RTP
+	audio    atomic.Int64 // audio packets
+	location string
+	// relay, when set, gets every received packet by kind ("video", "audio").
+	relay func(kind string, pkt *rtp.Packet)
+}
+
+func playWHEP(t *testing.T, url string, relay func(string, *rtp.Packet)) *whepPlayer {
+	t.Helper()
+	pc, err := rtcClientAPI(t).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	p := &whepPlayer{pc: pc, relay: relay}
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		p.mu.Lock()
+		p.mimes = append(p.mimes, tr.Codec().MimeType)
+		p.mu.Unlock()
+		var dec *rtph264.Decoder
+		if tr.Codec().MimeType == pion.MimeTypeH264 {
+			dec = &rtph264.Decoder{}
+			dec.Init()
+		}
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if p.relay != nil {
+				p.relay(tr.Kind().String(), pkt)
+			}
+			if dec == nil {
+				p.audio.Add(1)
+				continue
+			}
+			au, err := dec.Decode(pkt)
+			if err != nil {
+				continue
+			}
+			p.aus.Add(1)
+			var sps, pps, idr bool
+			for _, n := range au {
+				switch h264.NALUType(n[0] & 0x1f) {
+				case h264.NALUTypeSPS:
+					sps = true
+				case h264.NALUTypePPS:
+					pps = true
+				case h264.NALUTypeIDR:
+					idr = true
+				}
+			}
+			if sps && pps && idr {
+				p.idrs.Add(1)
+			}
+		}
+	})
+	resp, _ := exchange(t, pc, url)
+	p.location = resp.Header.Get("Location")
+	return p
+}
+
+func (p *whepPlayer) codecs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.mimes...)
+}
+
+// TestWHEPPlaysAnRTSPPushH264Opus: ffmpeg pushes H.264 and Opus over RTSP;
+// a pion WHEP player gets both tracks and decodes H.264 access units, the
+// first keyframe carrying SPS and PPS in-band; while it plays it counts as
+// a reader; DELETE on the Location ends it.
+func TestWHEPPlaysAnRTSPPushH264Opus(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/w", "live/w")
+	p := playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=w", nil)
+	testutil.WaitFor(t, 10*time.Second, "25 H.264 access units and 25 Opus packets over WebRTC", func() bool {
+		return p.aus.Load() >= 25 && p.idrs.Load() >= 1 && p.audio.Load() >= 25
+	})
+	if c := p.codecs(); len(c) != 2 {
+		t.Errorf("tracks %v, want H.264 and Opus", c)
+	}
+	if n := srv.Hub.Get("live/w").Readers(); n != 1 {
+		t.Errorf("readers = %d, want the WebRTC player", n)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+srv.Addr("http")+p.location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE %s: %v %v", p.location, err, resp)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the reader to leave after DELETE", func() bool { return srv.Hub.Get("live/w").Readers() == 0 })
+}
+
+// TestWHEPLeavesAACOut: an H.264+AAC push plays over WHEP with video only,
+// and the log says why the audio is missing.
+func TestWHEPLeavesAACOut(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, logs := start(t)
+	push(t, srv, testmedia.H264AAC, "rtsp://"+srv.Addr("rtsp")+"/live/a", "live/a")
+	p := playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=a", nil)
+	testutil.WaitFor(t, 10*time.Second, "H.264 over WebRTC", func() bool { return p.idrs.Load() >= 1 })
+	if c := p.codecs(); len(c) != 1 || c[0] != pion.MimeTypeH264 {
+		t.Errorf("tracks %v, want H.264 only", c)
+	}
+	logs.WaitLine(t, "webrtc play: track left out", "MPEG-4 Audio")
+}
+
+// TestWHIPPublishReadsBackOverRTSPAndWHEP: a pion peer publishes H.264
+// and Opus over WHIP (the packets of a WHEP play of an ffmpeg push,
+// relayed); ffprobe reads the WHIP stream over RTSP as H.264 and Opus,
+// another WHEP player decodes its H.264, and getMediaList says its origin
+// is WebRTC (originType 8).
+func TestWHIPPublishReadsBackOverRTSPAndWHEP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/src", "live/src")
+
+	pub, err := rtcClientAPI(t).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	video, _ := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "test")
+	audio, _ := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "test")
+	for _, tr := range []*pion.TrackLocalStaticRTP{video, audio} {
+		if _, err := pub.AddTransceiverFromTrack(tr, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchange(t, pub, "http://"+srv.Addr("http")+"/index/api/whip?app=live&stream=pub")
+	playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=src", func(kind string, pkt *rtp.Packet) {
+		if kind == "video" {
+			video.WriteRTP(pkt)
+		} else {
+			audio.WriteRTP(pkt)
+		}
+	})
+	testutil.WaitFor(t, 10*time.Second, "the WHIP stream to have frames", func() bool {
+		st := srv.Hub.Get("live/pub")
+		return st != nil && st.FramesIn.Load() > 100
+	})
+	p := ffprobe(t, "rtsp://"+srv.Addr("rtsp")+"/live/pub")
+	if len(p.Streams) != 2 || p.Streams[0].CodecName != "h264" || p.Streams[0].Width != 320 || p.Streams[1].CodecName != "opus" {
+		t.Errorf("ffprobe over RTSP: %+v, want h264 320x240 and opus", p.Streams)
+	}
+	pl := playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=pub", nil)
+	testutil.WaitFor(t, 10*time.Second, "H.264 from the WHIP stream over WHEP", func() bool { return pl.idrs.Load() >= 1 && pl.aus.Load() >= 25 })
+	found := false
+	for _, d := range list(api(t, srv, "getMediaList", "app", "live", "stream", "pub")) {
+		found = true
+		if d["originType"] != float64(8) {
+			t.Errorf("getMediaList %s: originType %v, want 8 (webrtc)", d["schema"], d["originType"])
+		}
+	}
+	if !found {
+		t.Error("getMediaList lists no live/pub")
+	}
+}
+
