@@ -239,4 +239,3 @@ func TestWHIPPublishReadsBackOverRTSPAndWHEP(t *testing.T) {
 		t.Error("getMediaList lists no live/pub")
 	}
 }
-
