@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -237,5 +238,108 @@ func TestWHIPPublishReadsBackOverRTSPAndWHEP(t *testing.T) {
 	}
 	if !found {
 		t.Error("getMediaList lists no live/pub")
+	}
+}
+
+// TestZLMWebRTCCallPlaysAndRefuses: ZLMediaKit's POST
+// /index/api/webrtc?type=play answers {"code":0,"sdp":...,"type":"answer",
+// "id":...} that a pion peer connects with and plays H.264 from; a missing
+// stream and a bad type answer a code other than 0 with a message.
+func TestZLMWebRTCCallPlaysAndRefuses(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/z", "live/z")
+	call := func(pc *pion.PeerConnection, query string) map[string]any {
+		t.Helper()
+		offer, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered := pion.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		resp, err := http.Post("http://"+srv.Addr("http")+"/index/api/webrtc?"+query, "text/plain;charset=utf-8", strings.NewReader(pc.LocalDescription().SDP))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s, %v", query, resp.Status, err)
+		}
+		return m
+	}
+	newPC := func() *pion.PeerConnection {
+		pc, err := rtcClientAPI(t).NewPeerConnection(pion.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+		return pc
+	}
+	pc := newPC()
+	var aus atomic.Int64
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			aus.Add(1)
+		}
+	})
+	m := call(pc, "app=live&stream=z&type=play")
+	if m["code"] != float64(0) || m["type"] != "answer" || m["id"] == "" {
+		t.Fatalf("reply %v, want code 0, type answer and an id", m)
+	}
+	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: m["sdp"].(string)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "video packets over ZLMediaKit's webrtc call", func() bool { return aus.Load() >= 50 })
+	for _, q := range []string{"app=live&stream=missing&type=play", "app=live&stream=z&type=echo"} {
+		if m := call(newPC(), q); m["code"] == float64(0) || m["msg"] == "" {
+			t.Errorf("%s: reply %v, want a non-zero code and a msg", q, m)
+		}
+	}
+}
+
+// TestWHEPRefusals: a bad body is 400, a missing stream 404, a PATCH 405,
+// a DELETE of an unknown session 404; each says why.
+func TestWHEPRefusals(t *testing.T) {
+	srv, _ := start(t)
+	base := "http://" + srv.Addr("http") + "/index/api/whep"
+	do := func(method, url, body string) (int, string) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/sdp")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	pc, _ := rtcClientAPI(t).NewPeerConnection(pion.Configuration{})
+	defer pc.Close()
+	pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+	offer, _ := pc.CreateOffer(nil)
+	for _, c := range []struct {
+		method, url, body string
+		status            int
+		says              string
+	}{
+		{http.MethodPost, base + "?app=live&stream=s", "hello", http.StatusBadRequest, "SDP offer"},
+		{http.MethodPost, base + "?app=live", offer.SDP, http.StatusBadRequest, "?app=APP&stream=STREAM"},
+		{http.MethodPost, base + "?app=live&stream=none", offer.SDP, http.StatusNotFound, "not found"},
+		{http.MethodPatch, base + "/abc", "a=candidate", http.StatusMethodNotAllowed, "trickle"},
+		{http.MethodDelete, base + "/abc", "", http.StatusNotFound, "no WebRTC session"},
+		{http.MethodGet, base, "", http.StatusMethodNotAllowed, "POST"},
+	} {
+		status, body := do(c.method, c.url, c.body)
+		if status != c.status || !strings.Contains(body, c.says) {
+			t.Errorf("%s %s: %d %q, want %d saying %q", c.method, c.url, status, body, c.status, c.says)
+		}
 	}
 }
