@@ -23,6 +23,9 @@ import (
 // same floor for data channels).
 const payloadMaxSize = 1100
 
+// maxPacket is the largest RTP packet sent (SRTP adds its tag after it).
+const maxPacket = 1200
+
 var videoFeedback = []pion.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 
 // mediaEngine offers only the codecs the hub carries (no VP8/VP9: a WHIP
@@ -80,7 +83,7 @@ type outTrack struct {
 
 // newOutTrack returns the packetizer of hub track f, or errNoWebRTCCodec.
 func newOutTrack(i int, f format.Format) (*outTrack, error) {
-	t := &outTrack{index: i, rate: int64(f.ClockRate())}
+	t := &outTrack{index: i}
 	var err error
 	switch f := f.(type) {
 	case *format.H264:
@@ -111,6 +114,7 @@ func newOutTrack(i int, f format.Format) (*outTrack, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.rate = int64(f.ClockRate()) // only now: some formats panic on it with missing parameters
 	return t, nil
 }
 
@@ -160,6 +164,11 @@ func (t *outTrack) packets(f *hub.Frame) (pkts []*rtp.Packet, err error) {
 	}
 	ts := uint32(hub.DurationToTicks(f.PTS, t.rate))
 	for _, p := range pkts {
+		if n := p.MarshalSize(); n > maxPacket {
+			// An audio frame is sent whole (RFC 7587 section 4.2 has no
+			// fragmentation); one this big is broken or not for WebRTC.
+			return nil, fmt.Errorf("a %s frame of %d bytes does not fit one %d-byte RTP packet", t.mime, n, maxPacket)
+		}
 		p.Timestamp += ts
 	}
 	return pkts, nil
