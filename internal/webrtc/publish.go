@@ -3,6 +3,7 @@ package webrtc
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,13 +39,16 @@ type choice struct {
 	key    string // keyframe detector codec, "" for audio
 }
 
+// The choices carry no payload type: pion then answers with the number
+// the offer gave the codec (a number of Berth's own is one the browser
+// never agreed to send with).
 func publishChoices() map[pion.RTPCodecType][]choice {
 	h264 := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFeedback}, PayloadType: 106}
-	h265 := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH265, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 116}
-	opus := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
-	pcmu := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0}
-	pcma := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}
+	h265 := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH265, ClockRate: 90000, RTCPFeedback: videoFeedback}}
+	opus := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}}
+	pcmu := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypePCMU, ClockRate: 8000}}
+	pcma := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypePCMA, ClockRate: 8000}}
 	return map[pion.RTPCodecType][]choice{
 		pion.RTPCodecTypeVideo: {
 			{h264, func() *hub.Track { return codec.H264Track(nil, nil) }, codec.H264},
@@ -56,6 +60,33 @@ func publishChoices() map[pion.RTPCodecType][]choice {
 			{pcma, func() *hub.Track { return codec.G711Track(true, 8000, 1) }, ""},
 		},
 	}
+}
+
+// pick returns the first choice the offer has, with the offer's own
+// parameters (its payload type: the answer must use the offer's number).
+// H.264 must be packetization-mode 1; the exact profile line is preferred.
+func pick(choices []choice, offered []pion.RTPCodecParameters) (*choice, pion.RTPCodecParameters) {
+	for i, c := range choices {
+		var loose *pion.RTPCodecParameters
+		for j, o := range offered {
+			if !strings.EqualFold(o.MimeType, c.params.MimeType) {
+				continue
+			}
+			if c.params.MimeType == pion.MimeTypeH264 && !strings.Contains(o.SDPFmtpLine, "packetization-mode=1") {
+				continue
+			}
+			if o.SDPFmtpLine == c.params.SDPFmtpLine {
+				return &choices[i], o
+			}
+			if loose == nil {
+				loose = &offered[j]
+			}
+		}
+		if loose != nil {
+			return &choices[i], *loose
+		}
+	}
+	return nil, pion.RTPCodecParameters{}
 }
 
 // publish answers a WHIP offer and claims path in the hub.
@@ -72,19 +103,17 @@ func (s *Server) publish(path string, who hub.Origin, offer string) (*session, s
 		choices := publishChoices()
 		for _, tr := range pc.GetTransceivers() {
 			var picked *choice
-			for i, c := range choices[tr.Kind()] {
-				if offered(offer, c.params.MimeType) {
-					picked = &choices[tr.Kind()][i]
-					break
-				}
+			var params pion.RTPCodecParameters
+			if tr.Receiver() != nil {
+				picked, params = pick(choices[tr.Kind()], tr.Receiver().GetParameters().Codecs)
 			}
 			if picked == nil || tr.Mid() == "" {
 				s.Log.Info("webrtc publish: a track is left out: its codecs are none Berth carries (H.264, H.265, Opus, G.711)", "path", path, "kind", tr.Kind().String())
 				tr.Stop()
 				continue
 			}
-			if err := tr.SetCodecPreferences([]pion.RTPCodecParameters{picked.params}); err != nil {
-				return &httpError{http.StatusNotAcceptable, "codec " + picked.params.MimeType + ": " + err.Error()}
+			if err := tr.SetCodecPreferences([]pion.RTPCodecParameters{params}); err != nil {
+				return &httpError{http.StatusNotAcceptable, "codec " + params.MimeType + ": " + err.Error()}
 			}
 			t := picked.track()
 			p.tracks[tr.Mid()] = len(tracks)
@@ -146,6 +175,7 @@ func (p *publisher) onTrack(remote *pion.TrackRemote, recv *pion.RTPReceiver) {
 		return
 	}
 	pt := p.pts[mid]
+	p.s.Log.Info("webrtc publish: track started", "path", p.ss.path, "track", idx, "codec", remote.Codec().MimeType, "fmtp", remote.Codec().SDPFmtpLine)
 	det := &codec.KeyDetector{Codec: p.codecs[mid]}
 	if det.Codec != "" {
 		go p.askKeyframes(uint32(remote.SSRC()))

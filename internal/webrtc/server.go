@@ -276,6 +276,7 @@ func (s *Server) negotiate(pc *pion.PeerConnection, offer string, setup func() e
 	case <-gathered:
 	case <-time.After(gatherWait):
 	}
+	s.Log.Debug("webrtc offer and answer", "offer", offer, "answer", pc.LocalDescription().SDP)
 	return pc.LocalDescription().SDP, nil
 }
 
