@@ -112,7 +112,7 @@ function renderPushers(pushers) {
 
 function portsOf(listeners) {
   const p = {};
-  for (const l of listeners) if (l.network === "tcp" || l.name === "srt") p[l.name] = l.port;
+  for (const l of listeners) if (l.network === "tcp" || l.name === "srt" || l.name === "rtc") p[l.name] = l.port;
   return p;
 }
 
@@ -202,6 +202,12 @@ function streamURLs(path, ports) {
     rows.push(["HTTP-TS", "play", urlFor(scheme("http"), web, path + ".live.ts")]);
     rows.push(["HLS", "play", urlFor(scheme("http"), web, path + "/hls.m3u8")]);
     rows.push(["LL-HLS (fMP4)", "play", urlFor(scheme("http"), web, path + "/hls.fmp4.m3u8")]);
+    if (ports.rtc) { // WebRTC: offers over HTTP, media over [rtc] port (docs/webrtc.md)
+      const [app, ...rest] = path.split("/");
+      const q = "?app=" + encodeURIComponent(app) + "&stream=" + encodeURIComponent(rest.join("/"));
+      rows.push(["WebRTC (WHIP)", "push", urlFor(scheme("http"), web, "index/api/whip") + q]);
+      rows.push(["WebRTC (WHEP)", "play", urlFor(scheme("http"), web, "index/api/whep") + q]);
+    }
   }
   return rows;
 }
