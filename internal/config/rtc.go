@@ -11,6 +11,7 @@ import (
 // docs/webrtc.md.
 type RTC struct {
 	Port     int      // [rtc] port: the ICE UDP port every peer shares (pion's UDP mux); 0 = WebRTC off
+	TCPPort  int      // [rtc] tcpPort: ICE over TCP (RFC 6544 passive candidates) for peers whose UDP is blocked; 0 = off
 	ExternIP []string // [rtc] externIP: addresses put in the host candidates instead of the interfaces'; empty = the interfaces'
 }
 
@@ -24,6 +25,8 @@ func rtcKeys() []key {
 	return []key{
 		portKey("rtc", "rtc-port", "WebRTC ICE port (UDP, shared by every peer): WHEP play and WHIP publish at /index/api/whep and /index/api/whip; 0 = off",
 			func(c *Config) *int { return &c.RTC.Port }),
+		portKeyNamed("rtc", "tcpPort", "rtc-tcp-port", "WebRTC ICE-TCP port, for peers whose UDP is blocked; 0 = off",
+			func(c *Config) *int { return &c.RTC.TCPPort }),
 		{section: "rtc", name: "externIP", flag: "rtc-extern-ip",
 			help: "addresses (comma-separated IPs) WebRTC peers should reach Berth at, when NAT hides the interfaces' own; empty = the interfaces'",
 			set: func(c *Config, v string) error {
@@ -46,5 +49,5 @@ func rtcKeys() []key {
 }
 
 func defaultRTC(c *Config) {
-	c.RTC = RTC{Port: 8000}
+	c.RTC = RTC{Port: 8000, TCPPort: 8000} // ZLMediaKit's defaults: one port number, both transports
 }

@@ -132,6 +132,9 @@ func Specs(cfg *config.Config) []ports.Spec {
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "udp", cfg.RTPProxy.Port)
 	add("srt", "srt", "--srt-port", "udp", cfg.SRT.Port)
 	add("rtc", "rtc", "--rtc-port", "udp", cfg.RTC.Port)
+	if cfg.RTC.Port > 0 && cfg.RTC.TCPPort > 0 { // ICE-TCP, only with WebRTC on: same listener name, its own key (webrtc.go)
+		specs = append(specs, ports.Spec{Name: "rtc", Section: "rtc", Key: "tcpPort", Flag: "--rtc-tcp-port", Network: "tcp", Host: host, Port: cfg.RTC.TCPPort})
+	}
 	specs = append(specs, tlsSpecs(cfg)...) // https, rtsps, rtmps: only with a certificate (tls.go)
 	return specs
 }

@@ -14,6 +14,7 @@ func init() {
 	for k, why := range map[string]string{
 		"rtc.port":     "the ICE socket is bound at start (docs/webrtc.md)",
 		"rtc.externIP": "WebRTC takes its candidates' addresses when it starts",
+		"rtc.tcpPort":  "the ICE-TCP listener is handed to pion at start",
 	} {
 		restartOnly[k] = why
 	}
@@ -31,7 +32,7 @@ func (s *Server) startWebRTC(bound *ports.Bound, checker *auth.Checker) error {
 		conns = append(conns, c)
 	}
 	rtc := &webrtc.Server{Hub: s.Hub, Log: s.Log.With("proto", "webrtc"), Auth: checker, StreamWait: s.streamWait(),
-		UDP: conns, ExternIP: s.Config.RTC.ExternIP}
+		UDP: conns, TCP: bound.TCP["rtc"], ExternIP: s.Config.RTC.ExternIP}
 	if err := rtc.Start(); err != nil {
 		return fmt.Errorf("[rtc]: %w", err)
 	}

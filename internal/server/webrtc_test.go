@@ -24,7 +24,7 @@ import (
 // rtcClientAPI is a pion peer of its own (default codecs and
 // interceptors, like a browser's) that gathers only loopback candidates:
 // the test's traffic stays on 127.0.0.1.
-func rtcClientAPI(t *testing.T) *pion.API {
+func rtcClientAPI(t *testing.T, types ...pion.NetworkType) *pion.API {
 	t.Helper()
 	m := &pion.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -37,7 +37,10 @@ func rtcClientAPI(t *testing.T) *pion.API {
 	var se pion.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
+	if len(types) == 0 {
+		types = []pion.NetworkType{pion.NetworkTypeUDP4}
+	}
+	se.SetNetworkTypes(types)
 	return pion.NewAPI(pion.WithMediaEngine(m), pion.WithInterceptorRegistry(ir), pion.WithSettingEngine(se))
 }
 
@@ -82,9 +85,9 @@ type whepPlayer struct {
 	relay func(kind string, pkt *rtp.Packet)
 }
 
-func playWHEP(t *testing.T, url string, relay func(string, *rtp.Packet)) *whepPlayer {
+func playWHEP(t *testing.T, url string, relay func(string, *rtp.Packet), types ...pion.NetworkType) *whepPlayer {
 	t.Helper()
-	pc, err := rtcClientAPI(t).NewPeerConnection(pion.Configuration{})
+	pc, err := rtcClientAPI(t, types...).NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,5 +344,19 @@ func TestWHEPRefusals(t *testing.T) {
 		if status != c.status || !strings.Contains(body, c.says) {
 			t.Errorf("%s %s: %d %q, want %d saying %q", c.method, c.url, status, body, c.status, c.says)
 		}
+	}
+}
+
+// TestWHEPOverICETCP: a peer that may use only TCP ([rtc] tcpPort, RFC 6544)
+// plays H.264 from an ffmpeg push.
+func TestWHEPOverICETCP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/tcp", "live/tcp")
+	p := playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=tcp", nil, pion.NetworkTypeTCP4)
+	testutil.WaitFor(t, 10*time.Second, "H.264 over ICE-TCP", func() bool { return p.idrs.Load() >= 1 && p.aus.Load() >= 25 })
+	pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol != pion.ICEProtocolTCP {
+		t.Errorf("selected candidate pair %v (%v), want TCP", pair, err)
 	}
 }

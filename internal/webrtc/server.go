@@ -48,6 +48,9 @@ type Server struct {
 	// UDP are the sockets of [rtc] port, one per address family, bound by
 	// internal/ports; every peer's ICE shares them.
 	UDP []net.PacketConn
+	// TCP is [rtc] tcpPort's listener (ICE-TCP, RFC 6544 passive
+	// candidates); nil = UDP only.
+	TCP net.Listener
 	// ExternIP replaces the interfaces' addresses in host candidates ([rtc] externIP).
 	ExternIP []string
 
@@ -88,7 +91,12 @@ func (s *Server) Start() error {
 	} else if len(muxes) > 1 {
 		se.SetICEUDPMux(ice.NewMultiUDPMuxDefault(muxes...))
 	}
-	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6})
+	types := []pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6}
+	if s.TCP != nil {
+		se.SetICETCPMux(pion.NewICETCPMux(lf.NewLogger("ice-tcp"), s.TCP, 64))
+		types = append(types, pion.NetworkTypeTCP4, pion.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
 	// Berth only answers: ICE lite (RFC 8445 section 2.5) leaves the
 	// checks to the browser, and loopback candidates let a peer on the
 	// same host (and the tests) connect over 127.0.0.1.
