@@ -104,8 +104,9 @@ func (p *player) addTracks(offer string) func() error {
 }
 
 // readRTCP drains a sender's RTCP, which runs pion's interceptors (NACKs
-// are answered from their buffer). A PLI cannot reach an RTSP or RTMP
-// publisher: the player started on the cached keyframe and gets the next.
+// are answered from their buffer). A PLI or FIR goes to a WHIP publisher
+// of the path; an RTSP or RTMP publisher cannot be asked: the player
+// started on the cached keyframe and gets the next of the GOP.
 func (p *player) readRTCP(sender *pion.RTPSender) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -115,6 +116,10 @@ func (p *player) readRTCP(sender *pion.RTPSender) {
 		for _, pk := range pkts {
 			switch pk.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				if p.s.requestKeyframe(p.ss.path) {
+					p.s.Log.Debug("webrtc player asked for a keyframe; asked the WHIP publisher", "path", p.ss.path, "id", p.ss.id)
+					continue
+				}
 				p.s.Log.Debug("webrtc player asked for a keyframe; the publisher cannot be asked, the next keyframe comes with the GOP",
 					"path", p.ss.path, "id", p.ss.id)
 			}

@@ -96,7 +96,7 @@ func (s *Server) publish(path string, who hub.Origin, offer string) (*session, s
 		return nil, "", &httpError{http.StatusInternalServerError, err.Error()}
 	}
 	p := &publisher{s: s, tracks: map[string]int{}, codecs: map[string]string{}, pts: map[string]uint8{}}
-	ss := &session{id: who.ID, publish: true, path: path, pc: pc, done: make(chan struct{})}
+	ss := &session{id: who.ID, publish: true, path: path, pc: pc, done: make(chan struct{}), keyframe: make(chan struct{}, 1)}
 	p.ss = ss
 	var tracks []*hub.Track
 	setup := func() error {
@@ -203,16 +203,26 @@ func (p *publisher) onTrack(remote *pion.TrackRemote, recv *pion.RTPReceiver) {
 	}
 }
 
-// askKeyframes sends a PLI at once and every pliEvery until the session ends.
+// minPLIGap keeps players' forwarded keyframe requests from making the
+// publisher send nothing but keyframes.
+const minPLIGap = 500 * time.Millisecond
+
+// askKeyframes sends a PLI at once, every pliEvery, and when a player
+// asks (at most every minPLIGap), until the session ends.
 func (p *publisher) askKeyframes(ssrc uint32) {
 	t := time.NewTicker(pliEvery)
 	defer t.Stop()
+	var last time.Time
 	for {
-		if err := p.ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
-			return
+		if time.Since(last) >= minPLIGap {
+			if err := p.ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+				return
+			}
+			last = time.Now()
 		}
 		select {
 		case <-t.C:
+		case <-p.ss.keyframe:
 		case <-p.ss.done:
 			return
 		}

@@ -57,6 +57,7 @@ type Server struct {
 	api      *pion.API
 	mu       sync.Mutex
 	sessions map[string]*session
+	pubs     map[string]*session // WHIP publishers by path: players' keyframe requests go to them
 	closed   bool
 }
 
@@ -69,6 +70,9 @@ type session struct {
 	once    sync.Once
 	done    chan struct{}
 	close   func() // ends the hub side; runs once
+	// keyframe asks a publisher's peer for a keyframe now (a player's PLI
+	// or FIR, forwarded); nil for players.
+	keyframe chan struct{}
 }
 
 // Start builds the pion API over the UDP sockets.
@@ -77,6 +81,7 @@ func (s *Server) Start() error {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
 	s.sessions = map[string]*session{}
+	s.pubs = map[string]*session{}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
 	lf.Writer = io.Discard
@@ -296,6 +301,9 @@ func (s *Server) add(ss *session) error {
 		return &httpError{http.StatusServiceUnavailable, "server is shutting down"}
 	}
 	s.sessions[ss.id] = ss
+	if ss.publish {
+		s.pubs[ss.path] = ss
+	}
 	s.mu.Unlock()
 	ss.pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		switch st {
@@ -312,6 +320,9 @@ func (s *Server) end(ss *session) {
 	ss.once.Do(func() {
 		s.mu.Lock()
 		delete(s.sessions, ss.id)
+		if s.pubs[ss.path] == ss {
+			delete(s.pubs, ss.path)
+		}
 		s.mu.Unlock()
 		close(ss.done)
 		if ss.close != nil {
@@ -319,6 +330,23 @@ func (s *Server) end(ss *session) {
 		}
 		ss.pc.Close()
 	})
+}
+
+// requestKeyframe forwards a player's keyframe request to path's WHIP
+// publisher, and reports whether there is one (other publishers cannot be
+// asked).
+func (s *Server) requestKeyframe(path string) bool {
+	s.mu.Lock()
+	pub := s.pubs[path]
+	s.mu.Unlock()
+	if pub == nil || pub.keyframe == nil {
+		return false
+	}
+	select {
+	case pub.keyframe <- struct{}{}:
+	default: // one is pending already
+	}
+	return true
 }
 
 // Sessions counts live WebRTC sessions (players and publishers).
