@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -44,7 +43,7 @@ func (s *Server) play(ctx context.Context, path string, who hub.Origin, offer st
 		return nil, "", &httpError{http.StatusInternalServerError, err.Error()}
 	}
 	p := &player{s: s, reader: r}
-	ss := &session{id: who.ID, path: path, pc: pc, done: make(chan struct{}), close: r.Close}
+	ss := &session{id: who.ID, path: path, pc: pc, done: make(chan struct{}), close: r.Close, connected: make(chan struct{})}
 	p.ss = ss
 	answer, err := s.negotiate(pc, offer, p.addTracks(offer))
 	if err == nil {
@@ -130,18 +129,8 @@ func (p *player) readRTCP(sender *pion.RTPSender) {
 // run waits for the peer to connect, then sends the stream from the
 // keyframe the reader started on until either side ends.
 func (p *player) run() {
-	connected := make(chan struct{})
-	var once sync.Once
-	p.ss.pc.OnICEConnectionStateChange(func(st pion.ICEConnectionState) {
-		if st == pion.ICEConnectionStateConnected {
-			once.Do(func() { close(connected) })
-		}
-	})
-	if p.ss.pc.ICEConnectionState() == pion.ICEConnectionStateConnected {
-		once.Do(func() { close(connected) })
-	}
 	select {
-	case <-connected:
+	case <-p.ss.connected:
 	case <-p.ss.done:
 		return
 	case <-time.After(15 * time.Second):

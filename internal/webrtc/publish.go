@@ -96,7 +96,7 @@ func (s *Server) publish(path string, who hub.Origin, offer string) (*session, s
 		return nil, "", &httpError{http.StatusInternalServerError, err.Error()}
 	}
 	p := &publisher{s: s, tracks: map[string]int{}, codecs: map[string]string{}, pts: map[string]uint8{}}
-	ss := &session{id: who.ID, publish: true, path: path, pc: pc, done: make(chan struct{}), keyframe: make(chan struct{}, 1)}
+	ss := &session{id: who.ID, publish: true, path: path, pc: pc, done: make(chan struct{}), keyframe: make(chan struct{}, 1), connected: make(chan struct{})}
 	p.ss = ss
 	var tracks []*hub.Track
 	setup := func() error {

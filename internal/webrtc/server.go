@@ -73,6 +73,11 @@ type session struct {
 	// keyframe asks a publisher's peer for a keyframe now (a player's PLI
 	// or FIR, forwarded); nil for players.
 	keyframe chan struct{}
+	// connected is closed when DTLS is up (PeerConnectionStateConnected):
+	// only then do written packets reach the peer. ICE connected is too
+	// early: the cached keyframe written then would be lost.
+	connected     chan struct{}
+	connectedOnce sync.Once
 }
 
 // Start builds the pion API over the UDP sockets.
@@ -307,6 +312,8 @@ func (s *Server) add(ss *session) error {
 	s.mu.Unlock()
 	ss.pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		switch st {
+		case pion.PeerConnectionStateConnected:
+			ss.connectedOnce.Do(func() { close(ss.connected) })
 		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed, pion.PeerConnectionStateDisconnected:
 			s.Log.Info("webrtc peer gone", "id", ss.id, "path", ss.path, "state", st.String())
 			go s.end(ss)
