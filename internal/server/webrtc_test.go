@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,5 +359,36 @@ func TestWHEPOverICETCP(t *testing.T) {
 	pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local.Protocol != pion.ICEProtocolTCP {
 		t.Errorf("selected candidate pair %v (%v), want TCP", pair, err)
+	}
+}
+
+// TestWHEPPlaysH265WhereOffered: an H.265 push plays to a peer whose offer
+// lists H.265 (pion's does) as an H.265 track, AAC left out.
+func TestWHEPPlaysH265WhereOffered(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H265AAC, "rtsp://"+srv.Addr("rtsp")+"/live/hevc", "live/hevc")
+	var pkts atomic.Int64
+	p := playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=hevc", func(kind string, _ *rtp.Packet) {
+		if kind == "video" {
+			pkts.Add(1)
+		}
+	})
+	testutil.WaitFor(t, 10*time.Second, "H.265 packets over WebRTC", func() bool { return pkts.Load() >= 50 })
+	if c := p.codecs(); len(c) != 1 || c[0] != pion.MimeTypeH265 {
+		t.Errorf("tracks %v, want H.265 only", c)
+	}
+}
+
+// TestWHEPPlaysG711: an H.264 + G.711 A-law push plays as H.264 and PCMA.
+func TestWHEPPlaysG711(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264PCMA, "rtsp://"+srv.Addr("rtsp")+"/live/pcma", "live/pcma")
+	p := playWHEP(t, "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=pcma", nil)
+	testutil.WaitFor(t, 10*time.Second, "H.264 and PCMA over WebRTC", func() bool { return p.idrs.Load() >= 1 && p.audio.Load() >= 25 })
+	c := p.codecs()
+	if len(c) != 2 || !slices.Contains(c, pion.MimeTypePCMA) || !slices.Contains(c, pion.MimeTypeH264) {
+		t.Errorf("tracks %v, want H.264 and PCMA", c)
 	}
 }
