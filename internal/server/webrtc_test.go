@@ -392,3 +392,50 @@ func TestWHEPPlaysG711(t *testing.T) {
 		t.Errorf("tracks %v, want H.264 and PCMA", c)
 	}
 }
+
+// TestZLMWebRTCPushAndBusyPath: ZLMediaKit's type=push publishes a pion
+// peer's H.264 (code 0); a WHIP offer for the same path is then 409 naming
+// the holder.
+func TestZLMWebRTCPushAndBusyPath(t *testing.T) {
+	srv, _ := start(t)
+	newPub := func() *pion.PeerConnection {
+		pc, err := rtcClientAPI(t).NewPeerConnection(pion.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		video, _ := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "test")
+		if _, err := pc.AddTransceiverFromTrack(video, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+		offer, _ := pc.CreateOffer(nil)
+		gathered := pion.GatheringCompletePromise(pc)
+		pc.SetLocalDescription(offer)
+		<-gathered
+		return pc
+	}
+	pc := newPub()
+	resp, err := http.Post("http://"+srv.Addr("http")+"/index/api/webrtc?app=live&stream=zp&type=push", "text/plain", strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if m["code"] != float64(0) || m["sdp"] == nil {
+		t.Fatalf("push reply %v, want code 0 and an answer", m)
+	}
+	if st := srv.Hub.Get("live/zp"); st == nil || st.Origin.Proto != "webrtc" {
+		t.Fatalf("live/zp is %v, want a webrtc publisher", st)
+	}
+	resp, err = http.Post("http://"+srv.Addr("http")+"/index/api/whip?app=live&stream=zp", "application/sdp", strings.NewReader(newPub().LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "webrtc") || !strings.Contains(string(body), "allow_takeover") {
+		t.Errorf("second publisher: %s %q, want 409 naming the holder and the fix", resp.Status, body)
+	}
+}
