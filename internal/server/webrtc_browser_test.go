@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
 )
@@ -163,4 +165,28 @@ func TestChromiumPublishesItsCameraOverWHIP(t *testing.T) {
 		t.Errorf("ffprobe %s: %+v, want h264 320 wide and opus (in the page's order)", u, p.Streams)
 	}
 	decode5s(t, u)
+}
+
+// TestStatusPagePreviewsOverWHEP: with WebRTC on, the status page previews
+// an H.264 + Opus stream over WHEP: the <video> advances, the page says
+// WebRTC, and the stream counts a webrtc reader.
+func TestStatusPagePreviewsOverWHEP(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	chrome := requireChromium(t)
+	srv, _ := start(t)
+	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/pw", "live/pw")
+	b := newBrowser(t, chrome)
+	b.do(t, "the preview to play over WebRTC", 30*time.Second,
+		chromedp.Navigate("http://"+srv.Addr("http")+"/?secret=s3cret"),
+		chromedp.WaitVisible(`article.stream[data-path="live/pw"]`),
+		poll(`document.getElementById("preview").currentTime > 1`),
+		poll(`document.getElementById("preview-state").textContent.includes("WebRTC")`))
+	testutil.WaitFor(t, 10*time.Second, "the preview to count as a webrtc reader", func() bool {
+		for _, r := range srv.Hub.Get("live/pw").ReaderList() {
+			if r.Who().Proto == "webrtc" {
+				return true
+			}
+		}
+		return false
+	})
 }

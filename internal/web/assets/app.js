@@ -160,11 +160,26 @@ function renderStreams(streams, readers, ports) {
   for (const [path, card] of page.cards) card.preview.disabled = path === page.preview;
   $("preview").hidden = !page.preview;
   if (page.preview && httpPort(ports)) {
-    page.player.play("/" + page.preview + ".live.mp4");
+    const pm = (streams.find(([p]) => p === page.preview) || [])[1];
+    page.player.play(webrtcPlayable(pm, ports) ? "whep:" + whepURL(page.preview) : "/" + page.preview + ".live.mp4");
   } else if (!page.preview) {
     page.player.stop();
     $("preview-state").textContent = "no stream is live";
   }
+}
+
+// webrtcPlayable: the preview plays over WHEP (sub-second) when WebRTC is
+// on and every track is one a browser takes over WebRTC as is: H.264,
+// Opus, G.711. AAC (most pushes) and H.265 keep the HTTP-fMP4 preview.
+function webrtcPlayable(m, ports) {
+  if (!ports.rtc || !m || !m.tracks || !m.tracks.length || typeof RTCPeerConnection === "undefined") return false;
+  const ok = new Set(["CodecH264", "CodecOpus", "CodecG711A", "CodecG711U"]);
+  return m.tracks.every((t) => ok.has(t.codec_id_name)) && m.tracks.some((t) => t.codec_id_name === "CodecH264");
+}
+
+function whepURL(path) {
+  const [app, ...rest] = path.split("/");
+  return "/index/api/whep?app=" + encodeURIComponent(app) + "&stream=" + encodeURIComponent(rest.join("/"));
 }
 
 function scheme(plain) {
