@@ -39,7 +39,8 @@ play     N readers of URL: a line per second, then a summary (readers ok/failed,
 push     M publishers at real-time speed, looping: -file F is pushed with ffmpeg
          (RTSP or RTMP), else a synthetic H.264 stream (RTSP). M > 1 publishes URL_0..URL_{M-1}.
 latency  publishes a synthetic stream whose packets carry their send time to PUSH_URL,
-         reads it back from READ_URL and prints the delay distribution.
+         reads it back from READ_URL (rtsp://, rtmp://, .flv, or a WHEP URL: WebRTC)
+         and prints the delay distribution.
 floor    the same bytes written with plain writev to N loopback sockets, no protocol:
          the least CPU per GB any server can spend.
 

@@ -83,7 +83,7 @@ func TestBinaryServesThePushAndStopsOnSIGTERM(t *testing.T) {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin, "--listen-ip", "127.0.0.1", "--rtsp-port", strconv.Itoa(port),
-		"--rtmp-port", "0", "--http-port", "0", "--rtp-port", "0", "--srt-port", "0")
+		"--rtmp-port", "0", "--http-port", "0", "--rtp-port", "0", "--srt-port", "0", "--rtc-port", "0")
 	var logs testutil.LogBuffer
 	cmd.Stderr = &logs
 	cmd.Stdout = &logs

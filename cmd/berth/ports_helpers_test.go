@@ -81,7 +81,7 @@ func freeDualPort(t *testing.T) int {
 func berthConfig(t *testing.T, listenIP string, rtsp, rtmp, http, rtp int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "berth.ini")
-	text := fmt.Sprintf("[general]\nlisten_ip=%s\n[rtsp]\nport=%d\n[rtmp]\nport=%d\n[http]\nport=%d\n[rtp_proxy]\nport=%d\n[srt]\nport=0\n", listenIP, rtsp, rtmp, http, rtp)
+	text := fmt.Sprintf("[general]\nlisten_ip=%s\n[rtsp]\nport=%d\n[rtmp]\nport=%d\n[http]\nport=%d\n[rtp_proxy]\nport=%d\n[srt]\nport=0\n[rtc]\nport=0\n", listenIP, rtsp, rtmp, http, rtp)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

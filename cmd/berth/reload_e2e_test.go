@@ -36,7 +36,7 @@ func TestSIGHUPReloadsTheFileWithTheFlagsOnTop(t *testing.T) {
 	path := filepath.Join(dir, "config.ini")
 	p1, p2, rtmpPort := freePort(t), freePort(t), freePort(t)
 	ini := "# ZLMediaKit's file, trimmed\n[general]\nlisten_ip=127.0.0.1\nmediaServerId=abc\n[hls]\nsegDur=2\n" +
-		"[rtsp]\nport=" + strconv.Itoa(p1) + "\ndirectProxy=1\n[rtmp]\nport=" + strconv.Itoa(rtmpPort) + "\n[http]\nport=0\n[rtp_proxy]\nport=0\n[srt]\nport=0\n"
+		"[rtsp]\nport=" + strconv.Itoa(p1) + "\ndirectProxy=1\n[rtmp]\nport=" + strconv.Itoa(rtmpPort) + "\n[http]\nport=0\n[rtp_proxy]\nport=0\n[srt]\nport=0\n[rtc]\nport=0\n"
 	if err := os.WriteFile(path, []byte(ini), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -285,3 +285,23 @@ func TestPlayCountsFramesOverRTMPAndFLV(t *testing.T) {
 		})
 	}
 }
+
+// TestLatencyOverWHEP: the synthetic stream pushed over RTSP is read back
+// by a pion WHEP player, which counts each frame's delay.
+func TestLatencyOverWHEP(t *testing.T) {
+	srv := startBerth(t)
+	if srv.WebRTC() == nil {
+		t.Skip("WebRTC is not served")
+	}
+	res, err := Latency(context.Background(), LatencyConfig{PushURL: "rtsp://" + srv.Addr("rtsp") + "/live/latw",
+		ReadURL:  "http://" + srv.Addr("http") + "/index/api/whep?app=live&stream=latw",
+		Duration: 1500 * time.Millisecond, Warmup: 200 * time.Millisecond, Rate: 2e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1.5 s at 25 fps: a sample per frame.
+	if res.Unit != "frame" || res.Delay.Count < 20 || res.Delay.P50 <= 0 || res.Delay.P50 > 100 {
+		t.Fatalf("%v; want over 20 frames with a p50 between 0 and 100 ms", res)
+	}
+	t.Log(res)
+}

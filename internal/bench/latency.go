@@ -47,8 +47,11 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 		return nil, fmt.Errorf("bench latency: PUSH_URL %q must be rtsp:// (the synthetic stream is RTSP)", cfg.PushURL)
 	}
 	proto := protoOf(cfg.ReadURL)
-	if proto != "rtsp" && proto != "rtmp" && proto != "http-flv" {
-		return nil, fmt.Errorf("bench latency: READ_URL %q: use rtsp://, rtmp:// or http(s)://...flv (the send-time stamps are read from those only)", cfg.ReadURL)
+	if isWHEP(cfg.ReadURL) {
+		proto = "whep" // WebRTC, played with a pion peer (whep.go)
+	}
+	if proto != "rtsp" && proto != "rtmp" && proto != "http-flv" && proto != "whep" {
+		return nil, fmt.Errorf("bench latency: READ_URL %q: use rtsp://, rtmp://, http(s)://...flv or a WHEP URL (the send-time stamps are read from those only)", cfg.ReadURL)
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 10 * time.Second
@@ -113,6 +116,8 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 		err = latencyFLV(readCtx, cfg, onDelay)
 	case "rtmp":
 		err = latencyRTMP(readCtx, cfg, onDelay)
+	case "whep":
+		err = latencyWHEP(readCtx, cfg, onDelay)
 	}
 	if readCtx.Err() == nil && err != nil {
 		return nil, fmt.Errorf("bench latency: reading %s: %w", cfg.ReadURL, err)

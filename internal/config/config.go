@@ -75,6 +75,7 @@ type Config struct {
 	Proxy  Proxy  // [proxy]: static pulls and how pulls retry (proxy.go)
 	Record Record // [protocol] enable_mp4, [record], [http] rootPath, dirMenu (record.go)
 	SRT    SRT    // [srt] (srt.go)
+	RTC    RTC    // [rtc] (rtc.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -378,6 +379,7 @@ func Default() *Config {
 	defaultProxy(c)
 	defaultRecord(c)
 	defaultSRT(c)
+	defaultRTC(c)
 	return c
 }
 

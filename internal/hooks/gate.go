@@ -9,9 +9,9 @@ import (
 )
 
 // ZLMediaKit's origin types (MediaOriginType) of the publishers Berth has.
-var originTypes = map[string]int{"rtmp": 1, "rtsp": 2, "rtp": 3, "srt": 9}
+var originTypes = map[string]int{"rtmp": 1, "rtsp": 2, "rtp": 3, "webrtc": 8, "srt": 9}
 
-var originNames = map[int]string{0: "unknown", 1: "rtmp_push", 2: "rtsp_push", 3: "rtp_push", 9: "srt_push"}
+var originNames = map[int]string{0: "unknown", 1: "rtmp_push", 2: "rtsp_push", 3: "rtp_push", 8: "rtc_push", 9: "srt_push"}
 
 // schemaOf maps a Berth protocol (hub.Origin.Proto, auth.Request.Proto) to
 // ZLMediaKit's schema and protocol fields: an HTTP-FLV or WS-FLV player

@@ -134,15 +134,15 @@ func TestMetricsMatchAKnownPushAndPlay(t *testing.T) {
 	info := seriesOf(fams, "berth_listener_info")
 	probes := seriesOf(fams, "berth_listener_self_probe_ok")
 	shadows := seriesOf(fams, "berth_listener_shadows")
-	if len(info) != 6 {
-		t.Errorf("berth_listener_info has %d sockets, want 6 (rtsp, rtmp, http, rtp_proxy tcp and udp, srt): %v", len(info), info)
+	if len(info) != 8 {
+		t.Errorf("berth_listener_info has %d sockets, want 8 (rtsp, rtmp, http, rtp_proxy tcp and udp, srt, rtc udp and tcp): %v", len(info), info)
 	}
-	for _, l := range []struct{ name, network string }{{"rtsp", "tcp"}, {"rtmp", "tcp"}, {"http", "tcp"}, {"rtp_proxy", "tcp"}, {"rtp_proxy", "udp"}, {"srt", "udp"}} {
+	for _, l := range []struct{ name, network string }{{"rtsp", "tcp"}, {"rtmp", "tcp"}, {"http", "tcp"}, {"rtp_proxy", "tcp"}, {"rtp_proxy", "udp"}, {"srt", "udp"}, {"rtc", "udp"}, {"rtc", "tcp"}} {
 		addr := srv.Addr(l.name) // 127.0.0.1:PORT: the tests listen on 127.0.0.1
 		want := "address=" + addr + ",family=ipv4,listener=" + l.name + ",network=" + l.network
-		if l.network == "udp" {
-			// Ephemeral ports: the UDP side of rtp_proxy has a port of its own, that Addr does not tell.
-			want = findSeries(info, "address=127.0.0.1:", ",family=ipv4,listener="+l.name+",network=udp")
+		if l.network == "udp" || l.name == "rtc" {
+			// Ephemeral ports: the UDP side of rtp_proxy (and either side of rtc) has a port of its own, that Addr does not tell.
+			want = findSeries(info, "address=127.0.0.1:", ",family=ipv4,listener="+l.name+",network="+l.network)
 		}
 		if info[want] != 1 {
 			t.Errorf("berth_listener_info for %s/%s on %s missing; have %v", l.name, l.network, addr, info)
@@ -150,7 +150,7 @@ func TestMetricsMatchAKnownPushAndPlay(t *testing.T) {
 		if v, ok := shadows["listener="+l.name+",network="+l.network]; ok && v != 0 {
 			t.Errorf("berth_listener_shadows{%s/%s} = %v, want 0", l.name, l.network, v)
 		}
-		if l.name == "rtp_proxy" || l.name == "srt" {
+		if l.name == "rtp_proxy" || l.name == "srt" || l.name == "rtc" {
 			continue // the self-probe identifies RTSP, RTMP and HTTP
 		}
 		if v, ok := probes["address="+addr+",listener="+l.name]; !ok || v != 1 {

@@ -46,6 +46,7 @@ import (
 	"github.com/berthmedia/berth/internal/sessions"
 	"github.com/berthmedia/berth/internal/srt"
 	"github.com/berthmedia/berth/internal/web"
+	"github.com/berthmedia/berth/internal/webrtc"
 )
 
 // Version is Berth's version, shown in the banner, the Server header and probes.
@@ -78,6 +79,7 @@ type Server struct {
 	rtp   *rtpproxy.Server
 	send  *rtpsend.Manager // startSendRtp's senders (sendrtp.go)
 	srt   *srt.Server      // [srt] port (srt.go)
+	rtc   *webrtc.Server   // [rtc] port: WHEP, WHIP (webrtc.go)
 	flv   *flv.Handler
 	api   *api.Handler
 	fmp4  *fmp4.Handler
@@ -130,6 +132,10 @@ func Specs(cfg *config.Config) []ports.Spec {
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "tcp", cfg.RTPProxy.Port)
 	add("rtp_proxy", "rtp_proxy", "--rtp-port", "udp", cfg.RTPProxy.Port)
 	add("srt", "srt", "--srt-port", "udp", cfg.SRT.Port)
+	add("rtc", "rtc", "--rtc-port", "udp", cfg.RTC.Port)
+	if cfg.RTC.Port > 0 && cfg.RTC.TCPPort > 0 { // ICE-TCP, only with WebRTC on: same listener name, its own key (webrtc.go)
+		specs = append(specs, ports.Spec{Name: "rtc", Section: "rtc", Key: "tcpPort", Flag: "--rtc-tcp-port", Network: "tcp", Host: host, Port: cfg.RTC.TCPPort})
+	}
 	specs = append(specs, tlsSpecs(cfg)...) // https, rtsps, rtmps: only with a certificate (tls.go)
 	return specs
 }
@@ -217,6 +223,10 @@ func (s *Server) Start() error {
 	}
 	if l := bound.TCP["rtp_proxy"]; l != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeTCP(l) })
+	}
+	if err := s.startWebRTC(bound, checker); err != nil { // before HTTP, which routes its offers (webrtc.go)
+		s.Shutdown(context.Background())
+		return err
 	}
 	if l := bound.TCP["http"]; l != nil || bound.TCP["https"] != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: httpstream.ConnContext} // players name their session (hub.Origin.Conn)
@@ -350,6 +360,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.api.Record = s.record
 	s.api.Playback = s.playback
 	mux.Handle(api.Prefix, s.api)
+	s.routeWebRTC(mux)                          // /index/api/whep, whip, webrtc: before the API's secret check (webrtc.go)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -398,6 +409,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.srt != nil {
 		s.srt.Shutdown(ctx)
+	}
+	if s.rtc != nil {
+		s.rtc.Shutdown(ctx)
 	}
 	if s.rtp != nil {
 		s.rtp.Shutdown(ctx)

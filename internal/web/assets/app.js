@@ -112,7 +112,7 @@ function renderPushers(pushers) {
 
 function portsOf(listeners) {
   const p = {};
-  for (const l of listeners) if (l.network === "tcp" || l.name === "srt") p[l.name] = l.port;
+  for (const l of listeners) if (l.network === "tcp" || l.name === "srt" || l.name === "rtc") p[l.name] = l.port;
   return p;
 }
 
@@ -160,11 +160,26 @@ function renderStreams(streams, readers, ports) {
   for (const [path, card] of page.cards) card.preview.disabled = path === page.preview;
   $("preview").hidden = !page.preview;
   if (page.preview && httpPort(ports)) {
-    page.player.play("/" + page.preview + ".live.mp4");
+    const pm = (streams.find(([p]) => p === page.preview) || [])[1];
+    page.player.play(webrtcPlayable(pm, ports) ? "whep:" + whepURL(page.preview) : "/" + page.preview + ".live.mp4");
   } else if (!page.preview) {
     page.player.stop();
     $("preview-state").textContent = "no stream is live";
   }
+}
+
+// webrtcPlayable: the preview plays over WHEP (sub-second) when WebRTC is
+// on and every track is one a browser takes over WebRTC as is: H.264,
+// Opus, G.711. AAC (most pushes) and H.265 keep the HTTP-fMP4 preview.
+function webrtcPlayable(m, ports) {
+  if (!ports.rtc || !m || !m.tracks || !m.tracks.length || typeof RTCPeerConnection === "undefined") return false;
+  const ok = new Set(["CodecH264", "CodecOpus", "CodecG711A", "CodecG711U"]);
+  return m.tracks.every((t) => ok.has(t.codec_id_name)) && m.tracks.some((t) => t.codec_id_name === "CodecH264");
+}
+
+function whepURL(path) {
+  const [app, ...rest] = path.split("/");
+  return "/index/api/whep?app=" + encodeURIComponent(app) + "&stream=" + encodeURIComponent(rest.join("/"));
 }
 
 function scheme(plain) {
@@ -202,6 +217,12 @@ function streamURLs(path, ports) {
     rows.push(["HTTP-TS", "play", urlFor(scheme("http"), web, path + ".live.ts")]);
     rows.push(["HLS", "play", urlFor(scheme("http"), web, path + "/hls.m3u8")]);
     rows.push(["LL-HLS (fMP4)", "play", urlFor(scheme("http"), web, path + "/hls.fmp4.m3u8")]);
+    if (ports.rtc) { // WebRTC: offers over HTTP, media over [rtc] port (docs/webrtc.md)
+      const [app, ...rest] = path.split("/");
+      const q = "?app=" + encodeURIComponent(app) + "&stream=" + encodeURIComponent(rest.join("/"));
+      rows.push(["WebRTC (WHIP)", "push", urlFor(scheme("http"), web, "index/api/whip") + q]);
+      rows.push(["WebRTC (WHEP)", "play", urlFor(scheme("http"), web, "index/api/whep") + q]);
+    }
   }
   return rows;
 }

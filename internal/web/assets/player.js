@@ -22,6 +22,8 @@ class LivePlayer {
     this.userPaused = false;
     this.endedUrl = null;
     this.endedAt = 0;
+    this.pc = null;           // the WebRTC preview's peer connection (runWHEP)
+    this.whepResource = null; // its session URL, DELETEd when it stops
     video.addEventListener("pause", () => { if (!this.seeking) this.userPaused = true; });
     video.addEventListener("play", () => { this.userPaused = false; });
     video.addEventListener("error", () => {
@@ -47,6 +49,7 @@ class LivePlayer {
     this.endedUrl = url;
     this.endedAt = Date.now();
     this.url = null;
+    this.closeWHEP();
     if (this.abort) this.abort.abort();
     if (this.feed) this.feed.closed = true;
     clearInterval(this.timer);
@@ -55,17 +58,59 @@ class LivePlayer {
 
   stop() {
     this.url = null;
+    this.closeWHEP();
     if (this.abort) this.abort.abort();
     this.abort = null;
     if (this.feed) this.feed.closed = true;
     this.feed = null;
     clearInterval(this.timer);
     this.timer = null;
+    if (this.video.srcObject) this.video.srcObject = null;
     this.video.removeAttribute("src");
     this.video.load();
   }
 
+  // closeWHEP ends a WebRTC preview: the peer connection, and the session
+  // on the server (DELETE on its resource URL).
+  closeWHEP() {
+    if (!this.pc) return;
+    this.pc.close();
+    this.pc = null;
+    if (this.whepResource) fetch(this.whepResource, { method: "DELETE" }).catch(() => {});
+    this.whepResource = null;
+    this.video.srcObject = null;
+  }
+
+  // runWHEP plays a "whep:URL" over WebRTC (docs/webrtc.md): a complete
+  // offer POSTed to the WHEP URL, the answer applied, the tracks shown.
+  // It returns when the connection fails or closes.
+  async runWHEP(url) {
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.ontrack = (e) => { if (this.pc === pc && this.video.srcObject !== e.streams[0]) this.video.srcObject = e.streams[0]; };
+    this.onState("connecting to " + url + " (WebRTC)", false);
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((ok) => {
+      pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") ok(); });
+      if (pc.iceGatheringState === "complete") ok();
+      setTimeout(ok, 2000); // Berth is ICE lite: the candidates gathered by then are enough
+    });
+    const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
+    if (res.status !== 201) throw new Error("WebRTC play refused: " + res.status + " " + (await res.text()));
+    if (this.pc !== pc) return;
+    this.whepResource = new URL(res.headers.get("Location"), location.href).href;
+    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    this.onState("playing " + url + " (WebRTC)", false);
+    this.video.play().catch(() => {}); // refused autoplay: the controls still work
+    await new Promise((ok) => pc.addEventListener("connectionstatechange", () => {
+      if (["failed", "closed", "disconnected"].includes(pc.connectionState)) ok();
+    }));
+  }
+
   async run(url) {
+    if (url.startsWith("whep:")) return this.runWHEP(url.slice(5));
     const MS = window.ManagedMediaSource || window.MediaSource;
     if (!MS) throw new Error("this browser has no Media Source Extensions: play the stream with ffplay or VLC");
     const abort = new AbortController();
