@@ -70,7 +70,7 @@ func (p *Proxy) pullSRT(ctx context.Context) error {
 		return errStreamClosed
 	case silent.Load():
 		return fmt.Errorf("the SRT source sent nothing for %s", p.spec.Timeout)
-	case errors.Is(err, io.EOF):
+	case srtclient.PeerGone(err):
 		return errSRTEnded
 	}
 	return err

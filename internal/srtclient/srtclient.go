@@ -248,3 +248,11 @@ func (p *Packetizer) Flush() error {
 	p.pkt = p.pkt[:0]
 	return err
 }
+
+// PeerGone reports whether a read or write error means the peer hung up:
+// gosrt reports a peer's shutdown as io.EOF, or as ErrClientClosed when the
+// connection closed itself on it before the read returned (a race seen in
+// tests), so both are the peer leaving, not this side closing.
+func PeerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, gosrt.ErrClientClosed)
+}
