@@ -131,6 +131,7 @@ type av1Packer struct {
 	pt   uint8
 	ssrc uint32
 	seq  uint16 // of the next packet: gapless across temporal units
+	max  int    // payload bytes per packet
 }
 
 func newAV1Packer(pt uint8) (*av1Packer, error) {
@@ -138,7 +139,34 @@ func newAV1Packer(pt uint8) (*av1Packer, error) {
 	if err := e.Init(); err != nil { // draws the random SSRC and first sequence number
 		return nil, err
 	}
-	return &av1Packer{pt: pt, ssrc: *e.SSRC, seq: *e.InitialSequenceNumber}, nil
+	return &av1Packer{pt: pt, ssrc: *e.SSRC, seq: *e.InitialSequenceNumber, max: PayloadMaxSize}, nil
+}
+
+// AV1Packetizer packetizes the hub's AV1 temporal units for a protocol
+// that sends RTP itself (WebRTC): the same checked packing RTSP readers
+// get, with the N bit on a keyframe's first packet (section 4.4, which
+// Chrome reads as "keyframe") and sequence numbers gapless across units.
+type AV1Packetizer struct{ p *av1Packer }
+
+// NewAV1Packetizer returns a packetizer of payloads of at most maxPayload
+// bytes (WebRTC keeps packets under 1200 bytes; RTSP uses PayloadMaxSize).
+func NewAV1Packetizer(pt uint8, maxPayload int) (*AV1Packetizer, error) {
+	p, err := newAV1Packer(pt)
+	if err != nil {
+		return nil, err
+	}
+	p.max = maxPayload
+	return &AV1Packetizer{p}, nil
+}
+
+// Encode packetizes one temporal unit; temporal delimiters and empty OBUs
+// are left out (section 5). Timestamps start at 0: the caller adds its own.
+func (a *AV1Packetizer) Encode(tu [][]byte) ([]*rtp.Packet, error) {
+	tu = av1Elements(tu)
+	if len(tu) == 0 {
+		return nil, nil
+	}
+	return a.p.encode(tu)
 }
 
 // errAV1Packing means no payload size tried gave a temporal unit back whole.
@@ -147,7 +175,7 @@ var errAV1Packing = errors.New("rtpav1 could not packetize the temporal unit wit
 func (p *av1Packer) encode(tu [][]byte) ([]*rtp.Packet, error) {
 	for try := range 4 {
 		seq := p.seq
-		e := rtpav1.Encoder{PayloadType: p.pt, SSRC: &p.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize - 3*try}
+		e := rtpav1.Encoder{PayloadType: p.pt, SSRC: &p.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: p.max - 3*try}
 		if err := e.Init(); err != nil {
 			return nil, err
 		}

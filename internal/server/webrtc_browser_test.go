@@ -21,13 +21,22 @@ import (
 )
 
 // rtcPageHead negotiates as WHEP/WHIP pages do: a complete offer (or what
-// gathered in 2 s) POSTed as application/sdp from another origin.
+// gathered in 2 s) POSTed as application/sdp from another origin; on
+// ZLMediaKit's /index/api/webrtc it posts as ZLMediaKit's browser SDK
+// (ZLMRTCClient) does: the offer as text, the answer in a JSON reply.
 const rtcPageHead = `<!doctype html><video id=v muted autoplay playsinline></video><script>
 const report = s => fetch('/report', {method: 'POST', body: s});
 async function exchange(pc, url) {
   await pc.setLocalDescription(await pc.createOffer());
   await Promise.race([new Promise(r => { pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); }),
                       new Promise(r => setTimeout(r, 2000))]);
+  if (url.includes('/index/api/webrtc?')) { // ZLMediaKit's browser SDK: text body, JSON reply
+    const resp = await fetch(url, {method: 'POST', headers: {'Content-Type': 'text/plain;charset=utf-8'}, body: pc.localDescription.sdp});
+    const j = await resp.json();
+    if (j.code !== 0 || j.type !== 'answer') throw new Error('POST ' + resp.status + ' ' + JSON.stringify(j));
+    await pc.setRemoteDescription({type: 'answer', sdp: j.sdp});
+    return;
+  }
   const resp = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp});
   if (resp.status !== 201) throw new Error('POST ' + resp.status + ' ' + await resp.text());
   await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
@@ -105,10 +114,26 @@ func runChromium(t *testing.T, page string) <-chan string {
 // RTSP push (H.264 + Opus) over WHEP from a page on another origin, and its
 // <video> shows 50 frames at 320x240 (requestVideoFrameCallback).
 func TestChromiumPlaysAnRTSPPushOverWHEP(t *testing.T) {
+	chromiumPlays(t, "/index/api/whep?app=live&stream=cw")
+}
+
+// TestChromiumPlaysOverZLMediaKitsWebRTCCall: the same page plays through
+// ZLMediaKit's POST /index/api/webrtc?type=play (offer in the body, the
+// answer in {"code":0,"sdp":...,"type":"answer"}), as ZLMediaKit's browser
+// SDK negotiates, and its <video> advances.
+func TestChromiumPlaysOverZLMediaKitsWebRTCCall(t *testing.T) {
+	chromiumPlays(t, "/index/api/webrtc?app=live&stream=cw&type=play")
+}
+
+// chromiumPlays pushes H.264 + Opus to live/cw over RTSP and has Chromium
+// play it from the HTTP port's path (WHEP or ZLMediaKit's call) until its
+// <video> shows 50 frames at 320x240.
+func chromiumPlays(t *testing.T, path string) {
+	t.Helper()
 	testmedia.RequireFFmpeg(t)
 	srv, _ := start(t)
 	push(t, srv, testmedia.H264Opus, "rtsp://"+srv.Addr("rtsp")+"/live/cw", "live/cw")
-	reports := runChromium(t, strings.Replace(whepPage, "URL", "http://"+srv.Addr("http")+"/index/api/whep?app=live&stream=cw", 1))
+	reports := runChromium(t, strings.Replace(whepPage, "URL", "http://"+srv.Addr("http")+path, 1))
 	deadline := time.After(30 * time.Second)
 	last := ""
 	for {
@@ -128,7 +153,7 @@ func TestChromiumPlaysAnRTSPPushOverWHEP(t *testing.T) {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("Chromium's video did not show 50 frames in 30 s; last report %q", last)
+			t.Fatalf("Chromium's video did not show 50 frames in 30 s on %s; last report %q", path, last)
 		}
 	}
 }

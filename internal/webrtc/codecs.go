@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -73,11 +74,13 @@ type outTrack struct {
 	rate  int64
 	h264  *rtph264.Encoder
 	h265  *rtph265.Encoder
+	av1   *codec.AV1Packetizer
 	opus  *rtpsimpleaudio.Encoder
 	g711  *rtplpcm.Encoder
 	// params are the newest parameter sets (H.264 SPS, PPS; H.265 VPS,
 	// SPS, PPS): browsers decode an IDR only after them, and an RTMP or
-	// RTSP publisher may have sent them only out of band.
+	// RTSP publisher may have sent them only out of band. AV1 keeps its
+	// newest sequence header OBU in params[0].
 	params [3][]byte
 }
 
@@ -94,6 +97,9 @@ func newOutTrack(i int, f format.Format) (*outTrack, error) {
 		t.mime, t.params[0], t.params[1], t.params[2] = pion.MimeTypeH265, f.VPS, f.SPS, f.PPS
 		t.h265 = &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: payloadMaxSize}
 		err = t.h265.Init()
+	case *format.AV1:
+		t.mime = pion.MimeTypeAV1
+		t.av1, err = codec.NewAV1Packetizer(96, payloadMaxSize)
 	case *format.Opus:
 		t.mime = pion.MimeTypeOpus
 		t.opus = &rtpsimpleaudio.Encoder{PayloadType: 111, PayloadMaxSize: payloadMaxSize}
@@ -127,13 +133,13 @@ func (t *outTrack) capability() pion.RTPCodecCapability {
 		return pion.RTPCodecCapability{MimeType: t.mime, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
 	case pion.MimeTypeOpus:
 		return pion.RTPCodecCapability{MimeType: t.mime, ClockRate: 48000, Channels: 2}
-	case pion.MimeTypeH265:
+	case pion.MimeTypeH265, pion.MimeTypeAV1:
 		return pion.RTPCodecCapability{MimeType: t.mime, ClockRate: 90000}
 	}
 	return pion.RTPCodecCapability{MimeType: t.mime, ClockRate: 8000}
 }
 
-func (t *outTrack) video() bool { return t.h264 != nil || t.h265 != nil }
+func (t *outTrack) video() bool { return t.h264 != nil || t.h265 != nil || t.av1 != nil }
 
 // packets packetizes one access-unit frame; timestamps count the track's
 // clock from the stream's start (pion's track rewrites SSRC and payload
@@ -152,6 +158,8 @@ func (t *outTrack) packets(f *hub.Frame) (pkts []*rtp.Packet, err error) {
 		pkts, err = t.h264.Encode(t.withParams264(f.AU))
 	case t.h265 != nil:
 		pkts, err = t.h265.Encode(t.withParams265(f.AU))
+	case t.av1 != nil:
+		pkts, err = t.av1.Encode(t.withSequenceHeader(f))
 	case t.opus != nil:
 		var p *rtp.Packet
 		p, err = t.opus.Encode(f.AU[0])
@@ -226,6 +234,20 @@ func (t *outTrack) withParams265(au [][]byte) [][]byte {
 		}
 	}
 	return append(out, au...)
+}
+
+// withSequenceHeader puts the newest AV1 sequence header OBU in front of
+// a keyframe temporal unit that lacks it (a decoder starts only at one,
+// AV1 spec section 7.5), and remembers the one a unit carries.
+func (t *outTrack) withSequenceHeader(f *hub.Frame) [][]byte {
+	if seq := codec.AV1SequenceHeader(f.AU); seq != nil {
+		t.params[0] = seq
+		return f.AU
+	}
+	if !f.Key || t.params[0] == nil {
+		return f.AU
+	}
+	return append([][]byte{t.params[0]}, f.AU...)
 }
 
 // codecName is a format's name for log lines.

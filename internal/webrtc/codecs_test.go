@@ -102,6 +102,7 @@ func TestNewOutTrackRefusesWhatWebRTCCannotCarry(t *testing.T) {
 	}{
 		{&format.H264{PayloadTyp: 96, PacketizationMode: 1}, pion.MimeTypeH264},
 		{&format.H265{PayloadTyp: 96}, pion.MimeTypeH265},
+		{&format.AV1{PayloadTyp: 96}, pion.MimeTypeAV1},
 		{&format.Opus{PayloadTyp: 111, ChannelCount: 2}, pion.MimeTypeOpus},
 		{&format.G711{PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1}, pion.MimeTypePCMU},
 		{&format.G711{PayloadTyp: 8, SampleRate: 8000, ChannelCount: 1}, pion.MimeTypePCMA},

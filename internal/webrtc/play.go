@@ -96,7 +96,7 @@ func (p *player) addTracks(offer string) func() error {
 			n++
 		}
 		if n == 0 {
-			return &httpError{http.StatusNotAcceptable, "stream " + st.Path + " has no track this offer can play (WebRTC takes H.264, H.265, Opus, G.711; no AAC)"}
+			return &httpError{http.StatusNotAcceptable, "stream " + st.Path + " has no track this offer can play (WebRTC takes H.264, H.265, AV1, Opus, G.711; no AAC)"}
 		}
 		return nil
 	}
