@@ -50,17 +50,17 @@ type hlsSegment struct {
 }
 
 type hlsPlaylist struct {
-	path     string // the .m3u8
-	dir      string // its segments' directory
-	folder   string // the stream's directory
-	root     string
-	seq      int
-	lines    []string // "#EXTINF:...\nDIR/N.ts" per segment
-	target   float64
-	disc     bool // the next segment follows a discontinuity
-	window   *Window
-	gone     []goneSegment // segments out of the playlist, still on disk (hls_window.go)
-	discSeq  int           // EXT-X-DISCONTINUITY-SEQUENCE: discontinuities that left the playlist
+	path    string // the .m3u8
+	dir     string // its segments' directory
+	folder  string // the stream's directory
+	root    string
+	seq     int
+	lines   []string // "#EXTINF:...\nDIR/N.ts" per segment
+	target  float64
+	disc    bool // the next segment follows a discontinuity
+	window  *Window
+	gone    []goneSegment // segments out of the playlist, still on disk (hls_window.go)
+	discSeq int           // EXT-X-DISCONTINUITY-SEQUENCE: discontinuities that left the playlist
 }
 
 func (m *Manager) followHLS(ctx context.Context, r *recording, log *slog.Logger) error {
