@@ -10,6 +10,8 @@ type HLS struct {
 	SegDur     int  // seconds a segment lasts at least; cut on the next keyframe
 	SegNum     int  // segments a live playlist lists
 	SegRetain  int  // segments kept after they leave the playlist, for players a little behind
+	SegKeep    bool // [hls] segKeep: an HLS recording keeps every segment (Berth's default 1); 0 = a rolling window on disk
+	DeleteSec  int  // [hls] deleteDelaySec: seconds a segment that left a rolling window stays on disk
 	PartMS     int  // LL-HLS: milliseconds a part lasts at least
 	Demand     bool // [protocol] hls_demand: make HLS only while someone watches (0: for every stream, as ZLMediaKit's default)
 }
@@ -30,11 +32,15 @@ func hlsKeys() []key {
 			func(c *Config) *int { return &c.HLS.SegNum }),
 		intKey("hls", "segRetain", "", "HLS segments kept in memory after they leave the playlist, for players a little behind", 0, 100,
 			func(c *Config) *int { return &c.HLS.SegRetain }),
+		boolKey("hls", "segKeep", "", "1 = an HLS recording keeps every segment on disk (Berth's default); 0 = a rolling window of segNum segments in the playlist, segRetain more on disk, older ones deleted deleteDelaySec after they leave it",
+			func(c *Config) *bool { return &c.HLS.SegKeep }),
+		intKey("hls", "deleteDelaySec", "", "seconds a segment of a rolling HLS recording (segKeep=0) stays on disk after it leaves the playlist and segRetain", 0, 3600,
+			func(c *Config) *int { return &c.HLS.DeleteSec }),
 		intKey("hls", "partMS", "hls-part-ms", "milliseconds a Low-Latency HLS part lasts at least (Berth's key; ZLMediaKit has no LL-HLS)", 100, 5000,
 			func(c *Config) *int { return &c.HLS.PartMS }),
 	}
 }
 
 func defaultHLS(c *Config) {
-	c.HLS = HLS{Enable: true, EnableFMP4: true, SegDur: 2, SegNum: 3, SegRetain: 5, PartMS: 200, Demand: true}
+	c.HLS = HLS{Enable: true, EnableFMP4: true, SegDur: 2, SegNum: 3, SegRetain: 5, SegKeep: true, DeleteSec: 10, PartMS: 200, Demand: true}
 }

@@ -6,6 +6,7 @@ package config
 // docs/record.md.
 type Record struct {
 	EnableMP4  bool   // [protocol] enable_mp4: record every stream from its publish
+	EnableHLS  bool   // [record] enable_hls (Berth's key): record every stream as HLS on disk from its publish
 	AppName    string // [record] appName: the first directory under FilePath
 	FilePath   string // [record] filePath, [protocol] mp4_save_path: the root of the recordings
 	FileSecond int    // [record] fileSecond, [protocol] mp4_max_second: seconds a file lasts (cut on the next keyframe)
@@ -24,6 +25,8 @@ func recordKeys() []key {
 	return []key{
 		boolKey("protocol", "enable_mp4", "", "1 = record every stream to fragmented MP4 files from its publish (startRecord records one)",
 			func(c *Config) *bool { return &c.Record.EnableMP4 }),
+		boolKey("record", "enable_hls", "", "1 = record every stream as HLS (TS segments and a playlist) under filePath from its publish, as startRecord type=0 does (Berth's key: live HLS is served from memory)",
+			func(c *Config) *bool { return &c.Record.EnableHLS }),
 		stringKey("protocol", "mp4_save_path", "", "root of the MP4 recordings (ZLMediaKit's name of [record] filePath)", filePath),
 		intKey("protocol", "mp4_max_second", "", "seconds an MP4 recording file lasts (ZLMediaKit's name of [record] fileSecond)", 1, 86400, fileSecond),
 		stringKey("record", "appName", "", "first directory of a recording under filePath: <filePath>/<appName>/<app>/<stream>/<YYYY-MM-DD>/<HH-MM-SS>.mp4",

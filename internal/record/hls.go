@@ -50,15 +50,17 @@ type hlsSegment struct {
 }
 
 type hlsPlaylist struct {
-	path     string // the .m3u8
-	dir      string // its segments' directory
-	folder   string // the stream's directory
-	root     string
-	seq      int
-	lines    []string // "#EXTINF:...\nDIR/N.ts" per segment
-	target   float64
-	segStart time.Time
-	disc     bool // the next segment follows a discontinuity
+	path    string // the .m3u8
+	dir     string // its segments' directory
+	folder  string // the stream's directory
+	root    string
+	seq     int
+	lines   []string // "#EXTINF:...\nDIR/N.ts" per segment
+	target  float64
+	disc    bool // the next segment follows a discontinuity
+	window  *Window
+	gone    []goneSegment // segments out of the playlist, still on disk (hls_window.go)
+	discSeq int           // EXT-X-DISCONTINUITY-SEQUENCE: discontinuities that left the playlist
 }
 
 func (m *Manager) followHLS(ctx context.Context, r *recording, log *slog.Logger) error {
@@ -87,7 +89,7 @@ func (m *Manager) followHLS(ctx context.Context, r *recording, log *slog.Logger)
 	folder := streamDir(root, set.AppName, app, stream)
 	base := start.Format("15-04-05")
 	day := filepath.Join(folder, start.Format("2006-01-02"))
-	pl := &hlsPlaylist{path: filepath.Join(day, base+".m3u8"), dir: filepath.Join(day, base), folder: folder + string(filepath.Separator), root: root}
+	pl := &hlsPlaylist{path: filepath.Join(day, base+".m3u8"), dir: filepath.Join(day, base), folder: folder + string(filepath.Separator), root: root, window: set.Window}
 	if err := os.MkdirAll(pl.dir, 0o755); err != nil {
 		return &writeError{path: pl.dir, err: err}
 	}
@@ -194,6 +196,7 @@ func (pl *hlsPlaylist) add(name string, dur time.Duration) error {
 	pl.lines = append(pl.lines, line)
 	pl.target = max(pl.target, secs)
 	pl.seq++
+	pl.slide(time.Now())
 	return pl.write(false)
 }
 
@@ -202,7 +205,14 @@ func (pl *hlsPlaylist) add(name string, dur time.Duration) error {
 func (pl *hlsPlaylist) write(ended bool) error {
 	var b strings.Builder
 	// RFC 8216 §4.3.3.1: the target duration is the longest segment, rounded.
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", int(pl.target+0.5))
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n")
+	if pl.window == nil { // §4.3.3.5: an EVENT playlist never loses a segment; a rolling window does
+		b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
+	}
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:%d\n", int(pl.target+0.5), pl.seq-len(pl.lines))
+	if pl.discSeq > 0 { // §4.3.3.3
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", pl.discSeq)
+	}
 	for _, l := range pl.lines {
 		b.WriteString(l)
 		b.WriteByte('\n')

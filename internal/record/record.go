@@ -42,6 +42,7 @@ type Settings struct {
 	FileSecond time.Duration // [record] fileSecond
 	MaxDays    int           // [record] maxDays: days of recordings kept (Retain); 0 keeps all
 	Segment    time.Duration // [hls] segDur: an HLS recording's least segment length
+	Window     *Window       // [hls] segKeep=0: an HLS recording keeps a rolling window (hls_window.go); nil keeps every segment
 	FastStart  bool          // [record] fastStart: rewrite each closed MP4 file as progressive MP4 (faststart.go)
 	FileRepeat bool          // [record] fileRepeat: a playback loops its file (playback.go)
 }

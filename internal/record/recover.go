@@ -14,14 +14,15 @@ import (
 // the machine lost power) and Recover finalised.
 type Recovered struct {
 	Path      string // the visible name it has now
-	Fragments int    // whole fragments kept
-	Dropped   int64  // bytes of a part-written last fragment cut off
+	Fragments int    // whole fragments kept (TS packets for an HLS segment)
+	Dropped   int64  // bytes of a part-written last fragment (or packet) cut off
 }
 
 // Recover finds the hidden ".HH-MM-SS.mp4" files under <root>/<appName>
 // that a previous run did not close, cuts each after its last whole
 // fragment and renames it to its visible name, so every file on disk plays.
-// A file without one whole fragment is removed. Each is logged; the server
+// A file without one whole fragment is removed. HLS recordings' segments
+// and playlists are finalised too (recover_hls.go). Each is logged; the server
 // calls it at start, before any recording begins.
 func Recover(root, appName string, log *slog.Logger) []Recovered {
 	if log == nil {
@@ -56,7 +57,7 @@ func Recover(root, appName string, log *slog.Logger) []Recovered {
 		out = append(out, r)
 		return nil
 	})
-	return out
+	return append(out, recoverHLS(base, log)...)
 }
 
 func finalise(hidden string) (Recovered, error) {

@@ -28,7 +28,8 @@ func (s *Server) newRecorder() *record.Manager {
 		}}
 	m.SetSettings(recordSettings(cfg))
 	// enable_mp4 is read at each publish (CurrentConfig); the rest from the next file.
-	s.OnReload([]string{"record", "protocol.enable_mp4", "protocol.mp4_save_path", "protocol.mp4_max_second", "hls.segDur"},
+	s.OnReload([]string{"record", "protocol.enable_mp4", "protocol.mp4_save_path", "protocol.mp4_max_second", "hls.segDur",
+		"hls.segKeep", "hls.segNum", "hls.segRetain", "hls.deleteDelaySec"},
 		func(c *config.Config) { m.SetSettings(recordSettings(c)) })
 	record.Recover(cfg.Record.FilePath, cfg.Record.AppName, m.Log)
 	m.StartRetention() // [record] maxDays: now and every hour
@@ -38,7 +39,16 @@ func (s *Server) newRecorder() *record.Manager {
 func recordSettings(c *config.Config) record.Settings {
 	return record.Settings{Root: c.Record.FilePath, AppName: c.Record.AppName, FileSecond: time.Duration(c.Record.FileSecond) * time.Second,
 		MaxDays: c.Record.MaxDays, Segment: time.Duration(c.HLS.SegDur) * time.Second, FastStart: c.Record.FastStart,
-		FileRepeat: c.Record.FileRepeat}
+		FileRepeat: c.Record.FileRepeat, Window: hlsWindow(c)}
+}
+
+// hlsWindow is [hls] segKeep=0's rolling window for HLS recordings; nil
+// (segKeep=1, Berth's default) keeps every segment.
+func hlsWindow(c *config.Config) *record.Window {
+	if c.HLS.SegKeep {
+		return nil
+	}
+	return &record.Window{Num: c.HLS.SegNum, Retain: c.HLS.SegRetain, DeleteDelay: time.Duration(c.HLS.DeleteSec) * time.Second}
 }
 
 // recordCursor opens the stream's shared fMP4 muxer, the one HTTP-fMP4
@@ -74,20 +84,31 @@ func (s *Server) recordTSCursor(st *hub.Stream) (*muxring.Cursor, error) {
 
 // recordPublished starts a stream's MP4 recording when [protocol]
 // enable_mp4 is set or on_publish answered enable_mp4 (with its
-// mp4_save_path and mp4_max_second).
+// mp4_save_path and mp4_max_second), and its HLS recording when [record]
+// enable_hls is set or on_publish answered enable_hls (ZLMediaKit writes
+// such a stream's HLS to disk; Berth's live HLS stays in memory).
 func (s *Server) recordPublished(st *hub.Stream) {
 	if s.record == nil {
 		return
 	}
-	enable := s.CurrentConfig().Record.EnableMP4
-	var o record.Options
+	enable, enableHLS := s.CurrentConfig().Record.EnableMP4, s.CurrentConfig().Record.EnableHLS
+	var o, ho record.Options
 	if po, ok := s.hooks.PublishOptions(st); ok {
 		if po.EnableMP4 != nil {
 			enable = *po.EnableMP4
 		}
+		if po.EnableHLS != nil {
+			enableHLS = *po.EnableHLS
+		}
+		ho.Root = po.HLSSavePath
 		o.Root = po.MP4SavePath
 		if po.MP4MaxSecond != nil && *po.MP4MaxSecond > 0 {
 			o.FileSecond = time.Duration(*po.MP4MaxSecond) * time.Second
+		}
+	}
+	if enableHLS {
+		if err := s.record.StartHLS(st, ho); err != nil {
+			s.Log.Warn("HLS recording not started", "path", st.Path, "err", err)
 		}
 	}
 	if !enable {
