@@ -203,6 +203,40 @@ type Muxer struct {
 	av1Seq     []byte          // AV1 sequence header OBU, from a keyframe
 	started    bool
 	codec      []TagCodec // per track index; TagNone = not carried
+
+	// The reader's start (earlyAudio): the first video frame's DTS, and
+	// whether video and audio have begun.
+	videoDTS               time.Duration
+	videoGoing, audioGoing bool
+}
+
+// startSkew is how far before the first video frame a reader gets its
+// first audio frame may begin, as for RTSP players (internal/rtsp).
+const startSkew = 50 * time.Millisecond
+
+// earlyAudio reports an audio frame, before the reader's first audio,
+// that begins more than startSkew before the reader's first video frame.
+// A reader starts at a keyframe, and the audio that reaches the hub after
+// it may begin well before it (ffmpeg packs ~100 ms of AAC into one RTP
+// packet, and sends it after its last frame): sent, it starts the player's
+// audio that much before its video. Only the start is checked, so a
+// publisher's clock that later steps back never silences the audio.
+func (m *Muxer) earlyAudio(f *hub.Frame) bool {
+	if m.audioGoing {
+		return false
+	}
+	switch f.Track {
+	case m.VideoTrack:
+		if !m.videoGoing {
+			m.videoGoing, m.videoDTS = true, f.DTS
+		}
+	case m.AudioTrack:
+		if m.videoGoing && f.DTS < m.videoDTS-startSkew {
+			return true
+		}
+		m.audioGoing = true
+	}
+	return false
 }
 
 // NewMuxer picks the first video and the first audio track FLV can carry.
@@ -256,13 +290,16 @@ func (m *Muxer) FrameTag(f *hub.Frame) []byte {
 	return f.Encoded(EncTag, TagBuilders[m.codec[f.Track]])
 }
 
-// Start is called with each frame until it returns ok: it returns the tags
-// that open the stream for this reader (onMetaData, sequence headers). It holds back (ok false) while the video
+// Start is called with each frame the reader would send: the first time it
+// returns ok, it returns the tags that open the stream for this reader
+// (onMetaData, sequence headers). It holds back (ok false) while the video
 // parameter sets are still unknown and f carries none, so that a decoder
-// never receives frames before its configuration. The headers are stamped 0.
+// never receives frames before its configuration, and after that the
+// audio that begins well before the reader's first video (earlyAudio). The
+// headers are stamped 0.
 func (m *Muxer) Start(f *hub.Frame) (tags []Tag, ok bool) {
 	if m.started {
-		return nil, true
+		return nil, !m.earlyAudio(f)
 	}
 	if m.VideoTrack >= 0 && !m.haveVideoParams() {
 		if f.Track != m.VideoTrack || !f.Key {
@@ -274,6 +311,7 @@ func (m *Muxer) Start(f *hub.Frame) (tags []Tag, ok bool) {
 		}
 	}
 	m.started = true
+	m.earlyAudio(f) // the frame that starts the reader is sent; a video one sets the start
 	// Headers at time 0: ffmpeg's FLV demuxer takes a script tag at any other
 	// time for a subtitle stream, and audio that arrived just after the video
 	// keyframe may carry an earlier time than the keyframe; 0 never goes back.
