@@ -80,7 +80,7 @@ func TestWHIPAV1IsReadableOverRTSPFMP4AndFLV(t *testing.T) {
 	}
 
 	for _, c := range []struct{ ext, want string }{{".live.mp4", "av01"}, {".live.flv", "av01"}} {
-		got := readUntil(ctx, t, "http://"+srv.Addr("http")+"/live/av1"+c.ext, []byte(c.want))
+		got := readBodyUntil(ctx, t, "http://"+srv.Addr("http")+"/live/av1"+c.ext, []byte(c.want))
 		if !bytes.Contains(got, []byte(c.want)) {
 			t.Errorf("%s: no %q in the first %d bytes", c.ext, c.want, len(got))
 		}
@@ -88,8 +88,8 @@ func TestWHIPAV1IsReadableOverRTSPFMP4AndFLV(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "AV1 RTP packets at the RTSP player", func() bool { return packets.Load() > 10 })
 }
 
-// readUntil reads url's body until it holds want, 64 kB, or ctx ends.
-func readUntil(ctx context.Context, t *testing.T, url string, want []byte) []byte {
+// readBodyUntil reads url's body until it holds want, 64 kB, or ctx ends.
+func readBodyUntil(ctx context.Context, t *testing.T, url string, want []byte) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
