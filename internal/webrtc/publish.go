@@ -46,6 +46,7 @@ func publishChoices() map[pion.RTPCodecType][]choice {
 	h264 := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFeedback}, PayloadType: 106}
 	h265 := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH265, ClockRate: 90000, RTCPFeedback: videoFeedback}}
+	av1 := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFeedback}}
 	opus := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}}
 	pcmu := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypePCMU, ClockRate: 8000}}
 	pcma := pion.RTPCodecParameters{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypePCMA, ClockRate: 8000}}
@@ -53,6 +54,10 @@ func publishChoices() map[pion.RTPCodecType][]choice {
 		pion.RTPCodecTypeVideo: {
 			{h264, func() *hub.Track { return codec.H264Track(nil, nil) }, codec.H264},
 			{h265, func() *hub.Track { return codec.H265Track(nil, nil, nil) }, codec.H265},
+			// AV1 last: a browser offers it after H.264, and the SDP gets no
+			// profile or level (the sequence header travels in-band, in the
+			// keyframes, which is where the RTP-to-AU converter reads it).
+			{av1, func() *hub.Track { return codec.AV1Track(nil) }, codec.AV1},
 		},
 		pion.RTPCodecTypeAudio: {
 			{opus, func() *hub.Track { return codec.OpusTrack(2) }, ""},
@@ -108,7 +113,7 @@ func (s *Server) publish(path string, who hub.Origin, offer string) (*session, s
 				picked, params = pick(choices[tr.Kind()], tr.Receiver().GetParameters().Codecs)
 			}
 			if picked == nil || tr.Mid() == "" {
-				s.Log.Info("webrtc publish: a track is left out: its codecs are none Berth carries (H.264, H.265, Opus, G.711)", "path", path, "kind", tr.Kind().String())
+				s.Log.Info("webrtc publish: a track is left out: its codecs are none Berth carries (H.264, H.265, AV1, Opus, G.711)", "path", path, "kind", tr.Kind().String())
 				tr.Stop()
 				continue
 			}
@@ -122,7 +127,7 @@ func (s *Server) publish(path string, who hub.Origin, offer string) (*session, s
 			tracks = append(tracks, t)
 		}
 		if len(tracks) == 0 {
-			return &httpError{http.StatusNotAcceptable, "the offer has no track Berth can carry (send H.264 or H.265 video, Opus or G.711 audio)"}
+			return &httpError{http.StatusNotAcceptable, "the offer has no track Berth can carry (send H.264, H.265 or AV1 video, Opus or G.711 audio)"}
 		}
 		return nil
 	}
