@@ -32,17 +32,23 @@ func recordType(p params) (hls bool, err error) {
 	return false, fail(CodeInvalidArgs, "type=%q is not a recording type (0 HLS, 1 MP4)", p["type"])
 }
 
+// recordCall reads what startRecord, stopRecord and isRecording all take:
+// the stream's vhost/app/stream and type, and the recorder.
+func (h *Handler) recordCall(p params) (rec *record.Manager, hls bool, err error) {
+	if err := p.require("type", "vhost", "app", "stream"); err != nil {
+		return nil, false, err
+	}
+	if hls, err = recordType(p); err != nil {
+		return nil, false, err
+	}
+	rec, err = h.recorder()
+	return rec, hls, err
+}
+
 // startRecord records a live stream to MP4 files; customized_path replaces
 // [record] filePath, max_second the file length ([record] fileSecond).
 func (h *Handler) startRecord(_ *http.Request, p params) (map[string]any, error) {
-	if err := p.require("type", "vhost", "app", "stream"); err != nil {
-		return nil, err
-	}
-	hls, err := recordType(p)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := h.recorder()
+	rec, hls, err := h.recordCall(p)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +61,7 @@ func (h *Handler) startRecord(_ *http.Request, p params) (map[string]any, error)
 	}
 	var s = h.Hub.Get(p["app"] + "/" + p["stream"])
 	if s == nil {
-		return nil, fail(CodeNotFound, "can not find the stream")
+		return nil, fail(CodeNotFound, "can not find the stream %s/%s: it is not live; publish it, then start recording (or set [protocol] enable_mp4=1 to record every stream)", p["app"], p["stream"])
 	}
 	o := record.Options{Root: p["customized_path"], FileSecond: time.Duration(maxSecond) * time.Second}
 	if hls {
@@ -72,14 +78,7 @@ func (h *Handler) startRecord(_ *http.Request, p params) (map[string]any, error)
 // stopRecord ends a recording: its file is closed, renamed and reported
 // (on_record_mp4).
 func (h *Handler) stopRecord(_ *http.Request, p params) (map[string]any, error) {
-	if err := p.require("type", "vhost", "app", "stream"); err != nil {
-		return nil, err
-	}
-	hls, err := recordType(p)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := h.recorder()
+	rec, hls, err := h.recordCall(p)
 	if err != nil {
 		return nil, err
 	}
@@ -94,14 +93,7 @@ func (h *Handler) stopRecord(_ *http.Request, p params) (map[string]any, error) 
 }
 
 func (h *Handler) isRecording(_ *http.Request, p params) (map[string]any, error) {
-	if err := p.require("type", "vhost", "app", "stream"); err != nil {
-		return nil, err
-	}
-	hls, err := recordType(p)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := h.recorder()
+	rec, hls, err := h.recordCall(p)
 	if err != nil {
 		return nil, err
 	}
