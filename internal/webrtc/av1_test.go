@@ -240,7 +240,7 @@ func FuzzAV1Packets(f *testing.F) {
 // keyframe that gets the sequence header in front).
 func BenchmarkAV1Packets(b *testing.B) {
 	ot, _ := newOutTrack(0, &format.AV1{PayloadTyp: 96})
-	ot.params[0] = av1Seq
+	ot.av1Seq = av1Seq
 	f := &hub.Frame{Key: true, AU: [][]byte{av1Key}, PTS: time.Second}
 	b.ReportAllocs()
 	for b.Loop() {

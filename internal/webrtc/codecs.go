@@ -77,11 +77,12 @@ type outTrack struct {
 	av1   *codec.AV1Packetizer
 	opus  *rtpsimpleaudio.Encoder
 	g711  *rtplpcm.Encoder
-	// params are the newest parameter sets (H.264 SPS, PPS; H.265 VPS,
-	// SPS, PPS): browsers decode an IDR only after them, and an RTMP or
-	// RTSP publisher may have sent them only out of band. AV1 keeps its
-	// newest sequence header OBU in params[0].
-	params [3][]byte
+	// ps are the newest parameter sets (H.264, H.265): browsers decode an
+	// IDR only after them, and an RTMP or RTSP publisher may have sent them
+	// only out of band.
+	ps codec.ParamSets
+	// av1Seq is the newest AV1 sequence header OBU.
+	av1Seq []byte
 }
 
 // newOutTrack returns the packetizer of hub track f, or errNoWebRTCCodec.
@@ -90,11 +91,11 @@ func newOutTrack(i int, f format.Format) (*outTrack, error) {
 	var err error
 	switch f := f.(type) {
 	case *format.H264:
-		t.mime, t.params[0], t.params[1] = pion.MimeTypeH264, f.SPS, f.PPS
+		t.mime, t.ps.SPS, t.ps.PPS = pion.MimeTypeH264, f.SPS, f.PPS
 		t.h264 = &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: payloadMaxSize}
 		err = t.h264.Init()
 	case *format.H265:
-		t.mime, t.params[0], t.params[1], t.params[2] = pion.MimeTypeH265, f.VPS, f.SPS, f.PPS
+		t.mime, t.ps = pion.MimeTypeH265, codec.ParamSets{VPS: f.VPS, SPS: f.SPS, PPS: f.PPS}
 		t.h265 = &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: payloadMaxSize}
 		err = t.h265.Init()
 	case *format.AV1:
@@ -155,9 +156,9 @@ func (t *outTrack) packets(f *hub.Frame) (pkts []*rtp.Packet, err error) {
 	}
 	switch {
 	case t.h264 != nil:
-		pkts, err = t.h264.Encode(t.withParams264(f.AU))
+		pkts, err = t.h264.Encode(t.withParams(f, false))
 	case t.h265 != nil:
-		pkts, err = t.h265.Encode(t.withParams265(f.AU))
+		pkts, err = t.h265.Encode(t.withParams(f, true))
 	case t.av1 != nil:
 		pkts, err = t.av1.Encode(t.withSequenceHeader(f))
 	case t.opus != nil:
@@ -182,58 +183,15 @@ func (t *outTrack) packets(f *hub.Frame) (pkts []*rtp.Packet, err error) {
 	return pkts, nil
 }
 
-// withParams264 puts the newest SPS and PPS in front of an IDR that lacks
-// them, and remembers the ones an AU carries.
-func (t *outTrack) withParams264(au [][]byte) [][]byte {
-	var hasSPS, hasPPS, idr bool
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeSPS:
-			hasSPS, t.params[0] = true, n
-		case h264.NALUTypePPS:
-			hasPPS, t.params[1] = true, n
-		case h264.NALUTypeIDR:
-			idr = true
-		}
+// withParams remembers the parameter sets an access unit carries and puts
+// the newest ones in front of an IDR (a random-access picture) that lacks
+// them.
+func (t *outTrack) withParams(f *hub.Frame, hevc bool) [][]byte {
+	t.ps.Take(f.AU, hevc)
+	if hevc && !h265.IsRandomAccess(f.AU) || !hevc && !h264.IsRandomAccess(f.AU) {
+		return f.AU
 	}
-	if !idr || (hasSPS && hasPPS) || t.params[0] == nil || t.params[1] == nil {
-		return au
-	}
-	out := make([][]byte, 0, len(au)+2)
-	if !hasSPS {
-		out = append(out, t.params[0])
-	}
-	if !hasPPS {
-		out = append(out, t.params[1])
-	}
-	return append(out, au...)
-}
-
-func (t *outTrack) withParams265(au [][]byte) [][]byte {
-	var has [3]bool
-	for _, n := range au {
-		if len(n) == 0 {
-			continue
-		}
-		switch typ := h265.NALUType((n[0] >> 1) & 0x3f); typ {
-		case h265.NALUType_VPS_NUT, h265.NALUType_SPS_NUT, h265.NALUType_PPS_NUT:
-			has[typ-h265.NALUType_VPS_NUT] = true
-			t.params[typ-h265.NALUType_VPS_NUT] = n
-		}
-	}
-	if (has[0] && has[1] && has[2]) || !h265.IsRandomAccess(au) || t.params[0] == nil || t.params[1] == nil || t.params[2] == nil {
-		return au
-	}
-	out := make([][]byte, 0, len(au)+3)
-	for i, p := range t.params {
-		if !has[i] {
-			out = append(out, p)
-		}
-	}
-	return append(out, au...)
+	return t.ps.WithParams(f.AU, hevc)
 }
 
 // withSequenceHeader puts the newest AV1 sequence header OBU in front of
@@ -241,13 +199,13 @@ func (t *outTrack) withParams265(au [][]byte) [][]byte {
 // AV1 spec section 7.5), and remembers the one a unit carries.
 func (t *outTrack) withSequenceHeader(f *hub.Frame) [][]byte {
 	if seq := codec.AV1SequenceHeader(f.AU); seq != nil {
-		t.params[0] = seq
+		t.av1Seq = seq
 		return f.AU
 	}
-	if !f.Key || t.params[0] == nil {
+	if !f.Key || t.av1Seq == nil {
 		return f.AU
 	}
-	return append([][]byte{t.params[0]}, f.AU...)
+	return append([][]byte{t.av1Seq}, f.AU...)
 }
 
 // codecName is a format's name for log lines.
