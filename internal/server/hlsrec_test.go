@@ -106,23 +106,9 @@ func TestHLSRecordingAtPublish(t *testing.T) {
 // playlist with EXT-X-ENDLIST, and the playlist plays as long as it lists.
 func TestHLSRecordingSurvivesKill9(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
-	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
 	root := t.TempDir()
 	rtmpPort := freePort(t)
-	ini := filepath.Join(t.TempDir(), "berth.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlistenip=127.0.0.1\n[rtmp]\nport=%d\n[rtsp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
-		"[record]\nenable_hls=1\nfilePath=%s\n[hls]\nsegDur=1\n", rtmpPort, root)), 0o644)
-	run := func() (*exec.Cmd, *testutil.LogBuffer) {
-		logs := &testutil.LogBuffer{}
-		cmd := exec.Command(bin, "-c", ini)
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		logs.WaitLine(t, "Berth is listening")
-		return cmd, logs
-	}
+	run := berthProcess(t, rtmpPort, fmt.Sprintf("[record]\nenable_hls=1\nfilePath=%s\n[hls]\nsegDur=1\n", root))
 	berth, _ := run()
 	_, stopPush := pushLoop(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/crash", rtmpPort))
 	var list, hidden string

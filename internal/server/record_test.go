@@ -206,18 +206,16 @@ func TestMP4RecordingCutsFilesOnKeyframes(t *testing.T) {
 	}
 }
 
-// TestMP4RecordingSurvivesKill9: Berth, run as a process, is killed with
-// SIGKILL 7 s into a recording; the next start finalises the hidden file
-// it left, which then plays 6-7 s.
-func TestMP4RecordingSurvivesKill9(t *testing.T) {
-	testmedia.RequireFFmpeg(t)
+// berthProcess returns a start function of Berth built from ./cmd/berth as
+// a process of its own (the kill -9 tests), RTMP on rtmpPort and every
+// other listener off (SRT's and WebRTC's fixed default ports too), with
+// extra ini text; each start waits for the banner and is killed at the end.
+func berthProcess(t *testing.T, rtmpPort int, extra string) func() (*exec.Cmd, *testutil.LogBuffer) {
 	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
-	root := t.TempDir()
-	rtmpPort := freePort(t)
 	ini := filepath.Join(t.TempDir(), "berth.ini")
 	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlistenip=127.0.0.1\n[rtmp]\nport=%d\n[rtsp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
-		"[protocol]\nenable_mp4=1\n[record]\nfilePath=%s\nfileSecond=60\n", rtmpPort, root)), 0o644)
-	run := func() (*exec.Cmd, *testutil.LogBuffer) {
+		"[srt]\nport=0\n[rtc]\nport=0\n", rtmpPort)+extra), 0o644)
+	return func() (*exec.Cmd, *testutil.LogBuffer) {
 		logs := &testutil.LogBuffer{}
 		cmd := exec.Command(bin, "-c", ini)
 		cmd.Stdout, cmd.Stderr = logs, logs
@@ -228,6 +226,16 @@ func TestMP4RecordingSurvivesKill9(t *testing.T) {
 		logs.WaitLine(t, "Berth is listening")
 		return cmd, logs
 	}
+}
+
+// TestMP4RecordingSurvivesKill9: Berth, run as a process, is killed with
+// SIGKILL 7 s into a recording; the next start finalises the hidden file
+// it left, which then plays 6-7 s.
+func TestMP4RecordingSurvivesKill9(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	root := t.TempDir()
+	rtmpPort := freePort(t)
+	run := berthProcess(t, rtmpPort, fmt.Sprintf("[protocol]\nenable_mp4=1\n[record]\nfilePath=%s\nfileSecond=60\n", root))
 	berth, logs := run()
 	_, stopPush := pushLoop(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/crash", rtmpPort))
 	logs.WaitLine(t, "fmp4 muxer started")
