@@ -50,4 +50,3 @@ func SynthTS(t testing.TB, video bool, frames, gop, leadP int) []byte {
 	}
 	return buf.Bytes()
 }
-
