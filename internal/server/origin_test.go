@@ -128,3 +128,62 @@ func TestEdgeGivesUpWhenNoOriginHasTheStream(t *testing.T) {
 		return len(list(api(t, edge, "listStreamProxy"))) == 0
 	})
 }
+
+// TestEdgeTreeOfTwoTiers: a leaf edge pulls from a mid-tier edge, which
+// pulls from the origin; ffprobe plays the leaf over RTSP; each upstream
+// node has one reader, and each pull carries its hop count.
+func TestEdgeTreeOfTwoTiers(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	origin, _ := start(t)
+	push(t, origin, testmedia.H264AAC, "rtmp://"+origin.Addr("rtmp")+"/live/tree", "live/tree")
+	mid, _ := startEdge(t, "rtmp://"+origin.Addr("rtmp")+"/$app/$stream")
+	leaf, _ := startEdge(t, "rtsp://"+mid.Addr("rtsp")+"/$1/$2")
+	if got, err := probe(urls(leaf, "live/tree")["rtsp"]); err != nil || got != "h264,aac" {
+		t.Fatalf("the leaf over RTSP: ffprobe got %q, %v; want h264,aac", got, err)
+	}
+	for _, c := range []struct {
+		node *server.Server
+		hops string
+	}{{leaf, "edge_hops=1"}, {mid, "edge_hops=2"}} {
+		ps := list(api(t, c.node, "listStreamProxy"))
+		if len(ps) != 1 || !strings.Contains(ps[0]["url"].(string), c.hops) {
+			t.Errorf("pulls %v, want one whose URL carries %s", ps, c.hops)
+		}
+	}
+	if n := originReaders(t, origin, "live/tree"); n != 1 {
+		t.Errorf("the origin shows %v readers, want 1 (the mid tier)", n)
+	}
+}
+
+// TestEdgesInALoopGiveUp: two edges whose origin_url names each other (a
+// mistake; b's is set by a reload, which applies it to the next pull) and a
+// stream neither has: the reader hears "not found", each node started at
+// most a few pulls, and none is left.
+func TestEdgesInALoopGiveUp(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	a, alogs := startPuller(t, func(c *config.Config) {
+		c.Origin.URLs, c.Origin.TimeoutSec = []string{"rtsp://" + deadAddr(t) + "/$app/$stream"}, 2
+	})
+	b, blogs := startPuller(t, func(c *config.Config) {
+		c.Origin.URLs, c.Origin.TimeoutSec = []string{"rtsp://" + a.Addr("rtsp") + "/$app/$stream"}, 2
+	})
+	next := a.CurrentConfig().Clone()
+	next.Origin.URLs = []string{"rtsp://" + b.Addr("rtsp") + "/$app/$stream"}
+	if rep, err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	} else if c, ok := rep.Key("cluster.origin_url"); !ok || !c.Live {
+		t.Fatalf("reload of origin_url: %+v", rep)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-rw_timeout", "20000000", urls(a, "live/loop")["rtsp"]).CombinedOutput()
+	if err == nil {
+		t.Fatalf("ffprobe of a stream no node has succeeded: %s", out)
+	}
+	testutil.WaitFor(t, 15*time.Second, "both edges to drop their pulls", func() bool {
+		return len(list(api(t, a, "listStreamProxy"))) == 0 && len(list(api(t, b, "listStreamProxy"))) == 0
+	})
+	for name, logs := range map[string]*testutil.LogBuffer{"a": alogs, "b": blogs} {
+		if n := strings.Count(logs.String(), "pulling it from the origin"); n < 1 || n > 3 {
+			t.Errorf("edge %s started %d pulls of the looping path, want 1-3", name, n)
+		}
+	}
+}
