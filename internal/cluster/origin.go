@@ -114,7 +114,7 @@ func ParseTemplate(raw string) (Template, error) {
 	if lit.Len() > 0 {
 		flush(phNone)
 	}
-	if !t.has(phStream) {
+	if t.count(phStream) == 0 {
 		return Template{}, fmt.Errorf("%w %q names no stream: every stream would pull the same URL; write $stream (or %%s twice: app, then stream), e.g. rtsp://origin:554/$app/$stream", ErrBadTemplate, raw)
 	}
 	sample := t.Expand("app", "stream")
@@ -160,15 +160,6 @@ func isIdent(c byte) bool {
 	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
-func (t Template) has(ph placeholder) bool {
-	for _, p := range t.parts {
-		if p.ph == ph {
-			return true
-		}
-	}
-	return false
-}
-
 // String is the entry as written.
 func (t Template) String() string { return t.raw }
 
@@ -176,29 +167,48 @@ func (t Template) String() string { return t.raw }
 // every byte but RFC 3986's unreserved ones is percent-encoded (section
 // 2.1): a name cannot end the path, start a query or fragment, add
 // credentials or split an SRT stream id's keys, whatever the URL's scheme.
+// The one exception is '/' inside the stream, which keeps a multi-level
+// stream id (a recording's record/live/s/DAY/TIME.mp4) a path on the
+// origin too; PathOK refuses the names whose segments would move up.
 func (t Template) Expand(app, stream string) string {
 	var b strings.Builder
 	for _, p := range t.parts {
 		b.WriteString(p.lit)
 		switch p.ph {
 		case phApp:
-			escape(&b, app)
+			escape(&b, app, false)
 		case phStream:
-			escape(&b, stream)
+			escape(&b, stream, true)
 		case phVhost:
-			escape(&b, Vhost)
+			escape(&b, Vhost, false)
 		}
 	}
 	return b.String()
 }
 
+// PathOK reports whether app/stream may be pulled: no empty, "." or ".."
+// segment, which an origin or a proxy on the way would resolve to another
+// path than the one asked for (RFC 3986 section 5.2.4).
+func PathOK(app, stream string) bool {
+	if app == "" || strings.Contains(app, "/") {
+		return false
+	}
+	for _, seg := range strings.Split(stream, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return app != "." && app != ".."
+}
+
 // escape writes s with every byte outside RFC 3986's unreserved set
-// (ALPHA DIGIT - . _ ~, section 2.3) percent-encoded.
-func escape(b *strings.Builder, s string) {
+// (ALPHA DIGIT - . _ ~, section 2.3) percent-encoded; '/' stays when
+// slash is set.
+func escape(b *strings.Builder, s string, slash bool) {
 	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if isIdent(c) || c == '-' || c == '.' || c == '~' { // isIdent: ALPHA DIGIT _
+		if isIdent(c) || c == '-' || c == '.' || c == '~' || slash && c == '/' { // isIdent: ALPHA DIGIT _
 			b.WriteByte(c)
 			continue
 		}
@@ -319,9 +329,9 @@ func (e *Edge) StreamNotFound(path string, who hub.Origin) {
 	if n == 0 || e.Proxies == nil {
 		return
 	}
-	app, stream, ok := strings.Cut(path, "/")
-	if !ok || app == "" || stream == "" {
-		return
+	app, stream, _ := strings.Cut(path, "/")
+	if !PathOK(app, stream) {
+		return // not a path a reader could have asked for on purpose
 	}
 	hops := Hops(who.Params)
 	if hops >= MaxHops {
@@ -372,3 +382,14 @@ func (e *Edge) ReaderAdded(*hub.Reader) {}
 // ReaderRemoved is not needed: the proxy Manager stops an auto-close pull
 // after its last reader.
 func (e *Edge) ReaderRemoved(*hub.Reader) {}
+
+// count is how often ph appears in t.
+func (t Template) count(ph placeholder) int {
+	n := 0
+	for _, p := range t.parts {
+		if p.ph == ph {
+			n++
+		}
+	}
+	return n
+}

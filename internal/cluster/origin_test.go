@@ -31,7 +31,8 @@ var templateCases = []struct {
 	{"rtsp://origin/$application/$stream", "a", "b", "rtsp://origin/$application/b"},
 	// Names come from players: everything but unreserved bytes is escaped.
 	{"rtsp://origin/$app/$stream", "live", "a b?x=1#f", "rtsp://origin/live/a%20b%3Fx%3D1%23f"},
-	{"rtsp://origin/$app/$stream", "live", "../../etc", "rtsp://origin/live/..%2F..%2Fetc"},
+	{"rtsp://origin/$app/$stream", "record", "live/s/2026-12-07/10-00-00.mp4", "rtsp://origin/record/live/s/2026-12-07/10-00-00.mp4"},
+	{"rtsp://origin/$app/$stream", "a/b", "c", "rtsp://origin/a%2Fb/c"},
 	{"rtsp://origin/$app/$stream", "live", "u@evil", "rtsp://origin/live/u%40evil"},
 	{"srt://origin:9000?streamid=#!::r=$app/$stream,m=request", "live", "a,m=publish", "srt://origin:9000?streamid=#!::r=live/a%2Cm%3Dpublish,m=request"},
 	{"rtsp://origin/$app/$stream", "live", "摄像头", "rtsp://origin/live/%E6%91%84%E5%83%8F%E5%A4%B4"},
@@ -63,6 +64,28 @@ func TestTemplateRefusesWhatCannotWork(t *testing.T) {
 		_, err := ParseTemplate(c.tmpl)
 		if !errors.Is(err, ErrBadTemplate) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("ParseTemplate(%q) = %v, want ErrBadTemplate saying %q", c.tmpl, err, c.says)
+		}
+	}
+}
+
+func TestPathOKRefusesSegmentsThatMove(t *testing.T) {
+	for _, c := range []struct {
+		app, stream string
+		ok          bool
+	}{
+		{"live", "cam1", true},
+		{"record", "live/s/2026-12-07/10-00-00.mp4", true},
+		{"live", "a..b", true},
+		{"live", "../admin", false},
+		{"live", "a/./b", false},
+		{"live", "a//b", false},
+		{"live", "a/", false},
+		{"live", "", false},
+		{"", "cam", false},
+		{"..", "cam", false},
+	} {
+		if got := PathOK(c.app, c.stream); got != c.ok {
+			t.Errorf("PathOK(%q, %q) = %v, want %v", c.app, c.stream, got, c.ok)
 		}
 	}
 }
@@ -144,7 +167,7 @@ func TestEdgeDoesNotPullForALoop(t *testing.T) {
 }
 
 // FuzzExpand: any template that parses expands any names into a URL whose
-// names cannot escape their place.
+// names cannot escape their place (template text is trusted, names not).
 func FuzzExpand(f *testing.F) {
 	for _, c := range templateCases {
 		f.Add(c.tmpl, c.app, c.stream)
@@ -160,10 +183,14 @@ func FuzzExpand(f *testing.F) {
 		plain := tm.Expand("", "")
 		// Whatever the names, the URL holds nothing but the template's
 		// text and unreserved bytes or %XX in their places.
-		for _, r := range []string{"?", "#", "@", "/", " ", ","} {
+		for _, r := range []string{"?", "#", "@", " ", ","} {
 			if strings.Count(out, r) != strings.Count(plain, r) {
 				t.Fatalf("names %q %q added %q to %q (template %q)", app, stream, r, out, tmpl)
 			}
+		}
+		// Only the stream's own slashes are added.
+		if got, want := strings.Count(out, "/"), strings.Count(plain, "/")+strings.Count(stream, "/")*tm.count(phStream); got != want {
+			t.Fatalf("names %q %q gave %q with %d slashes, want %d (template %q)", app, stream, out, got, want, tmpl)
 		}
 	})
 }
