@@ -322,7 +322,8 @@ const minShare = time.Second
 
 // StreamNotFound starts the pull of path from the origins, unless one
 // runs (one pull per path), another pull owns the path (a [proxy] line, the
-// API), or the request came through MaxHops edges already.
+// API), the path is live after all, or the request came through MaxHops
+// edges already. It is the last observer: the others answer first.
 func (e *Edge) StreamNotFound(path string, who hub.Origin) {
 	set := e.settings()
 	n := len(set.Origins)
@@ -344,6 +345,9 @@ func (e *Edge) StreamNotFound(path string, who hub.Origin) {
 	}
 	if _, exists := e.Proxies.Get(proxy.Key(path)); exists {
 		return
+	}
+	if h := e.Proxies.Hub; h != nil && h.Get(path) != nil {
+		return // an observer before this one published it (a recording played back here)
 	}
 	start := int(e.next.Add(1)-1) % n
 	query := PullQuery(who.Params, hops+1)

@@ -10,7 +10,8 @@ import (
 )
 
 // newEdge makes the static edge of [cluster] origin_url before the hub,
-// whose observer it is: a reader of a stream this node does not have
+// whose last observer it is (after the proxies' on-demand pulls and the
+// playback of recordings, which answer a missing path first): a reader of a stream this node does not have
 // starts a pull from the origins. It exists with origin_url empty too
 // (then it does nothing), so a reload can turn it on. A template that
 // cannot work refuses the start.

@@ -186,7 +186,7 @@ func (s *Server) Start() error {
 	edge.Proxies, s.edge = s.proxies, edge
 	s.record = s.newRecorder() // finalises what a previous run left in progress (record.go)
 	s.playback = s.newPlayback()
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hookObserver(), s.proxies, s.edge, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback},
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hookObserver(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback, s.edge},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
