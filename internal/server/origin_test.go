@@ -107,16 +107,20 @@ func TestEdgePullsFromTheOrigin(t *testing.T) {
 
 // TestEdgeGivesUpWhenNoOriginHasTheStream: a reader of a stream no origin
 // has hears "not found" once timeout_sec is over, the pull is removed (the
-// next reader tries again), and the line names the origins and the fix.
+// next reader tries again), and the line names the origins and the fix. The
+// edge sends no on_stream_not_found (the origins answer, as in
+// ZLMediaKit); the origin's hook sees the edge's request marked edge=1.
 func TestEdgeGivesUpWhenNoOriginHasTheStream(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
-	origin, _ := start(t)
-	edge, logs := startPuller(t, func(c *config.Config) {
+	originHooks, edgeHooks := newHookRecorder(t, nil), newHookRecorder(t, nil)
+	origin, _ := startHooked(t, originHooks.url, nil)
+	edge, logs := startHooked(t, edgeHooks.url, func(c *config.Config) {
+		c.API.Secret = "s3cret"
 		c.Origin.URLs = []string{"rtmp://" + origin.Addr("rtmp") + "/$app/$stream"}
 		c.Origin.TimeoutSec = 2
 	})
 	began := time.Now()
-	out, err := exec.Command("ffprobe", "-v", "error", "-rw_timeout", "15000000", urls(edge, "live/none")["rtsp"]).CombinedOutput()
+	out, err := exec.Command("ffprobe", "-v", "error", "-rw_timeout", "15000000", urls(edge, "live/none?token=abc")["rtsp"]).CombinedOutput()
 	if err == nil {
 		t.Fatalf("ffprobe of a stream no origin has succeeded: %s", out)
 	}
@@ -127,6 +131,14 @@ func TestEdgeGivesUpWhenNoOriginHasTheStream(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "the pull to be removed", func() bool {
 		return len(list(api(t, edge, "listStreamProxy"))) == 0
 	})
+	edgeHooks.wait(t, "on_play", map[string]any{"stream": "none"})
+	if got := edgeHooks.of("on_stream_not_found", nil); len(got) != 0 {
+		t.Errorf("the edge sent on_stream_not_found: %v", got)
+	}
+	body := originHooks.wait(t, "on_stream_not_found", map[string]any{"stream": "none"})
+	if p, _ := body["params"].(string); !strings.Contains(p, "token=abc") || !strings.Contains(p, "edge=1") || !strings.Contains(p, "edge_hops=1") {
+		t.Errorf("the origin's on_stream_not_found params %q, want the reader's token=abc, edge=1 and edge_hops=1", p)
+	}
 }
 
 // TestEdgeTreeOfTwoTiers: a leaf edge pulls from a mid-tier edge, which
