@@ -73,7 +73,7 @@ func (p *Proxy) arm(s *hub.Stream) {
 		p.m.log().Info("pull: no reader for the delay; stopping", "key", p.key, "delay", delay,
 			"on_demand", p.spec.OnDemand, "auto_close", p.spec.AutoClose)
 		if p.spec.AutoClose && !p.spec.OnDemand {
-			p.m.Delete(p.key)
+			p.m.deleteIf(p) // not a newer pull of the same key
 			return
 		}
 		p.stop("no reader")
@@ -89,7 +89,16 @@ func (p *Proxy) disarm() {
 	p.mu.Unlock()
 }
 
-// owns reports whether s is this pull's stream (not a push to the same path).
+// owns reports whether s is this pull's stream (not a push to the same
+// path): published by a pull from one of its sources.
 func (p *Proxy) owns(s *hub.Stream) bool {
-	return s.Origin.Proto == "pull" && s.Origin.ID == Redact(p.spec.URL)
+	if s.Origin.Proto != "pull" {
+		return false
+	}
+	for _, u := range p.spec.sources() {
+		if s.Origin.ID == Redact(u) {
+			return true
+		}
+	}
+	return false
 }

@@ -173,7 +173,7 @@ func (o *outlet) begin(kind hub.Kind, tracks []*hub.Track, sdp []byte) (<-chan s
 		o.grace = nil
 	}
 	// ID is the source URL (credentials redacted): the API's originUrl.
-	origin := hub.Origin{Proto: "pull", Remote: hostPort(o.p.spec.URL), ID: Redact(o.p.spec.URL)}
+	origin := hub.Origin{Proto: "pull", Remote: hostPort(o.p.src), ID: Redact(o.p.src)}
 	pub, err := o.p.m.Hub.Publish(o.p.spec.Path, origin, kind, tracks, sdp)
 	if err != nil {
 		return nil, err

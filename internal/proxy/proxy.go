@@ -53,7 +53,27 @@ type Spec struct {
 	// AutoClose: the pull is removed NoReaderDelay after its last reader
 	// leaves (ZLMediaKit's auto_close, for pulls a hook server added).
 	AutoClose bool
+	// Fallbacks are more sources of the same stream (the origins of
+	// [cluster] origin_url): after URL fails the next one is tried at once,
+	// in turn, and the backoff waits only after a whole round failed; a
+	// session that was live is retried at its own URL first. RetryCount
+	// never gives up before each URL was tried once.
+	Fallbacks []string
+	// GiveUpAfter, when set, ends the pull once its source has been away
+	// this long (since the start, or since it was last live) whatever
+	// RetryCount says: an origin pull exists for readers that wait
+	// timeout_sec and are gone after that.
+	GiveUpAfter time.Duration
+	// Transient pulls are removed when they give up instead of staying
+	// listed as stopped: the next reader of the path starts a new one.
+	Transient bool
+	// Fix is what the line of a pull that gave up tells the operator to
+	// do; empty = check the source and add the proxy again.
+	Fix string
 }
+
+// sources is the pull's URL followed by its fallbacks.
+func (s *Spec) sources() []string { return append([]string{s.URL}, s.Fallbacks...) }
 
 // State is where a proxy's life is.
 type State int
@@ -199,11 +219,13 @@ func validate(s *Spec) error {
 	if s.Transport == Multicast {
 		return fmt.Errorf("%w: multicast (2) is not supported yet; use 0 (TCP) or 1 (UDP)", ErrBadRTPType)
 	}
-	if _, err := kindOf(s.URL); err != nil {
-		return err
-	}
-	if strings.HasPrefix(strings.ToLower(s.URL), "rtsps:") && s.Transport != TCP {
-		return fmt.Errorf("%w: rtsps carries RTP inside its TLS connection; use rtp_type=0 (Berth speaks no SRTP for UDP)", ErrBadRTPType)
+	for _, u := range s.sources() {
+		if _, err := kindOf(u); err != nil {
+			return err
+		}
+		if strings.HasPrefix(strings.ToLower(u), "rtsps:") && s.Transport != TCP {
+			return fmt.Errorf("%w: rtsps carries RTP inside its TLS connection; use rtp_type=0 (Berth speaks no SRTP for UDP)", ErrBadRTPType)
+		}
 	}
 	if s.Timeout <= 0 {
 		s.Timeout = 10 * time.Second
@@ -212,6 +234,13 @@ func validate(s *Spec) error {
 		s.RetryCount = -1
 	}
 	return nil
+}
+
+// CheckURL reports whether raw is a URL Berth can pull, with the reason
+// when not (ErrBadURL): the check Add makes, for config that names URLs.
+func CheckURL(raw string) error {
+	_, err := kindOf(raw)
+	return err
 }
 
 // sourceKind is which client pulls a URL.
@@ -254,9 +283,19 @@ func kindOf(raw string) (sourceKind, error) {
 }
 
 // Delete stops and removes the pull; its stream ends.
-func (m *Manager) Delete(key string) bool {
+func (m *Manager) Delete(key string) bool { return m.delete(key, nil) }
+
+// deleteIf is Delete of p only: the timer of a pull that was replaced (a
+// Transient pull that gave up, then a new one for the next reader) must
+// not delete its successor.
+func (m *Manager) deleteIf(p *Proxy) { m.delete(p.key, p) }
+
+func (m *Manager) delete(key string, only *Proxy) bool {
 	m.mu.Lock()
 	p := m.proxies[key]
+	if p != nil && only != nil && p != only {
+		p = nil
+	}
 	if p != nil {
 		delete(m.proxies, key)
 		if m.byPath[p.spec.Path] == p {
@@ -270,6 +309,20 @@ func (m *Manager) Delete(key string) bool {
 	p.stop("deleted")
 	m.log().Info("pull proxy deleted", "key", key)
 	return true
+}
+
+// forget removes p, if it is still the proxy of its key, without stopping
+// it: its run goroutine calls this as it gives up (Transient).
+func (m *Manager) forget(p *Proxy) {
+	m.mu.Lock()
+	if m.proxies[p.key] == p {
+		delete(m.proxies, p.key)
+	}
+	if m.byPath[p.spec.Path] == p {
+		delete(m.byPath, p.spec.Path)
+	}
+	m.mu.Unlock()
+	p.disarm()
 }
 
 // Get returns a proxy's status.

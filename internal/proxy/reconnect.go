@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,6 +18,10 @@ type Proxy struct {
 	spec Spec
 	kind sourceKind
 	out  *outlet
+	// src is the source URL in use: spec.URL or one of its Fallbacks. The
+	// run goroutine sets it (under mu, for Info) before each session, which
+	// reads it without the lock.
+	src string
 
 	mu        sync.Mutex
 	state     State
@@ -32,7 +37,7 @@ type Proxy struct {
 
 func newProxy(m *Manager, key string, spec Spec) *Proxy {
 	k, _ := kindOf(spec.URL)
-	p := &Proxy{m: m, key: key, spec: spec, kind: k, since: time.Now()}
+	p := &Proxy{m: m, key: key, spec: spec, kind: k, src: spec.URL, since: time.Now()}
 	p.out = &outlet{p: p}
 	if spec.OnDemand {
 		p.state = StateIdle
@@ -46,7 +51,7 @@ func newProxy(m *Manager, key string, spec Spec) *Proxy {
 func (p *Proxy) Info() Info {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Info{Key: p.key, Path: p.spec.Path, URL: Redact(p.spec.URL), State: p.state, Retries: p.retries,
+	return Info{Key: p.key, Path: p.spec.Path, URL: Redact(p.src), State: p.state, Retries: p.retries,
 		Cause: p.cause, Since: p.since, LiveSince: p.liveSince, OnDemand: p.spec.OnDemand, Spec: p.spec,
 		Bytes: p.out.bytes.Load()}
 }
@@ -101,7 +106,7 @@ func (p *Proxy) setState(s State, retries int, cause string) {
 // live is called by a session once its first frame went out.
 func (p *Proxy) live() {
 	p.setState(StateLive, 0, "")
-	p.m.log().Info("pull live", "key", p.key, "url", Redact(p.spec.URL))
+	p.m.log().Info("pull live", "key", p.key, "url", Redact(p.src))
 }
 
 // stableAfter is how long a session must have been live for the next
@@ -109,45 +114,69 @@ func (p *Proxy) live() {
 const stableAfter = 10 * time.Second
 
 // run is the pull's life: sessions with a backoff between failures, until
-// ctx ends or retry_count is spent.
+// ctx ends, retry_count is spent or the source stayed away GiveUpAfter.
+// With Fallbacks, a failure moves to the next source at once and the
+// backoff comes after a whole round.
 func (p *Proxy) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	log := p.m.log().With("key", p.key, "url", Redact(p.spec.URL))
-	failures := 0
-	lastCause := ""
+	srcs := p.spec.sources()
+	n := len(srcs)
+	failures, at := 0, 0
+	away := time.Now()             // since when no session has been live
+	lastCause := make([]string, n) // per source, for the log level
 	for {
+		p.use(srcs[at])
+		log := p.m.log().With("key", p.key, "url", Redact(p.src))
 		began := time.Now()
 		err := p.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		wasLive := p.out.sessionLive()
-		if wasLive && time.Since(began) >= stableAfter {
-			failures = 0
+		if wasLive {
+			away = time.Now()
+			if time.Since(began) >= stableAfter {
+				failures = 0
+			}
 		}
 		failures++
-		cause := Explain(err, p.spec.URL)
+		cause := Explain(err, p.src)
 		// Readers stay on the stream while the source comes back; past
 		// the grace time they are told it ended.
 		p.out.armGrace(p.m.grace(), log)
-		if p.spec.RetryCount >= 0 && failures > p.spec.RetryCount {
-			p.out.drop()
-			p.setState(StateStopped, failures, cause)
-			log.Error("pull stopped: the source failed and retry_count is spent", "cause", cause,
-				"retry_count", p.spec.RetryCount, "fix", "check the source, then add the proxy again (or use retry_count=-1 to retry forever)")
+		spent := p.spec.RetryCount >= 0 && failures > p.spec.RetryCount && failures >= n
+		late := p.spec.GiveUpAfter > 0 && time.Since(away) >= p.spec.GiveUpAfter
+		if spent || late {
+			p.giveUp(log, failures, cause, late)
 			return
 		}
-		wait := p.backoff(failures)
+		// The next source right away while this round has untried ones; a
+		// source that was live is tried again first (its origin restarted).
+		wait := time.Duration(0)
+		if !wasLive {
+			at = (at + 1) % n
+		}
+		if wasLive || failures%n == 0 {
+			wait = p.backoff((failures + n - 1) / n)
+		}
 		p.setState(StateRetrying, failures, cause)
 		// A source that stays away is retried forever: its line comes at
-		// WARN for the first attempts, when the cause changes and every
-		// tenth time, at DEBUG otherwise (the status shows every retry).
+		// WARN for the first attempts (a single source) or the first
+		// failure of each source, when the cause changes and every tenth
+		// time, at DEBUG otherwise (the status shows every retry).
+		i := (at + n - 1) % n
+		if wasLive {
+			i = at
+		}
 		level := slog.LevelDebug
-		if failures <= 3 || cause != lastCause || failures%10 == 0 {
+		if (n == 1 && failures <= 3) || cause != lastCause[i] || failures%10 == 0 {
 			level = slog.LevelWarn
 		}
-		lastCause = cause
+		lastCause[i] = cause
 		log.Log(ctx, level, "pull failed; retrying", "cause", cause, "attempt", failures, "in", wait)
+		if wait == 0 {
+			continue
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -156,6 +185,43 @@ func (p *Proxy) run(ctx context.Context, done chan struct{}) {
 		case <-t.C:
 		}
 	}
+}
+
+// use makes u the source of the next session.
+func (p *Proxy) use(u string) {
+	k, _ := kindOf(u) // validated at Add
+	p.mu.Lock()
+	p.src, p.kind = u, k
+	p.mu.Unlock()
+}
+
+// giveUp ends a pull whose retries are spent or whose source stayed away
+// GiveUpAfter: its stream ends, and a Transient pull is removed.
+func (p *Proxy) giveUp(log *slog.Logger, failures int, cause string, late bool) {
+	p.out.drop()
+	p.setState(StateStopped, failures, cause)
+	fix := p.spec.Fix
+	if fix == "" {
+		fix = "check the source, then add the proxy again (or use retry_count=-1 to retry forever)"
+	}
+	msg := "pull stopped: the source failed and retry_count is spent"
+	if late {
+		msg = "pull stopped: the source stayed away longer than its readers wait"
+	}
+	args := []any{"cause", cause, "retry_count", p.spec.RetryCount, "fix", fix}
+	if len(p.spec.Fallbacks) > 0 {
+		tried := make([]string, 0, 1+len(p.spec.Fallbacks))
+		for _, u := range p.spec.sources() {
+			tried = append(tried, Redact(u))
+		}
+		args = append(args, "sources", strings.Join(tried, " "))
+	}
+	if p.spec.Transient {
+		p.m.forget(p)
+		log.Warn(msg, args...) // the next reader starts a new pull: not an operator's error yet
+		return
+	}
+	log.Error(msg, args...)
 }
 
 // backoff is the wait before retry n (1-based): BackoffMin doubling up to

@@ -31,7 +31,7 @@ func (e *httpStatusError) Error() string {
 func (p *Proxy) pullFLV(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.spec.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.src, nil)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (p *Proxy) pullFLV(ctx context.Context) error {
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return &httpStatusError{Code: res.StatusCode, URL: Redact(p.spec.URL)}
+		return &httpStatusError{Code: res.StatusCode, URL: Redact(p.src)}
 	}
 	// A body that stalls for Timeout ends the session, as a read timeout.
 	idle := time.AfterFunc(p.spec.Timeout, cancel)

@@ -29,7 +29,7 @@ func (p *Proxy) pullHLS(ctx context.Context) error {
 	}
 	began := make(chan beginning, 1)
 	c := &gohlslib.Client{
-		URI: p.spec.URL,
+		URI: p.src,
 		// Two segments back: gohlslib fetches the next segment as soon as
 		// it hands one on, so it needs one in reserve (from the newest it
 		// fails at once); its default, 3, delays the start by a segment.
@@ -128,7 +128,7 @@ const hlsReserve = 2
 func (p *Proxy) waitSegments(ctx context.Context, client *http.Client) error {
 	deadline := time.Now().Add(p.spec.Timeout)
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.spec.URL, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.src, nil)
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (p *Proxy) waitSegments(ctx context.Context, client *http.Client) error {
 			return err
 		}
 		if res.StatusCode != http.StatusOK {
-			return &httpStatusError{Code: res.StatusCode, URL: Redact(p.spec.URL)}
+			return &httpStatusError{Code: res.StatusCode, URL: Redact(p.src)}
 		}
 		pl, err := playlist.Unmarshal(body)
 		if err != nil {

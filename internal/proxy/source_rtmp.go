@@ -40,7 +40,7 @@ func rtmpTarget(raw string) (addr, app, tcURL, name string, err error) {
 
 // pullRTMP plays an RTMP source into a KindAU stream.
 func (p *Proxy) pullRTMP(ctx context.Context) error {
-	addr, app, tcURL, name, err := rtmpTarget(p.spec.URL)
+	addr, app, tcURL, name, err := rtmpTarget(p.src)
 	if err != nil {
 		return err
 	}

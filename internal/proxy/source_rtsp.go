@@ -25,7 +25,7 @@ const maxRedirects = 3
 // continuity) into a KindRTP stream: RTSP readers get the camera's own
 // payloads, other protocols the hub's converted view.
 func (p *Proxy) pullRTSP(ctx context.Context) error {
-	raw := p.spec.URL
+	raw := p.src
 	for hop := 0; ; hop++ {
 		err := p.rtspSession(ctx, raw)
 		var se *rtspclient.StatusError

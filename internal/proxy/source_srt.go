@@ -18,7 +18,7 @@ import (
 // with internal/tsdemux, the demuxer Berth's own SRT publishers go through.
 // A source that sends nothing for the timeout fails the session.
 func (p *Proxy) pullSRT(ctx context.Context) error {
-	opts, err := srtclient.ParseURL(p.spec.URL)
+	opts, err := srtclient.ParseURL(p.src)
 	if err != nil {
 		return err
 	}

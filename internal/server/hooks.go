@@ -27,6 +27,9 @@ func (s *Server) Hooks() *hooks.Client { return s.hooks }
 // hook server is who would start the stream, and without one a player
 // should hear "not found" at once, as before hooks.
 func (s *Server) streamWait() time.Duration {
+	if w := s.edgeWait(); w > 0 { // an edge's readers wait for its origins ([cluster] timeout_sec, origin.go)
+		return w
+	}
 	onDemand := s.Config.Proxy.OnDemand && len(s.Config.Proxy.Pulls) > 0 // [proxy] pulls start with their first reader
 	if !onDemand && (s.hooks == nil || !s.hooks.Enabled("on_stream_not_found")) {
 		return 0

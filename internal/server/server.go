@@ -24,6 +24,7 @@ import (
 	"github.com/berthmedia/berth/internal/api"
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/certs"
+	"github.com/berthmedia/berth/internal/cluster"
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
@@ -94,6 +95,7 @@ type Server struct {
 	certs         certs.Store    // the certificate of the TLS listeners (tls.go)
 	hooks         *hooks.Client  // web hooks (hooks.go)
 	proxies       *proxy.Manager // pull proxies (proxy.go)
+	edge          *cluster.Edge  // [cluster] origin_url: pulls of missing streams from origins (origin.go)
 	stopKeepalive func()
 
 	pushers      *pusher.Manager  // addStreamPusherProxy (pusher.go)
@@ -152,6 +154,10 @@ func (s *Server) Start() error {
 	if err := s.loadCert(cfg); err != nil { // before any bind: a bad certificate refuses the start (tls.go)
 		return err
 	}
+	edge, err := s.newEdge(cfg) // before any bind too: a bad origin_url refuses the start (origin.go)
+	if err != nil {
+		return err
+	}
 	specs := Specs(cfg)
 	if s.Ephemeral {
 		for i := range specs {
@@ -177,9 +183,10 @@ func (s *Server) Start() error {
 	}
 	s.startHooks()
 	s.proxies = s.newProxies()
+	edge.Proxies, s.edge = s.proxies, edge
 	s.record = s.newRecorder() // finalises what a previous run left in progress (record.go)
 	s.playback = s.newPlayback()
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hooks.Observer(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback},
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hookObserver(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback, s.edge},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
