@@ -66,11 +66,28 @@ type NS struct {
 // NewNS makes a namespace with its loopback up.
 func NewNS(t testing.TB) *NS {
 	t.Helper()
-	ns := &NS{Name: fmt.Sprintf("berthf%d-%d", os.Getpid()%100000, seq.Add(1))}
+	sweepStale()
+	ns := &NS{Name: fmt.Sprintf("berthf%d-%d", os.Getpid(), seq.Add(1))}
 	run(t, "ip", "netns", "add", ns.Name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns.Name).Run() })
 	run(t, "ip", "-n", ns.Name, "link", "set", "lo", "up")
 	return ns
+}
+
+// sweepStale deletes the namespaces of test processes that died without
+// their cleanups (a test binary's timeout panic, a kill -9): the name holds
+// the pid of the process that made it.
+func sweepStale() {
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(e.Name(), "berthf"), "-")
+		if !ok || !strings.HasPrefix(e.Name(), "berthf") {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			exec.Command("ip", "netns", "del", e.Name()).Run()
+		}
+	}
 }
 
 // Do runs fn on an OS thread inside the namespace: sockets fn opens belong
