@@ -37,7 +37,10 @@ func TestLinkCarriesDelaysAndBlocks(t *testing.T) {
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	var c net.Conn
-	if err := ns.Do(func() (err error) { c, err = net.DialTimeout("tcp4", net.JoinHostPort(l.Host, port), 5*time.Second); return err }); err != nil {
+	if err := ns.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", net.JoinHostPort(l.Host, port), 5*time.Second)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
