@@ -38,7 +38,7 @@ PY
 )
 cat >"$OUT/berth.ini" <<INI
 [general]
-listenip=127.0.0.1
+listen_ip=127.0.0.1
 [rtsp]
 port=$RTSP
 rtp_port_range=$RANGE-$((RANGE + 999))

@@ -55,7 +55,7 @@ func TestSoakTwoMinutes(t *testing.T) {
 		RTPPort: freeDualPort(t), Readers: 40, Duration: 2 * time.Minute, Every: 10 * time.Second, Warmup: 40 * time.Second}
 	rangeBase := 40000 + os.Getpid()%20*1000
 	ini := filepath.Join(t.TempDir(), "berth.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlistenip=127.0.0.1\n[rtsp]\nport=%d\nrtp_port_range=%d-%d\n[rtmp]\nport=%d\n[http]\nport=%d\n"+
+	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtsp]\nport=%d\nrtp_port_range=%d-%d\n[rtmp]\nport=%d\n[http]\nport=%d\n"+
 		"[srt]\nport=%d\n[rtp_proxy]\nport=%d\n[rtc]\nport=0\ntcpPort=0\n",
 		cfg.RTSPPort, rangeBase, rangeBase+999, cfg.RTMPPort, cfg.HTTPPort, cfg.SRTPort, cfg.RTPPort)), 0o644)
 	logs := &testutil.LogBuffer{}
@@ -72,6 +72,9 @@ func TestSoakTwoMinutes(t *testing.T) {
 		}
 	})
 	logs.WaitLine(t, "Berth is listening")
+	if line := logs.Line("unknown key"); line != "" {
+		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
+	}
 
 	var csv, progress strings.Builder
 	cfg.CSV, cfg.Progress = &csv, &progress

@@ -92,7 +92,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
 	rtspPort := freePort(t)
 	ini := filepath.Join(t.TempDir(), "berth.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlistenip=127.0.0.1\n[rtsp]\nport=%d\n[rtmp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
+	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtsp]\nport=%d\n[rtmp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
 		"[srt]\nport=0\n[rtc]\nport=0\n", rtspPort)), 0o644)
 	logs := &testutil.LogBuffer{}
 	berth := exec.Command(bin, "-c", ini)
@@ -108,6 +108,9 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 		}
 	})
 	logs.WaitLine(t, "Berth is listening")
+	if line := logs.Line("unknown key"); line != "" {
+		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
+	}
 	url := fmt.Sprintf("rtsp://127.0.0.1:%d/live/term", rtspPort)
 	_, _ = pushLoop(t, url)
 	testutil.WaitFor(t, 10*time.Second, "the stream to be live", func() bool {
