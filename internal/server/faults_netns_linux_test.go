@@ -1,6 +1,10 @@
 package server_test
 
 import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -8,6 +12,7 @@ import (
 	"github.com/berthmedia/berth/internal/netfault"
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
+	"github.com/gorilla/websocket"
 )
 
 // The network-fault tests: peers in network namespaces the test makes,
@@ -143,34 +148,110 @@ func TestFaultStoppedReaderIsDropped(t *testing.T) {
 	t.Logf("the reader that stopped reading (%s) was dropped %s after it stopped: %s", stopped, took.Round(time.Millisecond), line)
 }
 
-// TestFaultHalfOpenReaderIsFreed: an RTSP/TCP reader whose link goes dead
-// without a FIN (the peer vanished: nothing comes back, not even an RST)
-// is noticed by the write timeout (its unacknowledged data fills the
-// socket) and its session is freed; the other reader loses nothing.
+// TestFaultHalfOpenReaderIsFreed: readers whose link goes dead without a
+// FIN (the peer vanished: nothing comes back, not even an RST), over RTSP,
+// HTTP-FLV, WS-FLV and HTTP-fMP4, each from a namespace of its own, are
+// noticed by the write timeout (their unacknowledged data fills the
+// socket), each with a warning naming its address, and their sessions
+// are freed; the clean reader loses nothing.
 func TestFaultHalfOpenReaderIsFreed(t *testing.T) {
 	netfault.Require(t)
 	testmedia.RequireFFmpeg(t)
 	t.Parallel()
 	srv, logs := faultServer(t, nil)
-	port := listenerPort(t, srv, "rtsp")
+	port, httpPort := listenerPort(t, srv, "rtsp"), listenerPort(t, srv, "http")
 	push(t, srv, testmedia.H264CBR, "rtsp://127.0.0.1:"+port+"/live/halfread", "live/halfread")
-	ns := netfault.NewNS(t)
-	link := netfault.NewLink(t, ns)
-	gone := playSeq(t, "rtsp://"+link.Host+":"+port+"/live/halfread", ns.Do, nil)
 	clean := playSeq(t, "rtsp://127.0.0.1:"+port+"/live/halfread", nil, nil)
-	testutil.WaitFor(t, 10*time.Second, "the reader behind the link to play", func() bool { p, _ := gone.counts(); return p > 100 })
+	var links []*netfault.Link
+	var got []*atomic.Int64
+	for _, kind := range []string{"rtsp", "http-flv", "ws-flv", "http-fmp4"} {
+		ns := netfault.NewNS(t)
+		link := netfault.NewLink(t, ns)
+		links = append(links, link)
+		n := &atomic.Int64{}
+		got = append(got, n)
+		base := link.Host + ":" + httpPort + "/live/halfread"
+		switch kind {
+		case "rtsp":
+			playSeq(t, "rtsp://"+link.Host+":"+port+"/live/halfread", ns.Do, func() { n.Add(1) })
+		case "ws-flv":
+			d := websocket.Dialer{NetDialContext: nsDialer(ns), HandshakeTimeout: 10 * time.Second}
+			c, _, err := d.Dial("ws://"+base+".live.flv", nil)
+			if err != nil {
+				t.Fatalf("ws-flv from %s: %v", ns.Name, err)
+			}
+			t.Cleanup(func() { c.Close() })
+			go func() {
+				for {
+					_, b, err := c.ReadMessage()
+					if err != nil {
+						return
+					}
+					n.Add(int64(len(b)))
+				}
+			}()
+		default:
+			suffix := ".live.flv"
+			if kind == "http-fmp4" {
+				suffix = ".live.mp4"
+			}
+			hc := &http.Client{Transport: &http.Transport{DialContext: nsDialer(ns)}}
+			res, err := hc.Get("http://" + base + suffix)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("%s from %s: %v %v", kind, ns.Name, res, err)
+			}
+			t.Cleanup(func() { res.Body.Close() })
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					k, err := res.Body.Read(buf)
+					n.Add(int64(k))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "every reader behind a link to play", func() bool {
+		for _, n := range got {
+			if n.Load() == 0 {
+				return false
+			}
+		}
+		return srv.Hub.Get("live/halfread").Readers() == 1+len(links)
+	})
 	sessions := srv.Sessions.Len()
-	link.Block()
+	for _, l := range links {
+		l.Block()
+	}
 	cut := time.Now()
-	testutil.WaitFor(t, 25*time.Second, "the half-open reader to be dropped", func() bool { return logs.Line("slow reader dropped", "live/halfread") != "" })
-	testutil.WaitFor(t, 5*time.Second, "the half-open reader's session to be freed", func() bool {
-		return srv.Hub.Get("live/halfread").Readers() == 1 && srv.Sessions.Len() == sessions-1
+	testutil.WaitFor(t, 25*time.Second, "the half-open readers to be dropped and their sessions freed", func() bool {
+		return srv.Hub.Get("live/halfread").Readers() == 1 && srv.Sessions.Len() == sessions-len(links)
 	})
 	took := time.Since(cut)
-	if _, g := clean.counts(); g != 0 {
-		t.Errorf("the other reader: %s; want 0 lost", clean)
+	for _, l := range links {
+		if line := logs.Line("level=WARN", "remote="+l.Peer+":"); line == "" {
+			t.Errorf("no warning names the dropped reader at %s", l.Peer)
+		}
 	}
-	t.Logf("a reader whose peer vanished without FIN was freed %s after the link went dead", took.Round(time.Millisecond))
+	if _, g := clean.counts(); g != 0 {
+		t.Errorf("the clean reader: %s; want 0 lost", clean)
+	}
+	t.Logf("%d readers (RTSP, HTTP-FLV, WS-FLV, HTTP-fMP4) whose peers vanished without FIN were freed within %s of the links going dead",
+		len(links), took.Round(time.Millisecond))
+}
+
+// nsDialer dials from inside ns.
+func nsDialer(ns *netfault.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = ns.Do(func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
 }
 
 // TestFaultHalfOpenPublisherIsFreed: an RTSP/TCP publisher whose link goes
