@@ -38,9 +38,9 @@ func freeDualPort(t *testing.T) int {
 // TestSoakTwoMinutes is the soak's CI version: Berth as a process of its
 // own, a publisher per protocol (RTSP synthetic, RTMP, SRT, RTP-TS) and 40
 // readers of mixed protocols for 2 minutes, sampled every 10 s. After the
-// first 40 s the goroutines and fds may not grow beyond a generous bound
-// (a leak of one per reader-minute would pass it); RSS and heap are
-// logged. The 30-minute run is scripts/soak.sh (docs/reliability.md).
+// first 40 s the goroutines and fds may not grow beyond a generous bound,
+// first x 1.25 + 20 (a leak per HLS request or per frame crosses it within
+// seconds; load on a shared machine does not); RSS and heap are logged. The 30-minute run is scripts/soak.sh (docs/reliability.md).
 func TestSoakTwoMinutes(t *testing.T) {
 	for _, b := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(b); err != nil {
