@@ -213,6 +213,7 @@ type delayed struct {
 func (l *Link) pump(from, to *os.File, d *Dir) {
 	defer l.wg.Done()
 	queue := make(chan delayed, 4096)
+	var pending atomic.Int64 // queued or being written: a packet sent at once may not overtake them
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -225,6 +226,7 @@ func (l *Link) pump(from, to *os.File, d *Dir) {
 			}
 			to.Write(p.pkt)
 			d.Passed.Add(1)
+			pending.Add(-1)
 		}
 	}()
 	defer func() { close(queue); <-done }()
@@ -239,14 +241,16 @@ func (l *Link) pump(from, to *os.File, d *Dir) {
 			continue
 		}
 		delay := time.Duration(d.delay.Load())
-		if delay == 0 && len(queue) == 0 {
+		if delay == 0 && pending.Load() == 0 {
 			to.Write(buf[:n])
 			d.Passed.Add(1)
 			continue
 		}
+		pending.Add(1)
 		select {
 		case queue <- delayed{pkt: append([]byte(nil), buf[:n]...), due: time.Now().Add(delay)}:
 		default:
+			pending.Add(-1)
 			d.Dropped.Add(1)
 		}
 	}
