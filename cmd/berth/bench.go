@@ -22,6 +22,7 @@ const benchUsage = `Usage: berth bench play URL [-n N] [-duration 30s] [-ramp 50
        berth bench push URL [-n M] [-file F] [-rate 4M] [-duration D] [-transport tcp|udp] [-json]
        berth bench latency PUSH_URL READ_URL [-duration 10s] [-rate 4M] [-json]
        berth bench floor [-n 400] [-rate 4M] [-duration 20s] [-json]
+       berth bench soak [-n 400] [-duration 30m] [-every 1m] [-csv soak.csv] [-rtsp P -rtmp P -http P -srt P -rtp P]
 
 play     N readers of URL: a line per second, then a summary (readers ok/failed, Mb/s,
          packets/s, RTP loss, first packet and keyframe p50/p99; with -pid the server's
@@ -43,6 +44,10 @@ latency  publishes a synthetic stream whose packets carry their send time to PUS
          and prints the delay distribution.
 floor    the same bytes written with plain writev to N loopback sockets, no protocol:
          the least CPU per GB any server can spend.
+soak     a publisher per protocol (RTSP synthetic, RTMP, SRT and RTP-TS with ffmpeg) and N
+         readers of mixed protocols (RTSP TCP/UDP, RTMP, HTTP-FLV, WS-FLV, HTTP-TS, HTTP-fMP4,
+         HLS) against a running Berth; samples its /metrics (goroutines, fds, RSS, heap) every
+         -every into a CSV and says whether each line is flat after -warmup.
 
 It speaks the protocols, not Berth's API: it measures any server.
 `
@@ -67,8 +72,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return benchLatency(ctx, args[1:], stdout, stderr)
 	case "floor":
 		return benchFloor(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return benchSoak(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "berth bench: unknown mode %q; want play, push, latency or floor\n\n%s", args[0], benchUsage)
+	fmt.Fprintf(stderr, "berth bench: unknown mode %q; want play, push, latency, floor or soak\n\n%s", args[0], benchUsage)
 	return exitConfig
 }
 

@@ -1,7 +1,11 @@
 package httpstream
 
 import (
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -44,6 +48,25 @@ type WSSink struct {
 }
 
 func (s *WSSink) Write(bufs [][]byte) (int, error) {
+	n, err := s.write(bufs)
+	return n, deadlineErr(err)
+}
+
+// deadlineErr makes a write timeout match os.ErrDeadlineExceeded, as an
+// HTTPSink's does, so a player stuck behind a full socket is logged as
+// dropped: gorilla/websocket replaces a net.Error that is temporary (a
+// timeout) by its own type with the same text, which hides it from
+// errors.Is (seen as a WS-FLV player with a dead link ending at info with
+// "i/o timeout" instead of the warning).
+func deadlineErr(err error) error {
+	var ne net.Error
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w (%v)", os.ErrDeadlineExceeded, err)
+	}
+	return err
+}
+
+func (s *WSSink) write(bufs [][]byte) (int, error) {
 	s.C.SetWriteDeadline(time.Now().Add(s.Timeout))
 	if s.PerBuffer {
 		n := 0
