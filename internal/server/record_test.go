@@ -213,7 +213,7 @@ func TestMP4RecordingCutsFilesOnKeyframes(t *testing.T) {
 func berthProcess(t *testing.T, rtmpPort int, extra string) func() (*exec.Cmd, *testutil.LogBuffer) {
 	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
 	ini := filepath.Join(t.TempDir(), "berth.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlistenip=127.0.0.1\n[rtmp]\nport=%d\n[rtsp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
+	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtmp]\nport=%d\n[rtsp]\nport=0\n[http]\nport=0\n[rtp_proxy]\nport=0\n"+
 		"[srt]\nport=0\n[rtc]\nport=0\n", rtmpPort)+extra), 0o644)
 	return func() (*exec.Cmd, *testutil.LogBuffer) {
 		logs := &testutil.LogBuffer{}
