@@ -1,0 +1,145 @@
+package rtspclient
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+
+	"github.com/berthmedia/berth/internal/testutil"
+)
+
+// multicastCamera is a scripted camera that answers SETUP with a multicast
+// group and port (it sends nothing itself; the test does, as it needs).
+func multicastCamera(t *testing.T, group string, port int) string {
+	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
+		"a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n"
+	return fakeServer(t, func(req *base.Request) *base.Response {
+		switch req.Method {
+		case base.Describe:
+			return &base.Response{StatusCode: base.StatusOK, Header: base.Header{"Content-Type": {"application/sdp"}}, Body: []byte(sdp)}
+		case base.Setup:
+			if !strings.Contains(req.Header["Transport"][0], "multicast") || strings.Contains(req.Header["Transport"][0], "client_port") {
+				return &base.Response{StatusCode: base.StatusUnsupportedTransport}
+			}
+			tr := "RTP/AVP;multicast;destination=" + group + ";ttl=1;port=" + strconv.Itoa(port) + "-" + strconv.Itoa(port+1)
+			return &base.Response{StatusCode: base.StatusOK, Header: base.Header{"Session": {"cam1;timeout=60"}, "Transport": {tr}}}
+		}
+		return &base.Response{StatusCode: base.StatusOK}
+	})
+}
+
+func playMulticast(t *testing.T, addr string, readTimeout time.Duration, onRTP, onRTCP func(int, []byte)) *Client {
+	t.Helper()
+	c, err := Dial(context.Background(), "rtsp://"+addr+"/cam", Options{Transport: Multicast, Timeout: 5 * time.Second, ReadTimeout: readTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	desc, _, err := c.Describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc); err != nil {
+		t.Fatal(err)
+	}
+	c.OnPacket, c.OnRTCP = onRTP, onRTCP
+	if _, err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestMulticastSilenceNamesTheGroupAndTheFix: a camera that answers SETUP
+// with a group nobody sends to ends the session after ReadTimeout with an
+// error naming the group, ports and interface, the likely causes and
+// rtp_type=0. Keep-alive answers on the connection do not count as media.
+func TestMulticastSilenceNamesTheGroupAndTheFix(t *testing.T) {
+	if !testutil.InNetNS(t) {
+		return
+	}
+	c := playMulticast(t, multicastCamera(t, "239.255.7.7", 47000), time.Second, nil, nil)
+	if got := c.Multicast(); len(got) != 1 || got[0] != "239.255.7.7 ports 47000-47001 on lo" {
+		t.Errorf("Multicast() = %q", got)
+	}
+	err := c.Wait()
+	for _, want := range []string{"no multicast packet arrived on group 239.255.7.7 port 47000-47001 (joined on lo)",
+		"no multicast route", "IGMP snooping", "firewall", "rtp_type=0"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Wait = %v; want it to say %q", err, want)
+		}
+	}
+}
+
+// TestMulticastReadsOnlyTheCamera: on the group, a stranger's RTP and BYE
+// (another address) and another receiver's report (the camera's address,
+// another SSRC) are dropped; the camera's RTP and sender reports pass.
+func TestMulticastReadsOnlyTheCamera(t *testing.T) {
+	if !testutil.InNetNS(t) {
+		return
+	}
+	testutil.IP(t, "route", "add", "224.0.0.0/4", "dev", "lo")
+	const group, port = "239.255.7.8", 47010
+	var camRTP, camSR, foreign atomic.Int32
+	c := playMulticast(t, multicastCamera(t, group, port), 5*time.Second,
+		func(_ int, pkt []byte) {
+			if binary.BigEndian.Uint32(pkt[8:]) == 0xCA {
+				camRTP.Add(1)
+			} else {
+				foreign.Add(1)
+			}
+		},
+		func(_ int, pkt []byte) {
+			if pkt[1] == 200 && binary.BigEndian.Uint32(pkt[4:]) == 0xCA {
+				camSR.Add(1)
+			} else {
+				foreign.Add(1)
+			}
+		})
+	cam := udpFrom(t, "127.0.0.1")
+	stranger := udpFrom(t, "127.0.0.2")
+	rtpTo := &net.UDPAddr{IP: net.ParseIP(group), Port: port}
+	rtcpTo := &net.UDPAddr{IP: net.ParseIP(group), Port: port + 1}
+	rtcp := func(pt byte, ssrc uint32) []byte {
+		b := []byte{0x80, pt, 0, 1, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(b[4:], ssrc)
+		return b
+	}
+	rtpOf := func(seq uint16, ssrc uint32) []byte {
+		b := rtpPacket(96, seq, uint32(seq)*3000, 20)
+		binary.BigEndian.PutUint32(b[8:], ssrc)
+		return b
+	}
+	seq := uint16(0)
+	testutil.WaitFor(t, 5*time.Second, "the camera's RTP and sender report", func() bool {
+		seq++
+		stranger.WriteTo(rtpOf(seq, 0xBAD), rtpTo)
+		stranger.WriteTo(rtcp(203, 0xBAD), rtcpTo)
+		cam.WriteTo(rtcp(201, 0xEE), rtcpTo) // a receiver on the camera's host
+		cam.WriteTo(rtpOf(seq, 0xCA), rtpTo)
+		cam.WriteTo(rtcp(200, 0xCA), rtcpTo)
+		return camRTP.Load() >= 5 && camSR.Load() >= 1
+	})
+	if n := foreign.Load(); n != 0 {
+		t.Errorf("%d packets of others on the group reached the callbacks", n)
+	}
+	if c.Err() != nil {
+		t.Errorf("the session ended: %v", c.Err())
+	}
+}
+
+func udpFrom(t *testing.T, ip string) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
