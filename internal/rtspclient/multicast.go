@@ -48,7 +48,6 @@ func (g *mcastGroup) leave() {
 type multicastAnswer struct {
 	group  netip.Addr
 	ports  [2]int
-	ttl    uint
 	source netip.Addr // who sends: source=, else the RTSP server
 }
 
@@ -77,9 +76,6 @@ func parseMulticastAnswer(rt *headers.Transport, srv netip.Addr) (multicastAnswe
 	}
 	if a.ports[0] <= 0 || a.ports[0] > 65535 || a.ports[1] <= 0 || a.ports[1] > 65535 {
 		return a, fmt.Errorf("%w: port=%d-%d is out of range", ErrNotMulticast, a.ports[0], a.ports[1])
-	}
-	if rt.TTL != nil {
-		a.ttl = *rt.TTL
 	}
 	a.source = srv.Unmap()
 	if rt.Source2 != nil {
