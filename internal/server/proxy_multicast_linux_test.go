@@ -108,7 +108,21 @@ func startGstMulticastCamera(t *testing.T) string {
 	if out, err := exec.Command("sh", "-c", camSide).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v: %s", camSide, err, out)
 	}
+	t.Cleanup(func() { camRoute(t, pid, "cam0") })
+	camPID = pid
 	return net.JoinHostPort(camIP, p)
+}
+
+// camPID is the camera's process, whose network namespace camRoute changes.
+var camPID string
+
+// camRoute points the camera's multicast route at dev: "lo" keeps its
+// packets at home (as a missing route or a filtering switch would), "cam0"
+// sends them to Berth again. The RTSP connection is untouched.
+func camRoute(t *testing.T, pid, dev string) {
+	if out, err := exec.Command("nsenter", "-t", pid, "-n", "ip", "route", "replace", "224.0.0.0/4", "dev", dev).CombinedOutput(); err != nil {
+		t.Errorf("ip route replace 224.0.0.0/4 dev %s in the camera's namespace: %v: %s", dev, err, out)
+	}
 }
 
 // TestPullFromMulticastCamera: a camera that sends only multicast
@@ -240,4 +254,40 @@ func waitReceiverReport(t *testing.T, group string, port int) {
 			return
 		}
 	}
+}
+
+// TestMulticastPullNamesSilenceAndResumes: the camera's multicast stops
+// reaching Berth while its RTSP connection stays up (its route points
+// elsewhere, as a missing route or a filtering switch would do): the pull
+// fails after timeout_sec with "the camera stopped sending", its retries join
+// again and fail with the likely causes and rtp_type=0, and when the
+// packets come back the next retry is live.
+func TestMulticastPullNamesSilenceAndResumes(t *testing.T) {
+	if !testutil.InNetNS(t) {
+		return
+	}
+	cam := startGstMulticastCamera(t)
+	srv, logs := startPuller(t, nil)
+	key := addProxy(t, srv, "cam/mc", "rtsp://"+cam+"/mcast", "rtp_type", "2", "timeout_sec", "2")
+	waitLive(t, srv, "cam/mc")
+	camRoute(t, camPID, "lo")
+	t.Log(logs.WaitLine(t, "pull failed; retrying", "nothing received for 2s on multicast group "+mcastGroup, "(joined on berth0): the camera stopped sending"))
+	var line string
+	testutil.WaitFor(t, 15*time.Second, "a retry to fail with no multicast packet at all", func() bool {
+		line = logs.Line("pull failed; retrying", "no multicast packet arrived on group "+mcastGroup, "joined on berth0",
+			"no multicast route", "IGMP snooping", "firewall", "rtp_type=0")
+		return line != ""
+	})
+	t.Log(line)
+	camRoute(t, camPID, "cam0")
+	before := srv.Hub.Get("cam/mc")
+	var frames uint64
+	if before != nil {
+		frames = before.FramesIn.Load()
+	}
+	testutil.WaitFor(t, 20*time.Second, "the pull to be live again", func() bool {
+		d, _ := api(t, srv, "getProxyInfo", "key", key)["data"].(map[string]any)
+		st := srv.Hub.Get("cam/mc")
+		return d != nil && d["state"] == "live" && st != nil && (st != before || st.FramesIn.Load() > frames+50)
+	})
 }
