@@ -62,10 +62,11 @@ const (
 // its own, as a camera on another host: a veth pair links it (camIP, with
 // the multicast route on its end) to the test's namespace (berthIP, no
 // multicast route, so Berth must join on the interface that reaches the
-// camera). It returns the camera's RTSP address. On one host the camera
+// camera). It returns the camera's RTSP address and its process id (for
+// camRoute). On one host the camera
 // could not share its multicast ports with Berth: gst-rtsp-server binds
 // them without SO_REUSEADDR.
-func startGstMulticastCamera(t *testing.T) string {
+func startGstMulticastCamera(t *testing.T) (addr, pid string) {
 	t.Helper()
 	requireGstRTSPServer(t)
 	script := filepath.Join(t.TempDir(), "rtsp_multicast.py")
@@ -98,7 +99,7 @@ func startGstMulticastCamera(t *testing.T) string {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("gst-rtsp-server did not print its port in 15 s: %s", stderr.String())
 	}
-	pid := strconv.Itoa(cmd.Process.Pid)
+	pid = strconv.Itoa(cmd.Process.Pid)
 	testutil.IP(t, "link", "add", "berth0", "type", "veth", "peer", "name", "cam0", "netns", pid)
 	testutil.IP(t, "addr", "add", berthIP+"/24", "dev", "berth0")
 	testutil.IP(t, "link", "set", "berth0", "up")
@@ -108,13 +109,8 @@ func startGstMulticastCamera(t *testing.T) string {
 	if out, err := exec.Command("sh", "-c", camSide).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v: %s", camSide, err, out)
 	}
-	t.Cleanup(func() { camRoute(t, pid, "cam0") })
-	camPID = pid
-	return net.JoinHostPort(camIP, p)
+	return net.JoinHostPort(camIP, p), pid
 }
-
-// camPID is the camera's process, whose network namespace camRoute changes.
-var camPID string
 
 // camRoute points the camera's multicast route at dev: "lo" keeps its
 // packets at home (as a missing route or a filtering switch would), "cam0"
@@ -129,15 +125,15 @@ func camRoute(t *testing.T, pid, dev string) {
 // (gst-rtsp-server, group 239.255.42.7, TTL 1) is pulled with rtp_type=2:
 // Berth joins the group the camera names on the interface that routes to
 // it, the stream plays back over RTSP and RTMP (ffprobe reads H.264 with
-// frames), receiver reports reach the group's RTCP port, and deleting the
-// pull leaves the group. The same camera's TCP-only path answers a
+// frames), a second pull of the camera shares the group's ports, receiver
+// reports reach the group's RTCP port, and deleting a pull leaves the group. The same camera's TCP-only path answers a
 // multicast SETUP with 461, and the cause says to pull over TCP.
 func TestPullFromMulticastCamera(t *testing.T) {
 	if !testutil.InNetNS(t) {
 		return
 	}
 	testmedia.RequireFFmpeg(t)
-	cam := startGstMulticastCamera(t)
+	cam, _ := startGstMulticastCamera(t)
 	srv, logs := startPuller(t, nil)
 	key := addProxy(t, srv, "cam/mc", "rtsp://"+cam+"/mcast", "rtp_type", "2")
 	waitLive(t, srv, "cam/mc")
@@ -158,6 +154,20 @@ func TestPullFromMulticastCamera(t *testing.T) {
 			t.Errorf("over %s ffprobe counted %d H.264 frames of the multicast pull; want some", proto, n)
 		}
 	}
+	// A second pull of the same camera shares the group's ports
+	// (SO_REUSEADDR): both get every packet; deleting it leaves the first
+	// one playing.
+	second := addProxy(t, srv, "cam/mc2", "rtsp://"+cam+"/mcast", "rtp_type", "2")
+	waitLive(t, srv, "cam/mc2")
+	if users := igmpUsers(t, mcastGroup); users != 4 {
+		t.Errorf("/proc/net/igmp lists %d members of %s with two pulls; want 4", users, mcastGroup)
+	}
+	api(t, srv, "delStreamProxy", "key", second)
+	testutil.WaitFor(t, 5*time.Second, "the second pull to leave the group", func() bool { return igmpUsers(t, mcastGroup) == 2 })
+	first := srv.Hub.Get("cam/mc")
+	was := first.FramesIn.Load()
+	testutil.WaitFor(t, 5*time.Second, "the first pull to go on receiving", func() bool { return first.FramesIn.Load() > was+25 })
+
 	rtcpPort, _ := strconv.Atoi(m[2])
 	waitReceiverReport(t, mcastGroup, rtcpPort)
 
@@ -266,11 +276,11 @@ func TestMulticastPullNamesSilenceAndResumes(t *testing.T) {
 	if !testutil.InNetNS(t) {
 		return
 	}
-	cam := startGstMulticastCamera(t)
+	cam, pid := startGstMulticastCamera(t)
 	srv, logs := startPuller(t, nil)
 	key := addProxy(t, srv, "cam/mc", "rtsp://"+cam+"/mcast", "rtp_type", "2", "timeout_sec", "2")
 	waitLive(t, srv, "cam/mc")
-	camRoute(t, camPID, "lo")
+	camRoute(t, pid, "lo")
 	t.Log(logs.WaitLine(t, "pull failed; retrying", "nothing received for 2s on multicast group "+mcastGroup, "(joined on berth0): the camera stopped sending"))
 	var line string
 	testutil.WaitFor(t, 15*time.Second, "a retry to fail with no multicast packet at all", func() bool {
@@ -279,7 +289,7 @@ func TestMulticastPullNamesSilenceAndResumes(t *testing.T) {
 		return line != ""
 	})
 	t.Log(line)
-	camRoute(t, camPID, "cam0")
+	camRoute(t, pid, "cam0")
 	before := srv.Hub.Get("cam/mc")
 	var frames uint64
 	if before != nil {
