@@ -20,6 +20,10 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
+// defaultMulticastTTL is our reports' TTL when the answer names none: what
+// GStreamer's rtspsrc and gortsplib use.
+const defaultMulticastTTL = 16
+
 // ErrNotMulticast is a SETUP answer that does not carry what multicast
 // needs (the server chose unicast, or named no group or ports).
 var ErrNotMulticast = errors.New("the server's answer is not a usable multicast transport")
@@ -48,6 +52,7 @@ func (g *mcastGroup) leave() {
 type multicastAnswer struct {
 	group  netip.Addr
 	ports  [2]int
+	ttl    int        // the session's scope (RFC 2326 section 12.39); our reports use it
 	source netip.Addr // who sends: source=, else the RTSP server
 }
 
@@ -77,6 +82,10 @@ func parseMulticastAnswer(rt *headers.Transport, srv netip.Addr) (multicastAnswe
 	if a.ports[0] <= 0 || a.ports[0] > 65535 || a.ports[1] <= 0 || a.ports[1] > 65535 {
 		return a, fmt.Errorf("%w: port=%d-%d is out of range", ErrNotMulticast, a.ports[0], a.ports[1])
 	}
+	a.ttl = defaultMulticastTTL
+	if rt.TTL != nil && *rt.TTL > 0 && *rt.TTL < 256 {
+		a.ttl = int(*rt.TTL)
+	}
 	a.source = srv.Unmap()
 	if rt.Source2 != nil {
 		if s, err := netip.ParseAddr(*rt.Source2); err == nil {
@@ -93,10 +102,10 @@ func parseMulticastAnswer(rt *headers.Transport, srv netip.Addr) (multicastAnswe
 func joinMulticast(t *track, a multicastAnswer, local net.IP) error {
 	ifi := interfaceWithAddr(local)
 	var err error
-	if t.mrtp, err = listenGroup(a.group, a.ports[0], ifi); err != nil {
+	if t.mrtp, err = listenGroup(a.group, a.ports[0], ifi, a.ttl); err != nil {
 		return err
 	}
-	if t.mrtcp, err = listenGroup(a.group, a.ports[1], ifi); err != nil {
+	if t.mrtcp, err = listenGroup(a.group, a.ports[1], ifi, a.ttl); err != nil {
 		t.mrtp.leave()
 		t.mrtp = nil
 		return err
@@ -114,11 +123,11 @@ func joinMulticast(t *track, a multicastAnswer, local net.IP) error {
 }
 
 // listenGroup binds port and joins group on ifi. SO_REUSEADDR lets other
-// receivers on this host (a second pull of the same camera, the camera's
-// own RTCP socket when it runs here) bind the same port; on Linux binding
-// the group address rather than the wildcard keeps other groups' and
-// unicast traffic to the port out of this socket.
-func listenGroup(group netip.Addr, port int, ifi *net.Interface) (*mcastGroup, error) {
+// receivers on this host that set it too (a second pull of the same
+// camera, ffmpeg, VLC) bind the same port; on Linux binding the group
+// address rather than the wildcard keeps other groups' and unicast traffic
+// to the port out of this socket. ttl is the scope of what it sends.
+func listenGroup(group netip.Addr, port int, ifi *net.Interface, ttl int) (*mcastGroup, error) {
 	host := "0.0.0.0"
 	if runtime.GOOS == "linux" {
 		host = group.String()
@@ -132,6 +141,10 @@ func listenGroup(group netip.Addr, port int, ifi *net.Interface) (*mcastGroup, e
 	}}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	pconn, err := lc.ListenPacket(context.Background(), "udp4", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("binding UDP %s for multicast group %s: %w (a program on this host holds the port without SO_REUSEADDR: "+
+			"a camera or receiver running here; pull from another host, or over TCP with rtp_type=0)", addr, group, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("binding UDP %s for multicast group %s: %w", addr, group, err)
 	}
@@ -141,12 +154,12 @@ func listenGroup(group netip.Addr, port int, ifi *net.Interface) (*mcastGroup, e
 		conn.Close()
 		return nil, fmt.Errorf("joining multicast group %s on %s: %w", group, ifaceName(ifi), err)
 	}
-	// Reports leave by the same interface the group comes in on; TTL 1
-	// keeps them on the link, as a receiver's reports need go no further.
+	// Reports leave by the interface the group comes in on, with the
+	// session's TTL, so they reach the camera wherever its packets came from.
 	if ifi != nil {
 		g.pc.SetMulticastInterface(ifi)
 	}
-	g.pc.SetMulticastTTL(1)
+	g.pc.SetMulticastTTL(ttl)
 	conn.SetReadBuffer(1 << 20)
 	return g, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -142,4 +143,26 @@ func udpFrom(t *testing.T, ip string) net.PacketConn {
 	}
 	t.Cleanup(func() { pc.Close() })
 	return pc
+}
+
+// TestMulticastPortHeldWithoutReuseSaysWhy: a program on this host that
+// holds the group's port without SO_REUSEADDR (gst-rtsp-server does) makes
+// the bind fail with the cause and the fix.
+func TestMulticastPortHeldWithoutReuseSaysWhy(t *testing.T) {
+	// On the wildcard, as gst-rtsp-server binds (Go sets SO_REUSEADDR
+	// itself only on a multicast address).
+	holder, err := net.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	port := holder.LocalAddr().(*net.UDPAddr).Port
+	g, err := listenGroup(netip.MustParseAddr("239.255.7.9"), port, nil, 1)
+	if err == nil {
+		g.leave()
+		t.Fatal("bound a port held without SO_REUSEADDR")
+	}
+	if !strings.Contains(err.Error(), "holds the port without SO_REUSEADDR") || !strings.Contains(err.Error(), "rtp_type=0") {
+		t.Errorf("err = %v; want the cause and the fix", err)
+	}
 }

@@ -16,17 +16,18 @@ var multicastAnswers = []struct {
 	name, transport string
 	group           string // "" = an error is wanted
 	ports           [2]int
+	ttl             int
 	source          string
 	err             string
 }{
 	{name: "gst-rtsp-server", transport: `RTP/AVP;multicast;destination=239.255.42.7;ttl=1;port=46000-46001;mode="PLAY"`,
-		group: "239.255.42.7", ports: [2]int{46000, 46001}, source: "10.0.0.5"},
+		group: "239.255.42.7", ports: [2]int{46000, 46001}, ttl: 1, source: "10.0.0.5"},
 	{name: "source named", transport: "RTP/AVP;multicast;destination=232.1.2.3;source=10.0.0.9;port=5000-5001;ttl=16",
-		group: "232.1.2.3", ports: [2]int{5000, 5001}, source: "10.0.0.9"},
+		group: "232.1.2.3", ports: [2]int{5000, 5001}, ttl: 16, source: "10.0.0.9"},
 	{name: "one port", transport: "RTP/AVP;multicast;destination=239.0.0.1;port=6000",
-		group: "239.0.0.1", ports: [2]int{6000, 6001}, source: "10.0.0.5"},
-	{name: "server_port instead of port", transport: "RTP/AVP;multicast;destination=239.0.0.1;server_port=7000-7001",
-		group: "239.0.0.1", ports: [2]int{7000, 7001}, source: "10.0.0.5"},
+		group: "239.0.0.1", ports: [2]int{6000, 6001}, ttl: 16, source: "10.0.0.5"},
+	{name: "server_port instead of port, ttl 64", transport: "RTP/AVP;multicast;destination=239.0.0.1;server_port=7000-7001;ttl=64",
+		group: "239.0.0.1", ports: [2]int{7000, 7001}, ttl: 64, source: "10.0.0.5"},
 	{name: "unicast answer", transport: "RTP/AVP;unicast;client_port=5000-5001;server_port=6000-6001", err: "answered unicast"},
 	{name: "no destination", transport: "RTP/AVP;multicast;port=5000-5001", err: "no destination="},
 	{name: "unicast destination", transport: "RTP/AVP;multicast;destination=10.0.0.7;port=5000-5001", err: "not an IPv4 multicast group"},
@@ -50,8 +51,8 @@ func TestParseMulticastAnswer(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || a.group.String() != c.group || a.ports != c.ports || a.source.String() != c.source {
-				t.Fatalf("= %s %v from %s, %v; want %s %v from %s", a.group, a.ports, a.source, err, c.group, c.ports, c.source)
+			if err != nil || a.group.String() != c.group || a.ports != c.ports || a.ttl != c.ttl || a.source.String() != c.source {
+				t.Fatalf("= %s %v ttl %d from %s, %v; want %s %v ttl %d from %s", a.group, a.ports, a.ttl, a.source, err, c.group, c.ports, c.ttl, c.source)
 			}
 		})
 	}
@@ -76,7 +77,7 @@ func FuzzMulticastAnswer(f *testing.F) {
 			}
 			return
 		}
-		if !a.group.Is4() || !a.group.IsMulticast() || a.ports[0] < 1 || a.ports[0] > 65535 || a.ports[1] < 1 || a.ports[1] > 65535 {
+		if !a.group.Is4() || !a.group.IsMulticast() || a.ttl < 1 || a.ttl > 255 || a.ports[0] < 1 || a.ports[0] > 65535 || a.ports[1] < 1 || a.ports[1] > 65535 {
 			t.Fatalf("%q: accepted %s %v", s, a.group, a.ports)
 		}
 	})
