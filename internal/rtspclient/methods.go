@@ -205,6 +205,12 @@ func (c *Client) setup(desc *description.Session, i int, m *description.Media) e
 		if c.failed.Load() {
 			return c.err
 		}
+		for j, o := range c.tracks {
+			if o != t && o.mrtp != nil && o.mrtp.port == a.ports[0] && o.mrtp.group.Equal(a.group.AsSlice()) {
+				return fmt.Errorf("rtsp SETUP %s: %w: it sends media %d on the group and port of media %d (%s port %d), "+
+					"so their packets cannot be told apart; pull over TCP instead", mu, ErrNotMulticast, i, j, a.group, a.ports[0])
+			}
+		}
 		if err := joinMulticast(t, a, c.conn.LocalAddr().(*net.TCPAddr).IP); err != nil {
 			return fmt.Errorf("rtsp SETUP %s: %w", mu, err)
 		}

@@ -3,6 +3,7 @@ package rtspclient
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -16,20 +17,28 @@ import (
 	"github.com/berthmedia/berth/internal/testutil"
 )
 
+// camSDP is the scripted camera's description: H.264 and PCMA.
+const camSDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
+	"a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\nm=audio 0 RTP/AVP 8\r\na=control:trackID=1\r\n"
+
 // multicastCamera is a scripted camera that answers SETUP with a multicast
-// group and port (it sends nothing itself; the test does, as it needs).
-func multicastCamera(t *testing.T, group string, port int) string {
-	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n" +
-		"a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n"
+// group and ports, the audio's 2 above the video's (it sends nothing
+// itself; the test does, as it needs). With samePorts every media gets the
+// same ports.
+func multicastCamera(t *testing.T, group string, port int, samePorts ...bool) string {
 	return fakeServer(t, func(req *base.Request) *base.Response {
 		switch req.Method {
 		case base.Describe:
-			return &base.Response{StatusCode: base.StatusOK, Header: base.Header{"Content-Type": {"application/sdp"}}, Body: []byte(sdp)}
+			return &base.Response{StatusCode: base.StatusOK, Header: base.Header{"Content-Type": {"application/sdp"}}, Body: []byte(camSDP)}
 		case base.Setup:
 			if !strings.Contains(req.Header["Transport"][0], "multicast") || strings.Contains(req.Header["Transport"][0], "client_port") {
 				return &base.Response{StatusCode: base.StatusUnsupportedTransport}
 			}
-			tr := "RTP/AVP;multicast;destination=" + group + ";ttl=1;port=" + strconv.Itoa(port) + "-" + strconv.Itoa(port+1)
+			p := port
+			if strings.HasSuffix(req.URL.String(), "trackID=1") && len(samePorts) == 0 {
+				p += 2
+			}
+			tr := "RTP/AVP;multicast;destination=" + group + ";ttl=1;port=" + strconv.Itoa(p) + "-" + strconv.Itoa(p+1)
 			return &base.Response{StatusCode: base.StatusOK, Header: base.Header{"Session": {"cam1;timeout=60"}, "Transport": {tr}}}
 		}
 		return &base.Response{StatusCode: base.StatusOK}
@@ -66,11 +75,11 @@ func TestMulticastSilenceNamesTheGroupAndTheFix(t *testing.T) {
 		return
 	}
 	c := playMulticast(t, multicastCamera(t, "239.255.7.7", 47000), time.Second, nil, nil)
-	if got := c.Multicast(); len(got) != 1 || got[0] != "239.255.7.7 ports 47000-47001 on lo" {
+	if got := c.Multicast(); len(got) != 2 || got[0] != "239.255.7.7 ports 47000-47001 on lo" || got[1] != "239.255.7.7 ports 47002-47003 on lo" {
 		t.Errorf("Multicast() = %q", got)
 	}
 	err := c.Wait()
-	for _, want := range []string{"no multicast packet arrived on group 239.255.7.7 port 47000-47001 (joined on lo)",
+	for _, want := range []string{"no multicast packet arrived on group 239.255.7.7 port 47000-47001, 239.255.7.7 port 47002-47003 (joined on lo)",
 		"no multicast route", "IGMP snooping", "firewall", "rtp_type=0"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Wait = %v; want it to say %q", err, want)
@@ -164,5 +173,27 @@ func TestMulticastPortHeldWithoutReuseSaysWhy(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "holds the port without SO_REUSEADDR") || !strings.Contains(err.Error(), "rtp_type=0") {
 		t.Errorf("err = %v; want the cause and the fix", err)
+	}
+}
+
+// TestMulticastMediasOnOnePortAreRefused: a camera that answers every
+// media's SETUP with the same group and port is refused at SETUP: the
+// packets of its medias could not be told apart.
+func TestMulticastMediasOnOnePortAreRefused(t *testing.T) {
+	if !testutil.InNetNS(t) {
+		return
+	}
+	c, err := Dial(context.Background(), "rtsp://"+multicastCamera(t, "239.255.7.10", 47020, true)+"/cam", Options{Transport: Multicast, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.SetupAll(desc)
+	if !errors.Is(err, ErrNotMulticast) || !strings.Contains(err.Error(), "media 1 on the group and port of media 0") {
+		t.Fatalf("SetupAll = %v; want ErrNotMulticast naming both medias", err)
 	}
 }

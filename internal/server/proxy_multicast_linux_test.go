@@ -20,8 +20,9 @@ import (
 )
 
 // gstMulticastCamera is an RTSP camera that is not Berth and sends only
-// multicast: gst-rtsp-server with an address pool of one group and TTL 1
-// at /mcast (UDP_MCAST only: a unicast SETUP gets 461), and /tcp serving
+// multicast: gst-rtsp-server with H.264 and G.711 A-law, each on its own
+// ports of one group (an address pool, TTL 1), at /mcast (UDP_MCAST only:
+// a unicast SETUP gets 461), and H.264 at /tcp serving
 // only TCP (a multicast SETUP gets 461). It prints its port.
 const gstMulticastCamera = `import sys, gi
 gi.require_version('Gst', '1.0'); gi.require_version('GstRtsp', '1.0'); gi.require_version('GstRtspServer', '1.0')
@@ -33,7 +34,7 @@ server.set_service('0')
 launch = ('( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! '
           'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 config-interval=-1 )')
 mcast = GstRtspServer.RTSPMediaFactory()
-mcast.set_launch(launch)
+mcast.set_launch(launch[:-1] + 'audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8 )')
 mcast.set_shared(True)
 pool = GstRtspServer.RTSPAddressPool()
 pool.add_range(sys.argv[1], sys.argv[1], int(sys.argv[2]), int(sys.argv[2]) + 9, 1)
@@ -125,7 +126,7 @@ func camRoute(t *testing.T, pid, dev string) {
 // (gst-rtsp-server, group 239.255.42.7, TTL 1) is pulled with rtp_type=2:
 // Berth joins the group the camera names on the interface that routes to
 // it, the stream plays back over RTSP and RTMP (ffprobe reads H.264 with
-// frames), a second pull of the camera shares the group's ports, receiver
+// frames, and G.711 over RTSP), a second pull of the camera shares the group's ports, receiver
 // reports reach the group's RTCP port, and deleting a pull leaves the group. The same camera's TCP-only path answers a
 // multicast SETUP with 461, and the cause says to pull over TCP.
 func TestPullFromMulticastCamera(t *testing.T) {
@@ -138,15 +139,19 @@ func TestPullFromMulticastCamera(t *testing.T) {
 	key := addProxy(t, srv, "cam/mc", "rtsp://"+cam+"/mcast", "rtp_type", "2")
 	waitLive(t, srv, "cam/mc")
 	line := logs.WaitLine(t, "joined the camera's multicast groups", "cam/mc")
-	m := regexp.MustCompile(regexp.QuoteMeta(mcastGroup) + ` ports (\d+)-(\d+) on berth0`).FindStringSubmatch(line)
+	g := regexp.QuoteMeta(mcastGroup)
+	m := regexp.MustCompile(g + ` ports (\d+)-(\d+) on berth0; ` + g + ` ports \d+-\d+ on berth0"`).FindStringSubmatch(line)
 	if m == nil {
-		t.Fatalf("the join line does not name %s and berth0, the link to the camera: %s", mcastGroup, line)
+		t.Fatalf("the join line does not name %s twice (video and audio) and berth0, the link to the camera: %s", mcastGroup, line)
 	}
 	t.Logf("%s", line)
-	if users := igmpUsers(t, mcastGroup); users != 2 {
-		t.Errorf("/proc/net/igmp lists %d members of %s on berth0 while the pull runs; want Berth's RTP and RTCP sockets", users, mcastGroup)
+	if users := igmpUsers(t, mcastGroup); users != 4 {
+		t.Errorf("/proc/net/igmp lists %d members of %s on berth0 while the pull runs; want Berth's RTP and RTCP sockets of each track", users, mcastGroup)
 	}
 	u := urls(srv, "cam/mc")
+	if got, err := probe(u["rtsp"]); err != nil || got != "h264,pcm_alaw" {
+		t.Errorf("ffprobe over RTSP: %q, %v; want h264,pcm_alaw", got, err)
+	}
 	for _, proto := range []string{"rtsp", "rtmp"} {
 		n := videoFrames(t, u[proto])
 		t.Logf("ffprobe over %s: %d H.264 frames in 2 s", proto, n)
@@ -159,11 +164,11 @@ func TestPullFromMulticastCamera(t *testing.T) {
 	// one playing.
 	second := addProxy(t, srv, "cam/mc2", "rtsp://"+cam+"/mcast", "rtp_type", "2")
 	waitLive(t, srv, "cam/mc2")
-	if users := igmpUsers(t, mcastGroup); users != 4 {
-		t.Errorf("/proc/net/igmp lists %d members of %s with two pulls; want 4", users, mcastGroup)
+	if users := igmpUsers(t, mcastGroup); users != 8 {
+		t.Errorf("/proc/net/igmp lists %d members of %s with two pulls; want 8", users, mcastGroup)
 	}
 	api(t, srv, "delStreamProxy", "key", second)
-	testutil.WaitFor(t, 5*time.Second, "the second pull to leave the group", func() bool { return igmpUsers(t, mcastGroup) == 2 })
+	testutil.WaitFor(t, 5*time.Second, "the second pull to leave the group", func() bool { return igmpUsers(t, mcastGroup) == 4 })
 	first := srv.Hub.Get("cam/mc")
 	was := first.FramesIn.Load()
 	testutil.WaitFor(t, 5*time.Second, "the first pull to go on receiving", func() bool { return first.FramesIn.Load() > was+25 })
