@@ -1,9 +1,10 @@
 // Package rtspclient is Berth's RTSP client (RFC 2326): DESCRIBE, SETUP,
 // PLAY to read a stream and ANNOUNCE, SETUP, RECORD to publish one, over TCP
-// interleaved, UDP unicast or UDP multicast (play only), with Basic and Digest authentication; rtsps://
-// URLs run the same over TLS (RTP interleaved as RTP/AVP: no SRTP). Tests,
-// `berth probe`, pulled sources and `berth bench` use it; the bench runs
-// hundreds at once, so the packet path allocates nothing.
+// interleaved, UDP unicast or UDP multicast (play only, multicast.go), with
+// Basic and Digest authentication; rtsps:// URLs run the same over TLS (RTP
+// interleaved as RTP/AVP: no SRTP). Tests, `berth probe`, pulled sources
+// and `berth bench` use it; the bench runs hundreds at once, so the packet
+// path allocates nothing.
 //
 // It builds on gortsplib's leaf packages (base for messages, headers for
 // Transport/Session/RTP-Info, description and sdpunmarshaler for SDP, auth
@@ -27,8 +28,9 @@
 //	err = c.WritePacket(track, rtpBytes)
 //
 // Callbacks: over TCP every callback runs on the read loop's goroutine; over
-// UDP (and multicast) each track's RTP and RTCP arrive on their own goroutines, so callbacks
-// for different tracks (or RTP and RTCP of one track) may run concurrently.
+// UDP and multicast each track's RTP and RTCP arrive on their own
+// goroutines, so callbacks for different tracks (or RTP and RTCP of one
+// track) may run concurrently.
 // Cancelling Dial's ctx closes the client.
 package rtspclient
 
