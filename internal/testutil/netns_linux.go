@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -48,6 +49,9 @@ func InNetNS(t *testing.T) bool {
 	cmd.Env = append(os.Environ(), netnsEnv+"="+t.Name())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	out, err := cmd.CombinedOutput()
+	if errors.Is(err, syscall.EPERM) {
+		missing("creating a network namespace was refused (EPERM): it needs CAP_SYS_ADMIN; in a container, run it with --cap-add SYS_ADMIN or --privileged")
+	}
 	if m := regexp.MustCompile(`--- SKIP: ` + regexp.QuoteMeta(t.Name()) + `[^\n]*\n((?:\s+[^\n]*\n)*)`).FindSubmatch(out); m != nil {
 		t.Skipf("skipped in its network namespace:\n%s", m[1])
 	}
