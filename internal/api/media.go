@@ -287,7 +287,7 @@ func sessionType(proto string) string {
 	case "rtp":
 		return "RtpSession"
 	case "srt":
-		return "SrtSession"
+		return "SRT::SrtSession" // ZLMediaKit's class, as the session registry names it
 	}
 	return "HttpSession"
 }

@@ -27,7 +27,7 @@ func (h *Handler) proxies() (PullProxies, error) {
 
 // addStreamProxy pulls url into vhost/app/stream, as ZLMediaKit does:
 // retry_count (-1, the default, retries forever), rtp_type (0 TCP, 1 UDP,
-// 2 multicast: refused for now), timeout_sec; auto_close=1 removes the
+// 2 multicast), timeout_sec; auto_close=1 removes the
 // pull after its last reader leaves (streamNoneReaderDelayMS). The enable_*
 // and *_demand switches are accepted: Berth serves every protocol on demand
 // anyway. Reply {"code":0,"data":{"key":"__defaultVhost__/app/stream"}}.

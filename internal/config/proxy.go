@@ -12,7 +12,7 @@ type Proxy struct {
 	Pulls      []Pull  // the app/stream=URL lines, in the file's order
 	OnDemand   bool    // static pulls start with their first reader and stop streamNoneReaderDelayMS after the last
 	RetryCount int     // retries after a failure; -1 = forever
-	RTPType    int     // RTSP sources: 0 TCP, 1 UDP
+	RTPType    int     // RTSP sources: 0 TCP, 1 UDP, 2 multicast
 	TimeoutSec float64 // connect, each request, and media silence before a session counts as failed
 	GraceMS    int     // a pulled stream stays registered this long while its source reconnects
 }
@@ -31,7 +31,7 @@ func proxyKeys() []key {
 			func(c *Config) *bool { return &c.Proxy.OnDemand }),
 		intKey("proxy", "retry_count", "", "retries of a failed [proxy] pull before it gives up; -1 = forever (Berth's key)", -1, 1000000,
 			func(c *Config) *int { return &c.Proxy.RetryCount }),
-		intKey("proxy", "rtp_type", "", "how [proxy] pulls of rtsp:// URLs take RTP: 0 = TCP, 1 = UDP (Berth's key)", 0, 1,
+		intKey("proxy", "rtp_type", "", "how [proxy] pulls of rtsp:// URLs take RTP: 0 = TCP, 1 = UDP, 2 = multicast (Berth's key)", 0, 2,
 			func(c *Config) *int { return &c.Proxy.RTPType }),
 		secondsKey("proxy", "timeout_sec", "", "seconds a pull waits for its source to connect, answer or send media (Berth's key)", 1, 600,
 			func(c *Config) *float64 { return &c.Proxy.TimeoutSec }),

@@ -32,7 +32,7 @@ func TestProxyPullLineErrorsSayTheForm(t *testing.T) {
 	for ini, want := range map[string]string{
 		"[proxy]\nlive/=rtsp://h/s\n": "app/stream=URL",
 		"[proxy]\nlive/a=10.0.0.5\n":  "the value is the source URL",
-		"[proxy]\nrtp_type=2\n":       "out of range",
+		"[proxy]\nrtp_type=3\n":       "out of range",
 		"[proxy]\nretry_count=-2\n":   "out of range",
 		"[proxy]\ntimeout_sec=abc\n":  "not a number",
 	} {

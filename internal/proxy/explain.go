@@ -25,6 +25,12 @@ func Explain(err error, rawURL string) string {
 	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
 		user = u.User.Username()
 	}
+	if errors.Is(err, errMulticastRefused) {
+		return "461: the camera refuses multicast (it has none, or it is off in its settings); pull over TCP (rtp_type=0)"
+	}
+	if errors.Is(err, rtspclient.ErrNotMulticast) {
+		return "the camera's answer to a multicast SETUP is not usable: " + err.Error()
+	}
 	var se *rtspclient.StatusError
 	if errors.As(err, &se) {
 		switch se.Code {

@@ -37,7 +37,7 @@ type Transport int
 const (
 	TCP       Transport = iota // interleaved in the RTSP connection
 	UDP                        // unicast UDP
-	Multicast                  // not supported yet: refused at Add
+	Multicast                  // a group the camera names (RFC 2326 section 12.39)
 )
 
 // Spec is one pull: where from, where to, and how to retry.
@@ -215,9 +215,6 @@ func validate(s *Spec) error {
 	}
 	if s.Transport < TCP || s.Transport > Multicast {
 		return ErrBadRTPType
-	}
-	if s.Transport == Multicast {
-		return fmt.Errorf("%w: multicast (2) is not supported yet; use 0 (TCP) or 1 (UDP)", ErrBadRTPType)
 	}
 	for _, u := range s.sources() {
 		if _, err := kindOf(u); err != nil {

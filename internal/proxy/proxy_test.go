@@ -56,7 +56,8 @@ func TestValidateRefusesWhatCannotBePulled(t *testing.T) {
 		{Spec{Path: "live/a", URL: "srt://h?streamid=live/a"}, ErrBadURL},
 		{Spec{Path: "live/a", URL: "rtsps://h/s"}, nil},
 		{Spec{Path: "live/a", URL: "rtsps://h/s", Transport: UDP}, ErrBadRTPType},
-		{Spec{Path: "live/a", URL: "rtsp://h/s", Transport: Multicast}, ErrBadRTPType},
+		{Spec{Path: "live/a", URL: "rtsp://h/s", Transport: Multicast}, nil},
+		{Spec{Path: "live/a", URL: "rtsps://h/s", Transport: Multicast}, ErrBadRTPType},
 		{Spec{Path: "live/a", URL: "rtsp://h/s", Transport: 7}, ErrBadRTPType},
 	} {
 		err := validate(&c.spec)
@@ -93,6 +94,9 @@ func TestExplainNamesTheCause(t *testing.T) {
 		{context.DeadlineExceeded, "timed out"},
 		{&httpStatusError{Code: 404}, "404: the source has no stream"},
 		{errSourceBye, "RTCP BYE"},
+		{fmt.Errorf("%w: %w", errMulticastRefused, &rtspclient.StatusError{Method: base.Setup, Code: base.StatusUnsupportedTransport}),
+			"461: the camera refuses multicast (it has none, or it is off in its settings); pull over TCP (rtp_type=0)"},
+		{fmt.Errorf("rtsp SETUP x: %w: it answered unicast", rtspclient.ErrNotMulticast), "not usable: rtsp SETUP x"},
 	} {
 		if got := Explain(c.err, cam); !strings.Contains(got, c.want) {
 			t.Errorf("Explain(%v) = %q, want it to say %q", c.err, got, c.want)

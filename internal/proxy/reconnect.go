@@ -33,6 +33,7 @@ type Proxy struct {
 	done      chan struct{} // closed when the run goroutine ends; nil when none runs
 	stopTimer *time.Timer   // on demand / auto close: the no-reader delay
 	leftOut   string        // the source's medias last logged as left out (source_rtsp.go)
+	joined    string        // the multicast groups last logged as joined (source_rtsp.go)
 }
 
 func newProxy(m *Manager, key string, spec Spec) *Proxy {

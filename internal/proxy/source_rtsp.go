@@ -55,8 +55,11 @@ func carryCredentials(from, to string) string {
 
 func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 	tr := rtspclient.TCP
-	if p.spec.Transport == UDP {
+	switch p.spec.Transport {
+	case UDP:
 		tr = rtspclient.UDP
+	case Multicast:
+		tr = rtspclient.Multicast
 	}
 	// rtsps: cameras carry self-signed certificates, and ZLMediaKit does
 	// not verify them either; TLS still keeps the stream and the Digest
@@ -85,7 +88,14 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 		return fmt.Errorf("%w: the SDP has %d media, none audio or video with a known codec (%s)", errNoTracks, len(desc.Medias), strings.Join(left, "; "))
 	}
 	if err := c.SetupAll(play); err != nil {
+		var se *rtspclient.StatusError
+		if tr == rtspclient.Multicast && errors.As(err, &se) && se.Code == base.StatusUnsupportedTransport {
+			return fmt.Errorf("%w: %w", errMulticastRefused, err)
+		}
 		return err
+	}
+	if tr == rtspclient.Multicast {
+		p.logJoined(c.Multicast())
 	}
 	// The hub generates the SDP readers get from the tracks: the source's
 	// own may carry its absolute URLs and media Berth left out.
@@ -123,6 +133,22 @@ func (p *Proxy) rtspSession(ctx context.Context, raw string) error {
 
 // errSourceBye ends a session whose source sent an RTCP BYE.
 var errSourceBye = errors.New("the source ended its stream (RTCP BYE)")
+
+// errMulticastRefused is a 461 to a multicast SETUP.
+var errMulticastRefused = errors.New("the camera refuses multicast")
+
+// logJoined says which multicast groups a pull joined, once, and again only
+// when they change (a camera may hand out another group on reconnect).
+func (p *Proxy) logJoined(groups []string) {
+	s := strings.Join(groups, "; ")
+	p.mu.Lock()
+	same := s == p.joined
+	p.joined = s
+	p.mu.Unlock()
+	if !same {
+		p.m.log().Info("pull: joined the camera's multicast groups", "key", p.key, "groups", s)
+	}
+}
 
 // playableMedias keeps the first video and the first audio media with a
 // codec Berth knows, with the first format of each (as the RTSP server

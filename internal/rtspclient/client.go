@@ -1,9 +1,10 @@
 // Package rtspclient is Berth's RTSP client (RFC 2326): DESCRIBE, SETUP,
 // PLAY to read a stream and ANNOUNCE, SETUP, RECORD to publish one, over TCP
-// interleaved or UDP unicast, with Basic and Digest authentication; rtsps://
-// URLs run the same over TLS (RTP interleaved as RTP/AVP: no SRTP). Tests,
-// `berth probe`, pulled sources and `berth bench` use it; the bench runs
-// hundreds at once, so the packet path allocates nothing.
+// interleaved, UDP unicast or UDP multicast (play only, multicast.go), with
+// Basic and Digest authentication; rtsps:// URLs run the same over TLS (RTP
+// interleaved as RTP/AVP: no SRTP). Tests, `berth probe`, pulled sources
+// and `berth bench` use it; the bench runs hundreds at once, so the packet
+// path allocates nothing.
 //
 // It builds on gortsplib's leaf packages (base for messages, headers for
 // Transport/Session/RTP-Info, description and sdpunmarshaler for SDP, auth
@@ -27,8 +28,9 @@
 //	err = c.WritePacket(track, rtpBytes)
 //
 // Callbacks: over TCP every callback runs on the read loop's goroutine; over
-// UDP each track's RTP and RTCP arrive on their own goroutines, so callbacks
-// for different tracks (or RTP and RTCP of one track) may run concurrently.
+// UDP and multicast each track's RTP and RTCP arrive on their own
+// goroutines, so callbacks for different tracks (or RTP and RTCP of one
+// track) may run concurrently.
 // Cancelling Dial's ctx closes the client.
 package rtspclient
 
@@ -53,13 +55,17 @@ import (
 type Transport int
 
 const (
-	TCP Transport = iota // interleaved in the RTSP connection (RFC 2326 section 10.12)
-	UDP                  // unicast UDP port pairs
+	TCP       Transport = iota // interleaved in the RTSP connection (RFC 2326 section 10.12)
+	UDP                        // unicast UDP port pairs
+	Multicast                  // a group and ports the server names (RFC 2326 section 12.39); play only
 )
 
 func (t Transport) String() string {
-	if t == UDP {
+	switch t {
+	case UDP:
 		return "udp"
+	case Multicast:
+		return "multicast"
 	}
 	return "tcp"
 }
@@ -134,9 +140,11 @@ type Client struct {
 	recording bool
 
 	lifeMu   sync.Mutex // orders start against Close
+	sockMu   sync.Mutex // orders a multicast join against fail closing the sockets
 	running  atomic.Bool
 	failed   atomic.Bool
 	rxCount  atomic.Uint64 // packets and messages received, for the read timeout
+	mediaRx  atomic.Uint64 // multicast packets from the source, for its read timeout
 	pmu      sync.Mutex
 	pending  map[int]chan *base.Response
 	done     chan struct{}
@@ -148,11 +156,16 @@ type Client struct {
 
 type track struct {
 	media           *description.Media
-	rtp             *net.UDPConn // UDP only
+	rtp             *net.UDPConn // UDP and multicast
 	rtcp            *net.UDPConn
-	srvRTP, srvRTCP netip.AddrPort
+	srvRTP, srvRTCP netip.AddrPort // multicast: srvRTCP is the group's RTCP port
 
-	// receiver state for RTCP receiver reports (UDP)
+	// multicast only: the joined groups, who sends, the interface joined on
+	mrtp, mrtcp *mcastGroup
+	source      netip.Addr
+	ifName      string
+
+	// receiver state for RTCP receiver reports (UDP and multicast)
 	ssrc     atomic.Uint32
 	extSeq   atomic.Uint32
 	received atomic.Uint32
@@ -329,8 +342,14 @@ func (c *Client) fail(err error) {
 		c.err = err
 		c.failed.Store(true)
 		c.conn.Close()
+		c.sockMu.Lock()
+		defer c.sockMu.Unlock()
 		for _, t := range c.tracks {
-			if t.rtp != nil {
+			switch {
+			case t.mrtp != nil:
+				t.mrtp.leave()
+				t.mrtcp.leave()
+			case t.rtp != nil:
 				t.rtp.Close()
 				t.rtcp.Close()
 			}

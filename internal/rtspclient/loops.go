@@ -31,6 +31,13 @@ func (c *Client) write(tr int, pkt []byte, rtcp bool) error {
 		return err
 	}
 	t := c.tracks[tr]
+	if c.opts.Transport == Multicast {
+		if !rtcp {
+			return fmt.Errorf("rtsp %s: multicast is for playing; publish over TCP or UDP", c.url)
+		}
+		_, err := t.rtcp.WriteToUDPAddrPort(pkt, t.srvRTCP) // to the group (RFC 3550 section 6)
+		return err
+	}
 	if c.opts.Transport == UDP {
 		conn, to := t.rtp, t.srvRTP
 		if rtcp {
@@ -106,7 +113,7 @@ func (c *Client) start() error {
 		defer close(readDone)
 		c.readLoop()
 	}()
-	if c.opts.Transport == UDP {
+	if c.opts.Transport != TCP {
 		for i, t := range c.tracks {
 			wg.Add(2)
 			go func() { defer wg.Done(); c.udpLoop(i, t, t.rtp, false) }()
@@ -169,14 +176,21 @@ func (c *Client) udpLoop(i int, t *track, conn *net.UDPConn, rtcp bool) {
 		size = 2 << 10
 	}
 	buf := make([]byte, size)
+	mcast := t.mrtp != nil
 	for {
-		n, err := conn.Read(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			c.fail(fmt.Errorf("rtsp %s: reading UDP: %w", c.url, err))
 			return
 		}
-		c.rxCount.Add(1)
 		pkt := buf[:n]
+		if mcast && (!t.fromSource(from) || rtcp && !t.senderRTCP(pkt)) {
+			continue // another sender or receiver on the group
+		}
+		c.rxCount.Add(1)
+		if mcast {
+			c.mediaRx.Add(1)
+		}
 		if rtcp {
 			if c.OnRTCP != nil {
 				c.OnRTCP(i, pkt)
@@ -200,7 +214,8 @@ func (c *Client) udpLoop(i int, t *track, conn *net.UDPConn, rtcp bool) {
 }
 
 // housekeeping sends keep-alives, RTCP receiver reports over UDP (so the
-// server sees the session alive on its media ports too), and ends a
+// server sees the session alive on its media ports too; with multicast to
+// the group's RTCP port, RFC 3550 section 6.3), and ends a
 // playing session that receives nothing for ReadTimeout.
 func (c *Client) housekeeping(stop <-chan struct{}) {
 	c.mu.Lock()
@@ -217,6 +232,9 @@ func (c *Client) housekeeping(stop <-chan struct{}) {
 	defer tick.Stop()
 	lastKA, lastRR, lastRx := time.Now(), time.Time{}, time.Now()
 	rx := c.rxCount.Load()
+	if c.opts.Transport == Multicast {
+		rx = c.mediaRx.Load()
+	}
 	var ourSSRC [4]byte
 	rand.Read(ourSSRC[:])
 	for {
@@ -224,9 +242,19 @@ func (c *Client) housekeeping(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-tick.C:
-			if n := c.rxCount.Load(); n != rx {
+			n := c.rxCount.Load()
+			if c.opts.Transport == Multicast {
+				// Keep-alive answers on the connection say nothing
+				// about the group: only its packets count.
+				n = c.mediaRx.Load()
+			}
+			if n != rx {
 				rx, lastRx = n, now
 			} else if !c.recording && now.Sub(lastRx) >= c.opts.ReadTimeout {
+				if c.opts.Transport == Multicast {
+					c.fail(c.multicastSilence())
+					return
+				}
 				hint := ""
 				if c.opts.Transport == UDP {
 					hint = "; no UDP packets arrive: a firewall or NAT is likely, try TCP"
@@ -245,7 +273,7 @@ func (c *Client) housekeeping(stop <-chan struct{}) {
 				c.writeRequestLocked(m, c.url, nil, nil) // answer consumed by the read loop
 				c.mu.Unlock()
 			}
-			if c.opts.Transport == UDP && !c.recording && now.Sub(lastRR) >= 5*time.Second {
+			if c.opts.Transport != TCP && !c.recording && now.Sub(lastRR) >= 5*time.Second {
 				lastRR = now
 				for _, t := range c.tracks {
 					if t.received.Load() == 0 {

@@ -101,7 +101,8 @@ func (c *Client) Announce(rawSDP []byte) (*description.Session, error) {
 // SetupAll sets up every media of desc: to play after Describe, to record
 // after Announce. Over TCP media i asks for interleaved channels 2i and
 // 2i+1; over UDP the client binds an even/odd port pair per media on the
-// local address of its RTSP connection.
+// local address of its RTSP connection; with Multicast it joins the group
+// and ports each answer names.
 func (c *Client) SetupAll(desc *description.Session) error {
 	for i, m := range desc.Medias {
 		if err := c.setup(desc, i, m); err != nil {
@@ -131,13 +132,23 @@ func (c *Client) setup(desc *description.Session, i int, m *description.Media) e
 	delivery := headers.TransportDeliveryUnicast
 	th.Delivery = &delivery
 	if c.recording {
+		if c.opts.Transport == Multicast {
+			return fmt.Errorf("rtsp SETUP %s: multicast is for playing; publish over TCP or UDP", mu)
+		}
 		mode := headers.TransportModeRecord
 		th.Mode = &mode
 	}
-	if c.opts.Transport == TCP {
+	switch c.opts.Transport {
+	case TCP:
 		th.Protocol = headers.TransportProtocolTCP
 		th.InterleavedIDs = &[2]int{2 * i, 2*i + 1}
-	} else {
+	case Multicast:
+		// RFC 2326 section 12.39: no client_port; the server picks the
+		// group and ports, and names them in its answer.
+		th.Protocol = headers.TransportProtocolUDP
+		mcast := headers.TransportDeliveryMulticast
+		th.Delivery = &mcast
+	default:
 		th.Protocol = headers.TransportProtocolUDP
 		ip := c.conn.LocalAddr().(*net.TCPAddr).IP
 		t.rtp, t.rtcp, err = listenPair(ip)
@@ -181,10 +192,33 @@ func (c *Client) setup(desc *description.Session, i int, m *description.Media) e
 		c.chanTrack[ids[1]] = int16(i<<1 | 1)
 		return nil
 	}
+	srv := c.conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	if c.opts.Transport == Multicast {
+		a, err := parseMulticastAnswer(&rt, srv)
+		if err != nil {
+			return fmt.Errorf("rtsp SETUP %s: %w; pull over TCP instead", mu, err)
+		}
+		// Under sockMu: Close (from Dial's context) may run meanwhile, and
+		// must not miss the sockets nor see them half set.
+		c.sockMu.Lock()
+		defer c.sockMu.Unlock()
+		if c.failed.Load() {
+			return c.err
+		}
+		for j, o := range c.tracks {
+			if o != t && o.mrtp != nil && o.mrtp.port == a.ports[0] && o.mrtp.group.Equal(a.group.AsSlice()) {
+				return fmt.Errorf("rtsp SETUP %s: %w: it sends media %d on the group and port of media %d (%s port %d), "+
+					"so their packets cannot be told apart; pull over TCP instead", mu, ErrNotMulticast, i, j, a.group, a.ports[0])
+			}
+		}
+		if err := joinMulticast(t, a, c.conn.LocalAddr().(*net.TCPAddr).IP); err != nil {
+			return fmt.Errorf("rtsp SETUP %s: %w", mu, err)
+		}
+		return nil
+	}
 	if rt.ServerPorts == nil {
 		return fmt.Errorf("rtsp SETUP %s: the server's Transport has no server_port for UDP; try TCP", mu)
 	}
-	srv := c.conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 	if rt.Source2 != nil {
 		if a, err := netip.ParseAddr(*rt.Source2); err == nil {
 			srv = a

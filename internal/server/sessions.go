@@ -14,6 +14,7 @@ var sessionTypes = map[string]string{
 	"rtmp":      "RtmpSession",
 	"http":      "HttpSession",
 	"rtp_proxy": "RtpSession",
+	"srt":       "SRT::SrtSession", // ZLMediaKit's class; SRT's connections are registered one by one (registerSRT)
 	// ZLMediaKit's TLS sessions (HttpsSession, RtspSessionWithSSL, RtmpSessionWithSSL), as its typeid names them
 	"https": "toolkit::SessionWithSSL<mediakit::HttpSession>",
 	"rtsps": "toolkit::SessionWithSSL<mediakit::RtspSession>",
@@ -57,4 +58,12 @@ func (s *Server) acceptedByListener() map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// registerSRT lists an SRT connection with the TCP ones: gosrt accepts on
+// its own UDP socket, so there is no listener to wrap. getAllSession lists
+// it and kick_session closes it, which ends the SRT session.
+func (s *Server) registerSRT(c net.Conn) (string, func()) {
+	rc := s.Sessions.Register(c, sessionTypes["srt"])
+	return rc.ID(), rc.Unregister
 }

@@ -1,10 +1,13 @@
 // Package sessions keeps a registry of every TCP connection of every
 // listener: what ZLMediaKit's getAllSession lists and kick_session(s)
 // closes. A listener is wrapped once, before its protocol server gets it;
-// each accepted connection is registered until it is closed.
+// each accepted connection is registered until it is closed. Connections
+// that come from no net.Listener (SRT's, accepted by gosrt on its own UDP
+// socket) are registered one by one with Register.
 //
 // It knows no protocol: a connection's type is the name its listener was
-// wrapped with ("RtspSession", "RtmpSession", "HttpSession", "RtpSession").
+// wrapped with ("RtspSession", "RtmpSession", "HttpSession", "RtpSession"),
+// or the one Register was given ("SRT::SrtSession").
 package sessions
 
 import (
@@ -144,6 +147,29 @@ func (l *listener) Accept() (net.Conn, error) {
 	return l.r.add(nc, l.typ), nil
 }
 
+// Register puts nc, accepted by something other than a wrapped listener,
+// in the registry with type typ (counted as accepted). Close on the
+// returned Conn (kick_session) closes nc; Unregister takes it off when its
+// protocol has closed nc itself.
+func (r *Registry) Register(nc net.Conn, typ string) *Conn {
+	r.mu.Lock()
+	if r.accepted == nil {
+		r.accepted = map[string]*atomic.Uint64{}
+	}
+	if r.accepted[typ] == nil {
+		r.accepted[typ] = new(atomic.Uint64)
+	}
+	counter := r.accepted[typ]
+	r.mu.Unlock()
+	counter.Add(1)
+	return r.add(nc, typ)
+}
+
+// Unregister takes the connection off the registry without closing it.
+func (c *Conn) Unregister() {
+	c.once.Do(func() { c.r.remove(c.n) })
+}
+
 func (r *Registry) add(nc net.Conn, typ string) *Conn {
 	n := r.next.Add(1)
 	c := &Conn{Conn: nc, n: n, r: r, info: Info{ID: strconv.FormatUint(n, 10), Type: typ, Since: time.Now()}}
@@ -165,8 +191,14 @@ func (r *Registry) remove(n uint64) {
 }
 
 func split(a net.Addr) (string, int) {
-	if t, ok := a.(*net.TCPAddr); ok {
+	switch t := a.(type) {
+	case *net.TCPAddr:
 		return t.IP.String(), t.Port
+	case *net.UDPAddr:
+		// A dual-stack UDP socket ([::]) names IPv4 peers as ::ffff:a.b.c.d;
+		// peer_ip filters and the caller's own address say a.b.c.d.
+		ap := t.AddrPort()
+		return ap.Addr().Unmap().String(), int(ap.Port())
 	}
 	if a == nil {
 		return "", 0

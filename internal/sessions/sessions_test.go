@@ -178,3 +178,47 @@ func TestAcceptedCountsByTypeExceptUncounted(t *testing.T) {
 		t.Fatalf("Accepted %v: a wrapped listener's type is there at 0", acc)
 	}
 }
+
+// udpConn is a connection that came from no listener: a UDP "connection"
+// as gosrt's SRT connections are, with the addresses given.
+type udpConn struct {
+	net.Conn
+	local, peer *net.UDPAddr
+	closed      atomic.Bool
+}
+
+func (c *udpConn) LocalAddr() net.Addr  { return c.local }
+func (c *udpConn) RemoteAddr() net.Addr { return c.peer }
+func (c *udpConn) Close() error         { c.closed.Store(true); return nil }
+
+func TestRegisterListsAConnectionFromNoListener(t *testing.T) {
+	for _, c := range []struct {
+		name, peer, wantIP string
+	}{
+		{"IPv4", "127.0.0.1", "127.0.0.1"},
+		{"IPv4 on a dual-stack socket", "::ffff:10.0.0.7", "10.0.0.7"},
+		{"IPv6", "::1", "::1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var r Registry
+			nc := &udpConn{local: &net.UDPAddr{IP: net.IPv6zero, Port: 9000}, peer: &net.UDPAddr{IP: net.ParseIP(c.peer), Port: 5555}}
+			rc := r.Register(nc, "SRT::SrtSession")
+			in, ok := r.Get(rc.ID())
+			if !ok || in.Type != "SRT::SrtSession" || in.PeerIP != c.wantIP || in.PeerPort != 5555 || in.LocalPort != 9000 {
+				t.Fatalf("Get = %+v, %v; want SRT::SrtSession from %s:5555 on port 9000", in, ok, c.wantIP)
+			}
+			if n := r.Accepted()["SRT::SrtSession"]; n != 1 {
+				t.Errorf("Accepted = %d, want 1", n)
+			}
+			if !r.Kick(rc.ID()) || !nc.closed.Load() || r.Len() != 0 {
+				t.Errorf("Kick did not close and remove the connection")
+			}
+			rc2 := r.Register(nc, "SRT::SrtSession")
+			nc.closed.Store(false)
+			rc2.Unregister()
+			if r.Len() != 0 || nc.closed.Load() {
+				t.Errorf("Unregister: %d listed, closed %v; want none listed and the connection left open", r.Len(), nc.closed.Load())
+			}
+		})
+	}
+}

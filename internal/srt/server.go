@@ -41,6 +41,12 @@ type Server struct {
 	Passphrase string
 	// PBKeyLen is the AES key length in bytes (16, 24, 32); 0 = 16.
 	PBKeyLen int
+	// Register, when set, lists each accepted connection with the
+	// server's other sessions (getAllSession) and returns its id there
+	// (hub.Origin.Conn) and what takes it off at the session's end. The
+	// session ends when that list closes the connection (kick_session),
+	// as when the peer goes.
+	Register func(c net.Conn) (id string, release func())
 
 	ln       gosrt.Listener
 	mu       sync.Mutex
@@ -165,6 +171,7 @@ func (s *Server) Sessions() int {
 
 type session struct {
 	id     string
+	connID string // the session registry's id ("" when not registered)
 	conn   gosrt.Conn
 	remote string
 	sid    StreamID
@@ -241,6 +248,11 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 	}
 	defer s.remove(ss)
 	defer conn.Close()
+	if s.Register != nil {
+		var release func()
+		ss.connID, release = s.Register(conn)
+		defer release()
+	}
 	if sid.Mode == Publish {
 		s.publish(ss)
 	} else {
@@ -303,7 +315,7 @@ func (s *Server) repeated(remote string) bool {
 }
 
 func (s *Server) origin(ss *session) hub.Origin {
-	return hub.Origin{Proto: "srt", Remote: ss.remote, ID: ss.id, Params: ss.sid.Params}
+	return hub.Origin{Proto: "srt", Remote: ss.remote, ID: ss.id, Params: ss.sid.Params, Conn: ss.connID}
 }
 
 func (s *Server) publish(ss *session) {

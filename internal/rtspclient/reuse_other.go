@@ -1,0 +1,10 @@
+//go:build !windows
+
+package rtspclient
+
+import "syscall"
+
+// setReuseAddr lets several sockets bind one multicast port.
+func setReuseAddr(fd uintptr) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+}
