@@ -76,6 +76,8 @@ type Config struct {
 	Record Record // [protocol] enable_mp4, [record], [http] rootPath, dirMenu (record.go)
 	SRT    SRT    // [srt] (srt.go)
 	RTC    RTC    // [rtc] (rtc.go)
+	// Cluster is [cluster]'s stream registry on Redis (cluster.go).
+	Cluster Cluster
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -284,6 +286,7 @@ func Default() *Config {
 	defaultRecord(c)
 	defaultSRT(c)
 	defaultRTC(c)
+	defaultCluster(c)
 	return c
 }
 
