@@ -59,7 +59,10 @@ func TestClaimIsExclusiveAndReleaseOnlyByTheOwner(t *testing.T) {
 			releaseScript.Run(ctx, b.rdb, []string{streamKey("live/cam")}, b.instance)
 			r, _ := lookup(ctx, b.rdb, "live/cam")
 			return r
-		}, func(v any) bool { r := v.(*StreamRecord); return r != nil && r.Node == "1" && r.PullURL() == "rtsp://10.0.0.1:8554/live/cam" }},
+		}, func(v any) bool {
+			r := v.(*StreamRecord)
+			return r != nil && r.Node == "1" && r.PullURL() == "rtsp://10.0.0.1:8554/live/cam"
+		}},
 		{"a's release removes it", func() any {
 			releaseScript.Run(ctx, a.rdb, []string{streamKey("live/cam")}, a.instance)
 			r, _ := lookup(ctx, b.rdb, "live/cam")
