@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,6 +131,19 @@ func TestClusterPlaysAnywhere(t *testing.T) {
 	}
 	if s := data["streams"].([]any); len(s) != 1 || s[0].(map[string]any)["node_id"] != "a" {
 		t.Errorf("c's getClusterInfo streams: %v", s)
+	}
+	// The status page's JSON carries the same view.
+	res, err := http.Get("http://" + b.Addr("http") + "/berth/status.json?secret=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Data struct{ Cluster cluster.Status }
+	}
+	json.NewDecoder(res.Body).Decode(&page)
+	res.Body.Close()
+	if pc := page.Data.Cluster; pc.NodeID != "b" || !pc.RedisUp || len(pc.Nodes) != 3 || len(pc.Edges) != 1 || pc.Edges[0].Origin != "a" {
+		t.Errorf("b's status page cluster section: %+v", pc)
 	}
 	if n := len(b.Cluster().Edges()); n != 1 {
 		t.Errorf("b runs %d edge pulls for three readers, want 1", n)
