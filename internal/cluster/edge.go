@@ -65,6 +65,14 @@ func (n *Node) StreamNotFound(path string, who hub.Origin) {
 }
 
 func (n *Node) resolve(path string) {
+	if n.health.isDown() { // the heartbeat says when Redis is back
+		n.mu.Lock()
+		if e := n.edges[path]; e != nil && e.url == "" {
+			delete(n.edges, path)
+		}
+		n.mu.Unlock()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	rec, err := lookup(ctx, n.rdb, path)
 	cancel()

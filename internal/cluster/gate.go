@@ -15,7 +15,7 @@ import (
 // keeps serving without its registry (the heartbeat's claim settles a
 // path published on two nodes meanwhile).
 func (n *Node) Authorize(ctx context.Context, r auth.Request) error {
-	if r.Action != auth.Publish || n.closed.Load() {
+	if r.Action != auth.Publish || n.closed.Load() || n.health.isDown() {
 		return nil
 	}
 	path := r.App + "/" + r.Stream

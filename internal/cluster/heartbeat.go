@@ -53,6 +53,15 @@ func (h *health) failed(what string, err error) {
 	}
 }
 
+// isDown reports whether the last registry call failed: lookups made for
+// a waiting publisher or reader are skipped then, so an outage does not
+// add a timeout to every publish; the heartbeat keeps trying.
+func (h *health) isDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.down
+}
+
 // ok records a call that worked; it reports whether Redis was down until
 // now (the caller then re-registers everything).
 func (h *health) ok() bool {

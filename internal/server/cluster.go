@@ -36,6 +36,7 @@ func (s *Server) startCluster() error {
 		return err
 	}
 	if err := n.Claim(context.Background()); err != nil {
+		n.Close(time.Second)
 		return err
 	}
 	s.cluster = n
