@@ -77,8 +77,9 @@ type Node struct {
 	owned map[string]*hub.Stream
 	load  loadSampler
 
-	health health
-	stats  stats
+	health       health
+	stats        stats
+	conflictLogs sync.Map // what -> when its last "held by another node" line was logged
 }
 
 // op is one registry change queued by an observer call.

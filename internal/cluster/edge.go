@@ -101,6 +101,9 @@ func (n *Node) resolve(path string) {
 func (n *Node) startEdge(path string, rec *StreamRecord) {
 	url := rec.PullURL() + "?" + edgeParam + "=" + n.ID()
 	e := &edge{path: path, url: url, node: rec.Node, instance: rec.Instance, started: time.Now()}
+	if n.closed.Load() {
+		return // shutting down: the proxy manager closes next
+	}
 	n.mu.Lock()
 	n.edges[path] = e // before Add, so the pull's StreamPublished finds it
 	n.mu.Unlock()

@@ -267,15 +267,13 @@ func isScriptReply(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "ERR ") // a script error, not the connection
 }
 
-var conflictLogs sync.Map // what -> time of its last line
-
 // logConflict says once a minute per path that another node holds it.
 func (n *Node) logConflict(what, other, fix string) {
 	now := time.Now()
-	if v, ok := conflictLogs.Load(what); ok && now.Sub(v.(time.Time)) < stillDownEvery {
+	if v, ok := n.conflictLogs.Load(what); ok && now.Sub(v.(time.Time)) < stillDownEvery {
 		return
 	}
-	conflictLogs.Store(what, now)
+	n.conflictLogs.Store(what, now)
 	n.log().Warn("cluster: registry entry held by another node", "what", what, "node_id", other, "fix", fix)
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,6 +145,12 @@ func TestClusterPlaysAnywhere(t *testing.T) {
 	res.Body.Close()
 	if pc := page.Data.Cluster; pc.NodeID != "b" || !pc.RedisUp || len(pc.Nodes) != 3 || len(pc.Edges) != 1 || pc.Edges[0].Origin != "a" {
 		t.Errorf("b's status page cluster section: %+v", pc)
+	}
+	// And the metrics.
+	series := seriesOf(scrapeMetrics(t, "http://"+b.Addr("http")+"/metrics"), "berth_cluster_edge_pulls")
+	up := seriesOf(scrapeMetrics(t, "http://"+b.Addr("http")+"/metrics"), "berth_cluster_node_up")
+	if series["node_id=b"] != 1 || up["node_id=b"] != 1 {
+		t.Errorf("b's metrics: berth_cluster_edge_pulls %v, berth_cluster_node_up %v; want 1 and 1", series, up)
 	}
 	if n := len(b.Cluster().Edges()); n != 1 {
 		t.Errorf("b runs %d edge pulls for three readers, want 1", n)
@@ -317,4 +324,28 @@ func TestClusterRefusesANodeIDThatIsLive(t *testing.T) {
 			t.Errorf("the refusal %q does not say %q", msg, want)
 		}
 	}
+}
+
+// TestClusterTTLReloadsLive: [cluster] ttl changes on a running node (the
+// entries' TTL and the heartbeat); redis and node_id need a restart and
+// the reload says so.
+func TestClusterTTLReloadsLive(t *testing.T) {
+	redis := testutil.StartRedis(t)
+	a, _ := startNode(t, redis, "a")
+	next := *a.CurrentConfig()
+	next.Cluster.TTL, next.Cluster.NodeID = 7, "a2"
+	rep, err := a.Reload(&next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := rep.Key("cluster.ttl"); !ok || !c.Live {
+		t.Errorf("cluster.ttl: %+v, want applied live", c)
+	}
+	if c, ok := rep.Key("cluster.node_id"); !ok || c.Live || !strings.Contains(c.Note, "at start") {
+		t.Errorf("cluster.node_id: %+v, want a restart", c)
+	}
+	testutil.WaitFor(t, 2*clusterTTL*time.Second, "the node entry's TTL to be 7 s", func() bool {
+		ms, _ := strconv.Atoi(strings.TrimPrefix(redis.Do("PTTL", "berth:node:a"), ":"))
+		return ms > 3000
+	})
 }
