@@ -239,13 +239,26 @@ func (n *Node) beat() {
 	}
 	n.mu.Unlock()
 	ttl := n.getTTL()
-	pipe := n.rdb.Pipeline()
-	nodeCmd := claimScript.Eval(ctx, pipe, []string{nodeKey(n.ID())}, claimArgs(n.instance, ttl, n.nodeRecord().fields())...)
+	// EVALSHA: the script's text is not sent a thousand times per beat. A
+	// Redis that restarted has no scripts; load it and send the beat again.
+	var nodeCmd *redis.Cmd
 	cmds := make([]*redis.Cmd, len(streams))
-	for i, s := range streams {
-		cmds[i] = claimScript.Eval(ctx, pipe, []string{streamKey(s.Path)}, claimArgs(n.instance, ttl, n.streamRecord(s).fields())...)
+	send := func() error {
+		pipe := n.rdb.Pipeline()
+		nodeCmd = claimScript.EvalSha(ctx, pipe, []string{nodeKey(n.ID())}, claimArgs(n.instance, ttl, n.nodeRecord().fields())...)
+		for i, s := range streams {
+			cmds[i] = claimScript.EvalSha(ctx, pipe, []string{streamKey(s.Path)}, claimArgs(n.instance, ttl, n.streamRecord(s).fields())...)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !isScriptReply(err) {
+	err := send()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = claimScript.Load(ctx, n.rdb).Err(); err == nil {
+			err = send()
+		}
+	}
+	if err != nil && !isScriptReply(err) {
 		n.stats.errors.Add(1)
 		n.health.failed("sending the heartbeat", err)
 		return
