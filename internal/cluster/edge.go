@@ -76,10 +76,10 @@ func (n *Node) resolve(path string) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	rec, err := lookup(ctx, n.rdb, path)
 	cancel()
-	if err != nil {
+	if err != nil && !n.closed.Load() { // a look-up cut by shutdown is no outage
 		n.stats.errors.Add(1)
 		n.health.failed("looking up "+path+" for a reader", err)
-	} else {
+	} else if err == nil {
 		n.health.ok()
 	}
 	if err != nil || rec == nil || rec.Instance == n.instance || rec.PullURL() == "" {
