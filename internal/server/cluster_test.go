@@ -172,7 +172,8 @@ func TestClusterRefusesASecondPublisherNamingTheFirst(t *testing.T) {
 		exited := run(t, "-re", "-i", testmedia.File(t, testmedia.H264AAC), "-c", "copy", "-t", "5", "-f", map[bool]string{true: "rtsp", false: "flv"}[strings.HasPrefix(url, "rtsp")], url)
 		waitExit(t, exited, "the refused publisher on b")
 	}
-	line := blogs.WaitLine(t, `already live on node \"a\"`, "publish to node a")
+	line := blogs.WaitLine(t, "proto=rtmp", `already live on node \"a\"`, "publish to node a")
+	blogs.WaitLine(t, "proto=rtsp", `already live on node \"a\"`)
 	if !strings.Contains(line, "rtsp://127.0.0.1:") {
 		t.Errorf("the refusal does not say where the stream lives: %s", line)
 	}
