@@ -48,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runProbe(args[1:], stdout, stderr)
 		case "bench":
 			return runBench(args[1:], stdout, stderr)
+		case "cluster":
+			return runCluster(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "berth", server.Version)
 			return exitOK
@@ -143,6 +145,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
        berth doctor [-c config.ini] [--json]   check ports without serving
        berth probe URL                         diagnose a client's URL (rtsp://, rtmp://, http://)
        berth bench play|push|latency ...       load-test a server
+       berth cluster status [-c config.ini | -redis URL]   the cluster's nodes and streams
        berth version
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or flags, 3 a port cannot be used.

@@ -6,6 +6,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -76,6 +77,9 @@ type Handler struct {
 	// Playback plays recordings back as streams (seekRecordStamp,
 	// setRecordSpeed); nil: those calls answer that it is off.
 	Playback *record.Playback
+	// Cluster reads the cluster registry (getClusterInfo); nil or ok
+	// false: that call answers that clustering is off.
+	Cluster func(ctx context.Context) (status any, ok bool)
 
 	sampler sampler                // bytesSpeed and the threads' load, over the last seconds
 	secret  atomic.Pointer[string] // set by SetSecret; nil: Secret
@@ -207,6 +211,9 @@ var endpoints = map[string]endpoint{
 	"setRecordSpeed":        (*Handler).setRecordSpeed,
 	"getMp4RecordFile":      (*Handler).getMp4RecordFile,
 	"deleteRecordDirectory": (*Handler).deleteRecordDirectory,
+
+	// The cluster registry (cluster.go).
+	"getClusterInfo": (*Handler).getClusterInfo,
 }
 
 var (

@@ -77,6 +77,8 @@ type Config struct {
 	SRT    SRT    // [srt] (srt.go)
 	RTC    RTC    // [rtc] (rtc.go)
 	Origin Origin // [cluster] origin_url, timeout_sec, retry_count: the static edge (origin.go)
+	// Cluster is [cluster]'s stream registry on Redis (cluster.go).
+	Cluster Cluster
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -286,6 +288,7 @@ func Default() *Config {
 	defaultSRT(c)
 	defaultRTC(c)
 	defaultOrigin(c)
+	defaultCluster(c)
 	return c
 }
 

@@ -31,6 +31,7 @@ func (s *Server) streamWait() time.Duration {
 		return w
 	}
 	onDemand := s.Config.Proxy.OnDemand && len(s.Config.Proxy.Pulls) > 0 // [proxy] pulls start with their first reader
+	onDemand = onDemand || s.cluster != nil                              // so do edge pulls of other nodes' streams (cluster.go)
 	if !onDemand && (s.hooks == nil || !s.hooks.Enabled("on_stream_not_found")) {
 		return 0
 	}

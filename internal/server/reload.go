@@ -121,6 +121,9 @@ var restartOnly = map[string]string{
 	"rtp_proxy.ps_pt":         "the RTP server's packet path reads it without a lock",
 	"rtp_proxy.ts_pt":         "the RTP server's packet path reads it without a lock",
 	"hub.slow_reader":         "the hub's slow-reader policy is fixed when the hub is made",
+	"cluster.redis":           "the node joins its registry at start",
+	"cluster.node_id":         "the node registers under its node_id at start",
+	"cluster.advertise":       "the node's entry and its streams' play URLs are written with it from start",
 }
 
 // listenerKeys are the ports a reload can move: key -> listener name.

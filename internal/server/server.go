@@ -96,6 +96,7 @@ type Server struct {
 	hooks         *hooks.Client  // web hooks (hooks.go)
 	proxies       *proxy.Manager // pull proxies (proxy.go)
 	edge          *cluster.Edge  // [cluster] origin_url: pulls of missing streams from origins (origin.go)
+	cluster       *cluster.Node  // [cluster] redis: the stream registry (cluster.go); nil when off
 	stopKeepalive func()
 
 	pushers      *pusher.Manager  // addStreamPusherProxy (pusher.go)
@@ -176,6 +177,10 @@ func (s *Server) Start() error {
 	for _, line := range ports.Shadows(bound) {
 		s.Log.Warn(line)
 	}
+	if err := s.startCluster(); err != nil { // a node_id live elsewhere refuses the start (cluster.go)
+		bound.Close()
+		return err
+	}
 
 	policy := hub.SkipToKeyframe
 	if cfg.Hub.SlowReader == "close" {
@@ -186,14 +191,14 @@ func (s *Server) Start() error {
 	edge.Proxies, s.edge = s.proxies, edge
 	s.record = s.newRecorder() // finalises what a previous run left in progress (record.go)
 	s.playback = s.newPlayback()
-	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hookObserver(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback, s.edge},
+	s.Hub = hub.New(hub.Options{Observer: hub.Observers{s.hookObserver(), s.proxies, hub.OnPublish(s.hlsPublished), hub.OnPublish(s.recordPublished), s.playback, s.clusterObserver(), s.edge},
 		RingSize: cfg.Hub.RingSize, SlowReader: policy, AllowTakeover: cfg.General.AllowTakeover,
 		Log: s.Log, Converters: codec.Converters(s.Log.With("component", "convert")),
 	})
 	s.proxies.Hub = s.Hub
 	s.playback.Hub = s.Hub
 	s.pushers = s.newPushers()
-	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.hooks}
+	checker := &auth.Checker{Publish: cfg.Auth.Publish, Play: cfg.Auth.Play, Realm: cfg.Auth.Realm, Gate: s.publishGate()}
 	s.live.checker = checker
 	// Metrics before any session, so the hooks' calls are observed from the first.
 	s.Metrics = s.newMetrics(checker)
@@ -277,6 +282,7 @@ func (s *Server) Start() error {
 	}
 	s.hooksStarted()
 	s.startPulls()
+	s.runCluster()
 	return nil
 }
 
@@ -366,6 +372,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.api.Pushers = s.pushers
 	s.api.Record = s.record
 	s.api.Playback = s.playback
+	s.api.Cluster = s.clusterStatus
 	mux.Handle(api.Prefix, s.api)
 	s.routeWebRTC(mux)                          // /index/api/whep, whip, webrtc: before the API's secret check (webrtc.go)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
@@ -402,6 +409,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.bound != nil {
 		s.bound.Close()
 	}
+	s.stopCluster() // its registry entries go first: other nodes stop sending readers here
 	if s.pushers != nil {
 		s.pushers.Close() // they hang up on their targets before the streams they read end
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"runtime"
@@ -81,6 +82,9 @@ func (s *Server) webStatus() any {
 			st.Proxies = append(st.Proxies, web.Proxy{Key: in.Key, Path: in.Path, URL: in.URL, State: in.State.String(),
 				Summary: in.Summary(), Retries: in.Retries})
 		}
+	}
+	if c, ok := s.clusterStatus(context.Background()); ok { // bounded by the cluster's lookup deadline
+		st.Cluster = c
 	}
 	return st
 }

@@ -25,6 +25,9 @@ type Status struct {
 	Pushers []Pusher `json:"pushers"`
 	// Proxies are the pull proxies and their states (absent: none).
 	Proxies []Proxy `json:"proxies,omitempty"`
+	// Cluster is the cluster registry as this node sees it (internal/cluster's
+	// Status); absent when the node is not in a cluster.
+	Cluster any `json:"cluster,omitempty"`
 }
 
 // Pusher is one push-out and its state in words.

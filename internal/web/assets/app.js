@@ -98,6 +98,29 @@ function render(media, st) {
   renderProxies(st.proxies || []);
   renderWarnings(st.warnings, st.warnings_total);
   renderPushers(st.pushers || []);
+  renderCluster(st.cluster);
+}
+
+// renderCluster shows the registry's nodes and streams ([cluster] redis);
+// the section shows only on a node in a cluster.
+function renderCluster(c) {
+  $("cluster-section").hidden = !c;
+  if (!c) return;
+  $("cluster-summary").textContent = "this node: " + c.node_id + " · registry " + c.redis +
+    (c.redis_up ? "" : " · cannot be read: " + (c.error || "unreachable") + " (this node keeps serving what it has)");
+  $("cluster-summary").className = c.redis_up ? "" : "problem";
+  const since = (t) => ((Date.now() - Date.parse(t)) / 1000).toFixed(1) + " s ago";
+  const rate = (b) => (b / 1e6).toFixed(1) + " Mb/s";
+  document.querySelector("#cluster-nodes tbody").replaceChildren(...(c.nodes || []).map((n) => el("tr", {},
+    el("td", { text: n.node_id + (n.node_id === c.node_id ? " (this node)" : "") }), el("td", { text: n.rtsp || n.rtmp || "" }),
+    el("td", { text: n.load.cpu_percent + "%" }), el("td", { text: String(n.load.readers) }),
+    el("td", { text: rate(n.load.egress_bps) }), el("td", { text: n.load.streams + " (+" + n.load.edges + " pulled)" }),
+    el("td", { text: since(n.heartbeat) }))));
+  const edges = {};
+  for (const e of c.edges || []) edges[e.path] = e.state;
+  document.querySelector("#cluster-streams tbody").replaceChildren(...(c.streams || []).map((s) => el("tr", {},
+    el("td", { text: s.path }), el("td", { text: s.node_id }), el("td", { text: s.publisher }),
+    el("td", { text: edges[s.path] || (s.node_id === c.node_id ? "origin" : "-") }))));
 }
 
 // renderPushers lists addStreamPusherProxy's pushers; the section shows
