@@ -22,6 +22,7 @@ const benchUsage = `Usage: berth bench play URL [-n N] [-duration 30s] [-ramp 50
        berth bench push URL [-n M] [-file F] [-rate 4M] [-duration D] [-transport tcp|udp] [-json]
        berth bench latency PUSH_URL READ_URL [-duration 10s] [-rate 4M] [-json]
        berth bench floor [-n 400] [-rate 4M] [-duration 20s] [-json]
+       berth bench chaos [-n 100000] [-c 16] [-seed S] [-pid PID] [-rtsp ADDR ...] [-json]
 
 play     N readers of URL: a line per second, then a summary (readers ok/failed, Mb/s,
          packets/s, RTP loss, first packet and keyframe p50/p99; with -pid the server's
@@ -43,6 +44,11 @@ latency  publishes a synthetic stream whose packets carry their send time to PUS
          and prints the delay distribution.
 floor    the same bytes written with plain writev to N loopback sockets, no protocol:
          the least CPU per GB any server can spend.
+chaos    N malformed or mutated inputs spread over every listener of a running Berth
+         (RTSP, RTMP, HTTP/WebSocket, API, RTP proxy, SRT, WebRTC) while a synthetic
+         publisher and 20 RTSP/TCP readers run; reports crashes, the readers' loss, and
+         the server's goroutines, fds and RSS before, at peak and after a settle time.
+         Input i depends only on -seed and i: -only i replays one. Exit 1 on a failure.
 
 It speaks the protocols, not Berth's API: it measures any server.
 `
@@ -67,8 +73,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return benchLatency(ctx, args[1:], stdout, stderr)
 	case "floor":
 		return benchFloor(ctx, args[1:], stdout, stderr)
+	case "chaos":
+		return benchChaos(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "berth bench: unknown mode %q; want play, push, latency or floor\n\n%s", args[0], benchUsage)
+	fmt.Fprintf(stderr, "berth bench: unknown mode %q; want play, push, latency, floor or chaos\n\n%s", args[0], benchUsage)
 	return exitConfig
 }
 
