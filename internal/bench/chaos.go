@@ -32,12 +32,12 @@ type ChaosConfig struct {
 	Seed        int64 // input i is made from (Seed, i) alone: rerun one with -seed and -only
 	Only        int   // >0: send just input number Only-1 (to reproduce one)
 
-	Readers  int           // legitimate RTSP/TCP readers; default 20
-	Rate     float64       // legitimate stream bits/s; default 1e6
-	Path     string        // legitimate app/stream; default live/chaos
-	PID      int           // the server's process id: alive check, fds and RSS from /proc
-	Settle   time.Duration // how long resources may take to return to baseline; default 30 s
-	Timeout  time.Duration // per input; default 2 s
+	Readers int           // legitimate RTSP/TCP readers; default 20
+	Rate    float64       // legitimate stream bits/s; default 1e6
+	Path    string        // legitimate app/stream; default live/chaos
+	PID     int           // the server's process id: alive check, fds and RSS from /proc
+	Settle  time.Duration // how long resources may take to return to baseline; default 30 s
+	Timeout time.Duration // per input; default 2 s
 	// RSSSlackKiB is how far above its baseline the server's RSS may stay
 	// after the settle time; 0 = half the baseline or 64 MiB, whichever is
 	// more (the Go heap returns freed pages to the OS minutes later).
@@ -54,15 +54,15 @@ type ChaosResources struct {
 
 // ChaosReport is the outcome of a campaign.
 type ChaosReport struct {
-	Seed         int64          `json:"seed"`
-	Inputs       int            `json:"inputs"`
-	ByTarget     map[string]int `json:"by_target"`
+	Seed     int64          `json:"seed"`
+	Inputs   int            `json:"inputs"`
+	ByTarget map[string]int `json:"by_target"`
 	// TargetMeanMS is the mean time an input of each kind took, dial to
 	// hang-up: where a campaign spends its time.
 	TargetMeanMS map[string]float64 `json:"target_mean_ms"`
-	Refused      int            `json:"refused"` // inputs whose connection the server refused or reset before we wrote (limits)
-	Seconds      float64        `json:"seconds"`
-	InputsPerSec float64        `json:"inputs_per_second"`
+	Refused      int                `json:"refused"` // inputs whose connection the server refused or reset before we wrote (limits)
+	Seconds      float64            `json:"seconds"`
+	InputsPerSec float64            `json:"inputs_per_second"`
 
 	ServerAlive bool `json:"server_alive"` // the process exists (-pid) and /berth/health answers
 	Crashes     int  `json:"crashes"`
