@@ -49,6 +49,7 @@ chaos    N malformed or mutated inputs spread over every listener of a running B
          publisher and 20 RTSP/TCP readers run; reports crashes, the readers' loss, and
          the server's goroutines, fds and RSS before, at peak and after a settle time.
          Input i depends only on -seed and i: -only i replays one. Exit 1 on a failure.
+         (chaos alone also asks Berth's /berth/health, /metrics and openRtpServer.)
 
 It speaks the protocols, not Berth's API: it measures any server.
 `

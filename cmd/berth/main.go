@@ -142,7 +142,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, `Usage: berth [-c config.ini] [flags]
        berth doctor [-c config.ini] [--json]   check ports without serving
        berth probe URL                         diagnose a client's URL (rtsp://, rtmp://, http://)
-       berth bench play|push|latency ...       load-test a server
+       berth bench play|push|latency|chaos ... load-test a server (chaos: bad input)
        berth version
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or flags, 3 a port cannot be used.
