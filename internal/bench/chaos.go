@@ -25,7 +25,11 @@ type ChaosConfig struct {
 	RTPUDP           string // the rtp_proxy UDP address when it differs from RTP's; "" = RTP's, "-" = openRtpServer ports only
 	SRT              string // UDP
 	RTC, RTCTCP      string // WebRTC ICE: UDP and ICE-TCP
-	Secret           string // [api] secret: calls with it reach the endpoints' argument parsing
+	// The TLS listeners (Berth opens them only with a certificate): the
+	// same inputs as their plain twins after a handshake, and damaged
+	// ClientHellos.
+	HTTPS, RTSPS, RTMPS string
+	Secret              string // [api] secret: calls with it reach the endpoints' argument parsing
 
 	N           int   // inputs; default 100,000
 	Concurrency int   // inputs in flight; default 16
@@ -143,6 +147,7 @@ type chaosRun struct {
 	// rtpPorts are ports openRtpServer gave the campaign (UDP and TCP).
 	rtpPorts []int
 	rtpHost  string
+	tls      bool // inputs go over TLS (a copy of the run for the TLS targets)
 }
 
 type chaosTarget struct {

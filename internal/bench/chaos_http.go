@@ -80,7 +80,7 @@ func (c *chaosRun) httpRequest(r *rand.Rand, upgrade bool) []byte {
 }
 
 func chaosHTTPRequest(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.HTTP)
+	conn, err := c.dial(ctx, c.cfg.HTTP)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func chaosHTTPRequest(ctx context.Context, c *chaosRun, r *rand.Rand) error {
 }
 
 func chaosWebSocket(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.HTTP)
+	conn, err := c.dial(ctx, c.cfg.HTTP)
 	if err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func encodeQuery(q map[string]string) string {
 }
 
 func chaosAPI(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.HTTP)
+	conn, err := c.dial(ctx, c.cfg.HTTP)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ const chaosOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:B
 	"a=setup:actpass\r\na=rtpmap:111 opus/48000/2\r\n"
 
 func chaosWHIPWHEP(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.HTTP)
+	conn, err := c.dial(ctx, c.cfg.HTTP)
 	if err != nil {
 		return err
 	}

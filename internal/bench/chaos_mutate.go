@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"math/rand/v2"
@@ -105,8 +106,14 @@ func weirdString(r *rand.Rand) string {
 
 var chaosDialer = net.Dialer{Timeout: 2 * time.Second}
 
+// chaosConn is a TCP connection, or TLS over one.
+type chaosConn interface {
+	net.Conn
+	CloseWrite() error
+}
+
 // dial opens a TCP connection for one input.
-func dial(ctx context.Context, addr string) (*net.TCPConn, error) {
+func dial(ctx context.Context, addr string) (chaosConn, error) {
 	c, err := chaosDialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -114,17 +121,39 @@ func dial(ctx context.Context, addr string) (*net.TCPConn, error) {
 	return c.(*net.TCPConn), nil
 }
 
+// dial opens a connection for one input: TLS for the campaign's TLS
+// targets (the certificate is not checked: the server's is the one under
+// test, often self-signed).
+func (c *chaosRun) dial(ctx context.Context, addr string) (chaosConn, error) {
+	conn, err := dial(ctx, addr)
+	if err != nil || !c.tls {
+		return conn, err
+	}
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		hangUp(conn)
+		return nil, err
+	}
+	return tc, nil
+}
+
 // hangUp closes with a reset, not a FIN: the campaign opens a hundred
 // thousand connections and must not fill the ephemeral port range with
 // TIME_WAIT.
-func hangUp(c *net.TCPConn) {
-	c.SetLinger(0)
+func hangUp(c chaosConn) {
+	raw := net.Conn(c)
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		tcp.SetLinger(0)
+	}
 	c.Close()
 }
 
 // exchange writes b, half-closes, and reads what comes back for up to
 // readFor (or 64 KiB): a server must answer or hang up, not wait.
-func exchange(ctx context.Context, c *net.TCPConn, b []byte, readFor time.Duration) error {
+func exchange(ctx context.Context, c chaosConn, b []byte, readFor time.Duration) error {
 	defer hangUp(c)
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)

@@ -16,7 +16,7 @@ import (
 // with odd chunk sizes, lengths, stream ids and types.
 
 func chaosRTMPHandshake(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.RTMP)
+	conn, err := c.dial(ctx, c.cfg.RTMP)
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func chaosRTMPHandshake(ctx context.Context, c *chaosRun, r *rand.Rand) error {
 }
 
 func chaosRTMPChunks(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.RTMP)
+	conn, err := c.dial(ctx, c.cfg.RTMP)
 	if err != nil {
 		return err
 	}

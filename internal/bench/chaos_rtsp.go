@@ -81,7 +81,7 @@ func rtspRequest(r *rand.Rand, c *chaosRun) []byte {
 }
 
 func chaosRTSPRequest(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.RTSP)
+	conn, err := c.dial(ctx, c.cfg.RTSP)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func rtpJunk(r *rand.Rand) []byte {
 }
 
 func chaosRTSPInterleaved(ctx context.Context, c *chaosRun, r *rand.Rand) error {
-	conn, err := dial(ctx, c.cfg.RTSP)
+	conn, err := c.dial(ctx, c.cfg.RTSP)
 	if err != nil {
 		return err
 	}

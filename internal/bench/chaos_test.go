@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // TestChaosAgainstBerth runs a short campaign against a Berth started here:
-// 2,000 bad inputs over every listener (600 under the race detector, which
+// 2,000 bad inputs over every listener, the TLS ones too (600 under the race detector, which
 // makes each ten times dearer) while a publisher and 20 readers run. The
 // server must live, the readers lose nothing, and goroutines and files
 // come back.
@@ -23,9 +24,11 @@ func TestChaosAgainstBerth(t *testing.T) {
 	if raceEnabled {
 		n = 600
 	}
+	cert := testutil.NewTestCert(t, false)
 	srv := startBerth(t, func(c *config.Config) {
 		c.RTPProxy.TimeoutSec = 2 // what junk opens on the RTP ports ends within the settle time
 		c.SRT.TimeoutSec = 2
+		c.TLS = config.TLS{HTTPPort: 8443, RTSPPort: 322, RTMPPort: 1936, Cert: cert.File} // ephemeral ports all the same
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -34,6 +37,7 @@ func TestChaosAgainstBerth(t *testing.T) {
 		RTSP: srv.Addr("rtsp"), RTMP: srv.Addr("rtmp"), HTTP: srv.Addr("http"),
 		RTP: srv.Addr("rtp_proxy"), RTPUDP: "-", // the shared UDP socket's ephemeral port is not exported
 		SRT: srv.Addr("srt"), RTC: srv.Addr("rtc"), Secret: srv.Config.API.Secret,
+		HTTPS: srv.Addr("https"), RTSPS: srv.Addr("rtsps"), RTMPS: srv.Addr("rtmps"),
 		N: n, Concurrency: 32, Seed: 7, Readers: 20, Settle: 30 * time.Second, Progress: &progress,
 		// The server shares this process with the clients, and the race
 		// detector's shadow memory: its RSS says little here.
@@ -52,7 +56,7 @@ func TestChaosAgainstBerth(t *testing.T) {
 		t.Fatalf("legitimate clients: readers %d/20 ok, %d packets, %d lost, publisher ok %v: %v",
 			rep.ReadersOK, rep.ReaderPackets, rep.ReaderLost, rep.PublisherOK, rep.Errors)
 	}
-	if len(rep.ByTarget) < 12 {
+	if len(rep.ByTarget) < 20 {
 		t.Errorf("inputs reached %d kinds of target, want every listener's: %v", len(rep.ByTarget), rep.ByTarget)
 	}
 	if !rep.OK() {

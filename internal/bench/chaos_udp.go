@@ -36,7 +36,7 @@ func (c *chaosRun) chooseTargets() []chaosTarget {
 	add(c.cfg.SRT, "srt", chaosSRT)
 	add(c.cfg.RTC, "rtc-udp", chaosRTCUDP)
 	add(c.cfg.RTCTCP, "rtc-tcp", chaosRTCTCP)
-	return t
+	return append(t, c.tlsTargets()...)
 }
 
 // chaosSSRCs bounds the streams junk can open on the shared RTP port: each
