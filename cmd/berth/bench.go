@@ -23,6 +23,7 @@ const benchUsage = `Usage: berth bench play URL [-n N] [-duration 30s] [-ramp 50
        berth bench latency PUSH_URL READ_URL [-duration 10s] [-rate 4M] [-json]
        berth bench floor [-n 400] [-rate 4M] [-duration 20s] [-json]
        berth bench soak [-n 400] [-duration 30m] [-every 1m] [-csv soak.csv] [-rtsp P -rtmp P -http P -srt P -rtp P]
+       berth bench chaos [-n 100000] [-c 16] [-seed S] [-pid PID] [-rtsp ADDR ...] [-json]
 
 play     N readers of URL: a line per second, then a summary (readers ok/failed, Mb/s,
          packets/s, RTP loss, first packet and keyframe p50/p99; with -pid the server's
@@ -48,6 +49,12 @@ soak     a publisher per protocol (RTSP synthetic, RTMP, SRT and RTP-TS with ffm
          readers of mixed protocols (RTSP TCP/UDP, RTMP, HTTP-FLV, WS-FLV, HTTP-TS, HTTP-fMP4,
          HLS) against a running Berth; samples its /metrics (goroutines, fds, RSS, heap) every
          -every into a CSV and says whether each line is flat after -warmup.
+chaos    N malformed or mutated inputs spread over every listener of a running Berth
+         (RTSP, RTMP, HTTP/WebSocket, API, RTP proxy, SRT, WebRTC) while a synthetic
+         publisher and 20 RTSP/TCP readers run; reports crashes, the readers' loss, and
+         the server's goroutines, fds and RSS before, at peak and after a settle time.
+         Input i depends only on -seed and i: -only i replays one. Exit 1 on a failure.
+         (chaos alone also asks Berth's /berth/health, /metrics and openRtpServer.)
 
 It speaks the protocols, not Berth's API: it measures any server.
 `
@@ -74,8 +81,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return benchFloor(ctx, args[1:], stdout, stderr)
 	case "soak":
 		return benchSoak(ctx, args[1:], stdout, stderr)
+	case "chaos":
+		return benchChaos(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "berth bench: unknown mode %q; want play, push, latency, floor or soak\n\n%s", args[0], benchUsage)
+	fmt.Fprintf(stderr, "berth bench: unknown mode %q; want play, push, latency, floor, soak or chaos\n\n%s", args[0], benchUsage)
 	return exitConfig
 }
 

@@ -44,6 +44,8 @@ func TestBenchFlagErrorsExit2(t *testing.T) {
 		{"bench", "push", "rtsp://h/s", "-rate", "lots"},
 		{"bench", "latency", "rtsp://h/s"},
 		{"bench", "floor", "extra"},
+		{"bench", "chaos", "rtsp://h/s"}, // addresses are flags
+		{"bench", "chaos", "-rate", "lots"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != exitConfig {

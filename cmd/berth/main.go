@@ -144,7 +144,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, `Usage: berth [-c config.ini] [flags]
        berth doctor [-c config.ini] [--json]   check ports without serving
        berth probe URL                         diagnose a client's URL (rtsp://, rtmp://, http://)
-       berth bench play|push|latency ...       load-test a server
+       berth bench play|push|latency|chaos ... load-test a server (chaos: bad input)
        berth cluster status [-c config.ini | -redis URL]   the cluster's nodes and streams
        berth version
 

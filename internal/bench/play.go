@@ -2,7 +2,9 @@
 // publishers (`push`), the server's added delay (`latency`) and the floor a
 // server's fan-out is compared with (`floor`: the same bytes written with
 // plain writev and no protocol). It speaks the protocols, not Berth's API,
-// so it measures any RTSP, RTMP or HTTP-FLV server.
+// so it measures any RTSP, RTMP or HTTP-FLV server; only the bad-input
+// campaign (`chaos`, chaos.go) also asks Berth's /berth/health, /metrics
+// and openRtpServer.
 package bench
 
 import (

@@ -55,6 +55,8 @@ type Server struct {
 	closed   bool
 	wg       sync.WaitGroup
 	nextID   atomic.Uint64
+	// malformed counts handshakes gosrt's parser panicked on (accept).
+	malformed atomic.Uint64
 }
 
 // ErrConfig wraps an [srt] setting gosrt refuses.
@@ -121,7 +123,10 @@ func (s *Server) Addr() net.Addr {
 // caller's repeated handshakes meanwhile.
 func (s *Server) Serve() error {
 	for {
-		req, err := s.ln.Accept2()
+		req, err := s.accept()
+		if errors.Is(err, errMalformedHandshake) {
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, gosrt.ErrListenerClosed) {
 				return net.ErrClosed
@@ -139,6 +144,27 @@ func (s *Server) Serve() error {
 			s.handle(req)
 		}()
 	}
+}
+
+// errMalformedHandshake is a handshake gosrt's parser panicked on.
+var errMalformedHandshake = errors.New("malformed SRT handshake")
+
+// accept is gosrt's Accept2, surviving its handshake parser: gosrt v0.9.0
+// reads the next extension's 4-byte header past the end of a conclusion
+// whose extensions leave 1 to 3 bytes over (packet.go:604), and panics in
+// this goroutine, so one datagram would end the process. The datagram was
+// already taken off gosrt's backlog, so its listener is intact: the
+// caller is dropped and Serve goes on. The log line is rate-limited.
+func (s *Server) accept() (req gosrt.ConnRequest, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			req, err = nil, errMalformedHandshake
+			if n := s.malformed.Add(1); n&(n-1) == 0 { // the 1st, 2nd, 4th, 8th ...
+				s.log().Warn("malformed SRT handshake dropped (gosrt's parser panicked on it)", "count", n, "panic", fmt.Sprint(x))
+			}
+		}
+	}()
+	return s.ln.Accept2()
 }
 
 // Shutdown closes the listener (and with it every SRT connection), then
