@@ -146,6 +146,22 @@ func (w *Watch) Stop() {
 	}
 }
 
+// Check calls ready for an armed watch whose socket was closed without
+// Stop (by another owner of the connection: closing removes it from epoll,
+// which then never reports it). A server calls it for its parked
+// connections now and then.
+func (w *Watch) Check() {
+	if w.state.Load() != watchArmed {
+		return
+	}
+	if err := w.rc.Control(func(uintptr) {}); err == nil {
+		return
+	}
+	if w.state.CompareAndSwap(watchArmed, watchIdle) {
+		w.ready()
+	}
+}
+
 // loop is the poller's goroutine: it blocks its thread in epoll_wait and
 // hands each ready socket to its Watch's ready function.
 func (p *Poller) loop() {

@@ -20,6 +20,9 @@ func (w *Watch) Arm() {}
 // Stop is never called where Watch reports false.
 func (w *Watch) Stop() {}
 
+// Check is never called where Watch reports false.
+func (w *Watch) Check() {}
+
 // Close does nothing.
 func (p *Poller) Close() {}
 

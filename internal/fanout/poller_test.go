@@ -109,6 +109,28 @@ func TestPollerArmOfAClosedSocketCallsReady(t *testing.T) {
 	w.Stop()
 }
 
+// TestPollerCheckFindsASocketClosedUnderItsWatch: closing an armed
+// socket without Stop removes it from epoll silently; Check reports it.
+func TestPollerCheckFindsASocketClosedUnderItsWatch(t *testing.T) {
+	var p Poller
+	defer p.Close()
+	srv, _ := tcpPairs(t, 1)
+	var calls atomic.Int32
+	w, _ := p.Watch(srv[0], func() { calls.Add(1) })
+	w.Arm()
+	w.Check() // open and quiet: nothing
+	if c := calls.Load(); c != 0 {
+		t.Fatalf("Check of an open socket called ready %d times; want 0", c)
+	}
+	srv[0].Close()
+	w.Check()
+	w.Check()
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("Check of a closed socket called ready %d times; want 1", c)
+	}
+	w.Stop()
+}
+
 // TestPollerCloseEndsItsGoroutine: Close returns after the epoll goroutine
 // has ended, and a closed poller refuses new watches.
 func TestPollerCloseEndsItsGoroutine(t *testing.T) {
