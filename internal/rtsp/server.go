@@ -49,9 +49,9 @@ type Server struct {
 	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
-	senders   fanout.Pool  // goroutines that write for event-driven players
+	senders   fanout.Pool   // goroutines that write for event-driven players
 	poller    fanout.Poller // waits for the next request of playing connections (park)
-	live      liveSettings // hot-reloaded settings (live.go)
+	live      liveSettings  // hot-reloaded settings (live.go)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
