@@ -292,3 +292,30 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkTryWrite is one player's batch of 32 buffers written with one
+// non-blocking writev, the iovecs borrowed from the pool: 0 allocations.
+func BenchmarkTryWrite(b *testing.B) {
+	srv, cli := tcpPairs(b, 1)
+	go io.Copy(io.Discard, cli[0])
+	w, ok := NewWriter(srv[0], 65)
+	if !ok {
+		b.Fatal("NewWriter reported false for a TCP connection")
+	}
+	buf := make([]byte, 1400)
+	bufs := make([][]byte, 32)
+	for i := range bufs {
+		bufs[i] = buf
+	}
+	b.SetBytes(int64(len(buf) * len(bufs)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n, ok := w.TryWrite(bufs)
+		if !ok {
+			rest := Rest(append([][]byte(nil), bufs...), n)
+			srv[0].(*net.TCPConn).SetWriteDeadline(time.Time{})
+			nb := net.Buffers(rest)
+			nb.WriteTo(srv[0])
+		}
+	}
+}

@@ -152,7 +152,9 @@ func (s *session) teardown(c *conn) {
 		s.pub.Close()
 		c.log.Info("publish ended", "path", s.path, "bytes_in", s.mediaBytes.Load(), "packets_in", s.packetsIn.Load(),
 			"duration", time.Since(st.Since).Round(time.Millisecond).String())
+		s.pubMu.Lock() // a UDP track's reader reads it (onRTCP)
 		s.pub = nil
+		s.pubMu.Unlock()
 	}
 	for _, t := range s.tracks {
 		if t != nil {
