@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -147,9 +148,9 @@ func (w *Watch) Stop() {
 }
 
 // Check calls ready for an armed watch whose socket was closed without
-// Stop (by another owner of the connection: closing removes it from epoll,
-// which then never reports it). A server calls it for its parked
-// connections now and then.
+// Stop (by another owner of the connection, as kick_session closes it:
+// closing removes it from epoll, which then never reports it). The
+// poller's goroutine checks every armed watch every sweepEvery.
 func (w *Watch) Check() {
 	if w.state.Load() != watchArmed {
 		return
@@ -167,8 +168,14 @@ func (w *Watch) Check() {
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
+	var swept time.Time
+	var armed []*Watch
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		if now := time.Now(); now.Sub(swept) >= sweepEvery {
+			swept = now
+			armed = p.sweep(armed[:0])
+		}
+		n, err := unix.EpollWait(p.epfd, events, int(sweepEvery/time.Millisecond))
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -190,6 +197,26 @@ func (p *Poller) loop() {
 			}
 		}
 	}
+}
+
+// sweepEvery is how often the poller looks for sockets closed under their
+// watch (Check): the longest a kicked idle player stays.
+const sweepEvery = 2 * time.Second
+
+// sweep checks every armed watch; buf is reused between sweeps.
+func (p *Poller) sweep(buf []*Watch) []*Watch {
+	p.mu.Lock()
+	for _, w := range p.watches {
+		if w.state.Load() == watchArmed {
+			buf = append(buf, w)
+		}
+	}
+	p.mu.Unlock()
+	for i, w := range buf {
+		w.Check()
+		buf[i] = nil
+	}
+	return buf
 }
 
 // Close stops the poller's goroutine. Call it once every watch is stopped;

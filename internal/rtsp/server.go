@@ -204,12 +204,6 @@ func (s *Server) watchdog() {
 			s.mu.Unlock()
 			for _, c := range conns {
 				c.checkIdle(now)
-				if w := c.watch.Load(); w != nil {
-					// A connection closed under its watch (kick_session
-					// closes the socket, not the conn) never becomes
-					// readable: this resumes it, to end.
-					w.Check()
-				}
 			}
 			if p := watchdogPeriod(s.keepAlive()); p != period { // SetKeepAlive (live.go)
 				period = p
