@@ -45,7 +45,7 @@ type session struct {
 	pubLeft *atomic.Bool // set before the session ends its own publish (teardown), so its end does not close the conn
 	keys    []codec.KeyDetector
 	pubMu   sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
-	byChan  [256]int16 // interleaved channel -> track+1 (0 = none)
+	byChan  *[256]int16 // interleaved channel -> track+1 (0 = none); made by a TCP publisher's SETUP, so a player holds none
 	pending int        // frames appended since the last flush (TCP)
 
 	// playing
@@ -164,7 +164,7 @@ func (s *session) teardown(c *conn) {
 	s.mu.Lock()
 	s.id, s.state, s.path, s.udp, s.tracks = "", stateInitial, "", false, nil
 	s.desc, s.keys, s.stream = nil, nil, nil
-	s.byChan = [256]int16{}
+	s.byChan = nil
 	s.mu.Unlock()
 }
 
