@@ -226,6 +226,10 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 				sf.CPUSecondsPerG = cpu / (float64(winBytes) / 1e9)
 			}
 			sf.RSSPerReaderKB = float64(endProc.RSSKiB-base.RSSKiB) / float64(cfg.N)
+			if base.AnonKiB > 0 {
+				sf.AnonStartKiB, sf.AnonEndKiB = base.AnonKiB, endProc.AnonKiB
+				sf.AnonPerReaderKB = float64(endProc.AnonKiB-base.AnonKiB) / float64(cfg.N)
+			}
 			s.Server = sf
 		}
 	}
