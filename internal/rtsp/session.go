@@ -44,9 +44,9 @@ type session struct {
 	pub     *hub.Publisher
 	pubLeft *atomic.Bool // set before the session ends its own publish (teardown), so its end does not close the conn
 	keys    []codec.KeyDetector
-	pubMu   sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
+	pubMu   sync.Mutex  // UDP tracks are read by one goroutine each; the ring has one writer
 	byChan  *[256]int16 // interleaved channel -> track+1 (0 = none); made by a TCP publisher's SETUP, so a player holds none
-	pending int        // frames appended since the last flush (TCP)
+	pending int         // frames appended since the last flush (TCP)
 
 	// playing
 	stream   *hub.Stream
