@@ -107,8 +107,10 @@ func (p *Poller) Watch(nc net.Conn, ready func()) (*Watch, bool) {
 
 // Arm asks for one call of ready when the socket has something to read,
 // has been closed by the peer, or fails; or when Stop is called first.
-// Where the socket cannot be armed (it is closed already), ready is called
-// at once, so its reader meets the error.
+// Where the socket cannot be armed (it is closed already, or Stop was
+// called while it was not armed), ready is called at once, so its reader
+// meets the error. Only the owner that ready last handed the socket to
+// calls Arm.
 func (w *Watch) Arm() {
 	// Decided before the state changes: once armed, ready may run on
 	// another goroutine, which may Arm again.
@@ -117,7 +119,11 @@ func (w *Watch) Arm() {
 		op, w.added = unix.EPOLL_CTL_ADD, true
 	}
 	if !w.state.CompareAndSwap(watchIdle, watchArmed) {
-		return // stopped: Stop called ready already, or it was not armed
+		// Stopped while its owner was reading (the connection was closed
+		// meanwhile): nothing will come, so the owner's next turn starts
+		// now and meets the close.
+		w.ready()
+		return
 	}
 	// One-shot: the socket reports once, then waits for the next Arm, so
 	// only one goroutine handles a connection at a time. RDHUP reports a
@@ -136,8 +142,8 @@ func (w *Watch) Arm() {
 
 // Stop ends the watch: call it before closing the socket. When the watch
 // was armed, Stop calls ready itself (its reader then meets the closed
-// socket and ends the connection); later Arms do nothing. Closing the
-// socket removes it from epoll.
+// socket and ends the connection); a later Arm calls ready at once.
+// Closing the socket removes it from epoll.
 func (w *Watch) Stop() {
 	w.p.mu.Lock()
 	delete(w.p.watches, w.id)

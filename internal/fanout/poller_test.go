@@ -81,11 +81,16 @@ func TestPollerCallsReadyOncePerArm(t *testing.T) {
 	if c := calls[0].Load(); c != 3 {
 		t.Fatalf("Stop of an armed watch: ready called %d times in all; want 3", c)
 	}
-	w0.Arm() // stopped: nothing
 	w0.Stop()
 	w1.Stop() // not armed (ready ran): no call
 	if c0, c1 := calls[0].Load(), calls[1].Load(); c0 != 3 || c1 != 1 {
 		t.Fatalf("after Stop: calls %d and %d; want 3 and 1", c0, c1)
+	}
+	// Its owner was reading when the socket was closed (Stop of an idle
+	// watch), then arms it: nothing will come, so ready comes at once.
+	w1.Arm()
+	if c := calls[1].Load(); c != 2 {
+		t.Fatalf("Arm after Stop: ready called %d times in all; want 2", c)
 	}
 	if n := p.Watching(); n != 0 {
 		t.Fatalf("%d watches registered after Stop; want 0", n)

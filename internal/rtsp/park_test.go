@@ -22,9 +22,9 @@ import (
 
 // TestIdlePlayersHoldNoGoroutine: a TCP player waiting for its next
 // request holds no goroutine of the server's (the poller waits for all of
-// them); its keep-alives are still answered, and a player that hangs up,
-// one that sends TEARDOWN and one kicked by the API (its socket closed
-// under it) all end their play.
+// them); its keep-alives are still answered; a player that hangs up, one
+// that sends TEARDOWN and one kicked by the API (its socket closed under
+// it) all end their play, and the stream's end closes the rest.
 func TestIdlePlayersHoldNoGoroutine(t *testing.T) {
 	lb := &testutil.LogBuffer{}
 	log := logging.New(lb, logging.LevelTrace)
@@ -94,4 +94,15 @@ func TestIdlePlayersHoldNoGoroutine(t *testing.T) {
 	if _, err := ps[3].nc.Write(nil); err != nil || ps[3].isClosed() {
 		t.Fatalf("an untouched player was closed: %v", err)
 	}
+	// The stream ends under players that wait on the poller: each is
+	// closed (its watch stopped, its connection resumed to end).
+	st.Close()
+	testutil.WaitFor(t, 10*time.Second, "every waiting player to be closed", func() bool {
+		for _, p := range ps[3:] {
+			if !p.isClosed() {
+				return false
+			}
+		}
+		return st.Readers() == 0
+	})
 }
