@@ -39,7 +39,7 @@ play     N readers of URL: a line per second, then a summary (readers ok/failed,
                                                    and its audio, asks for the next part
                                                    with a blocking reload (_HLS_msn/_HLS_part)
 push     M publishers at real-time speed, looping: -file F is pushed with ffmpeg
-         (RTSP or RTMP), else a synthetic H.264 stream (RTSP). M > 1 publishes URL_0..URL_{M-1}.
+         (RTSP or RTMP), else a synthetic H.264 stream (RTSP or RTMP). M > 1 publishes URL_0..URL_{M-1}.
 latency  publishes a synthetic stream whose packets carry their send time to PUSH_URL,
          reads it back from READ_URL (rtsp://, rtmp://, .flv, or a WHEP URL: WebRTC)
          and prints the delay distribution.

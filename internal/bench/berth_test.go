@@ -217,19 +217,24 @@ func TestLatencyAgainstBerth(t *testing.T) {
 	t.Log(res)
 }
 
+// TestPushSynthetic: the synthetic stream goes out over RTSP and over RTMP,
+// one stream per publisher, at real-time speed.
 func TestPushSynthetic(t *testing.T) {
 	srv := startBerth(t)
-	url := "rtsp://" + srv.Addr("rtsp") + "/live/push"
-	s, err := Push(context.Background(), PushConfig{URL: url, N: 2, Rate: 1e6, Duration: 1200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Failed != 0 || s.Packets == 0 || len(s.URLs) != 2 || s.URLs[1] != url+"_1" {
-		t.Fatalf("push summary %+v", s)
-	}
-	// Real-time: 2 publishers x 1 Mb/s x ~1.2 s is about 300 KB; far more means no pacing.
-	if s.Bytes > 600_000 {
-		t.Fatalf("sent %d bytes in 1.2 s at 2 x 1 Mb/s: not real-time", s.Bytes)
+	for _, url := range []string{"rtsp://" + srv.Addr("rtsp") + "/live/push", "rtmp://" + srv.Addr("rtmp") + "/live/push-rtmp"} {
+		t.Run(url[:4], func(t *testing.T) {
+			s, err := Push(context.Background(), PushConfig{URL: url, N: 2, Rate: 1e6, Duration: 1200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Failed != 0 || s.Packets == 0 || len(s.URLs) != 2 || s.URLs[1] != url+"_1" {
+				t.Fatalf("push summary %+v", s)
+			}
+			// Real-time: 2 publishers x 1 Mb/s x ~1.2 s is about 300 KB; far more means no pacing.
+			if s.Bytes > 600_000 {
+				t.Fatalf("sent %d bytes in 1.2 s at 2 x 1 Mb/s: not real-time", s.Bytes)
+			}
+		})
 	}
 }
 

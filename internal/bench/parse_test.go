@@ -59,6 +59,13 @@ func TestParseVmRSS(t *testing.T) {
 			t.Errorf("parseVmRSS(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
+	status := "VmRSS:\t   12345 kB\nRssAnon:\t    8000 kB\nRssFile:\t    4345 kB\n"
+	if got, err := parseStatusKiB([]byte(status), "RssAnon:"); err != nil || got != 8000 {
+		t.Errorf("RssAnon of %q = %d, %v; want 8000", status, got, err)
+	}
+	if _, err := parseStatusKiB([]byte("VmRSS:\t 1 kB\n"), "RssAnon:"); err == nil {
+		t.Error("RssAnon of a status without it: no error")
+	}
 }
 
 func TestReadProcOfThisProcess(t *testing.T) {

@@ -76,6 +76,9 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 	if cfg.N <= 0 {
 		return nil, fmt.Errorf("bench play: -n must be at least 1 (got %d)", cfg.N)
 	}
+	if err := checkFDs(cfg.N, proto, cfg.Transport.String()); err != nil {
+		return nil, err
+	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 30 * time.Second
 	}
@@ -225,6 +228,10 @@ func Play(ctx context.Context, cfg PlayConfig) (*Summary, error) {
 				sf.CPUSecondsPerG = cpu / (float64(winBytes) / 1e9)
 			}
 			sf.RSSPerReaderKB = float64(endProc.RSSKiB-base.RSSKiB) / float64(cfg.N)
+			if base.AnonKiB > 0 {
+				sf.AnonStartKiB, sf.AnonEndKiB = base.AnonKiB, endProc.AnonKiB
+				sf.AnonPerReaderKB = float64(endProc.AnonKiB-base.AnonKiB) / float64(cfg.N)
+			}
 			s.Server = sf
 		}
 	}
@@ -382,4 +389,21 @@ func (p *player) readRTSP(ctx context.Context, st *readerStats, up func()) error
 	p.playRTT.add(time.Since(ff.t0))
 	up()
 	return c.Wait()
+}
+
+// checkFDs refuses a run that would run out of file descriptors half-way,
+// which would look like the server refusing readers.
+func checkFDs(n int, proto, transport string) error {
+	soft, hard := fdLimit()
+	if soft == 0 {
+		return nil
+	}
+	per := 1
+	if proto == "rtsp" && transport == "udp" {
+		per = 3 // the control connection and an RTP/RTCP pair per track: more with audio
+	}
+	if need := uint64(n*per + 64); need > soft {
+		return fmt.Errorf("bench play: %d readers need about %d file descriptors and this process may open %d (hard limit %d); raise the hard limit (as root: ulimit -Hn %d, or LimitNOFILE=) or use fewer readers", n, need, soft, hard, need)
+	}
+	return nil
 }

@@ -19,7 +19,7 @@ import (
 type PushConfig struct {
 	URL       string
 	N         int
-	File      string        // pushed with ffmpeg -re -stream_loop -1 -c copy; "" = the synthetic stream (RTSP)
+	File      string        // pushed with ffmpeg -re -stream_loop -1 -c copy; "" = the synthetic stream (RTSP or RTMP)
 	Rate      float64       // synthetic stream bits/s; default 4e6
 	Duration  time.Duration // 0 = until ctx ends
 	Transport rtspclient.Transport
@@ -64,9 +64,6 @@ func Push(ctx context.Context, cfg PushConfig) (*PushSummary, error) {
 	if cfg.N <= 0 {
 		return nil, fmt.Errorf("bench push: -n must be at least 1 (got %d)", cfg.N)
 	}
-	if cfg.File == "" && proto != "rtsp" {
-		return nil, fmt.Errorf("bench push %q: the synthetic stream is RTSP only; give -file F to push a file over RTMP with ffmpeg", cfg.URL)
-	}
 	if cfg.File != "" {
 		if _, err := exec.LookPath("ffmpeg"); err != nil {
 			return nil, fmt.Errorf("bench push -file needs ffmpeg on PATH (apt-get install ffmpeg): %w", err)
@@ -100,7 +97,12 @@ func Push(ctx context.Context, cfg PushConfig) (*PushSummary, error) {
 				up.Add(-1)
 			} else {
 				var isUp bool
-				err = publishSynth(ctx, u, cfg.Rate, cfg.Transport, &st, func() { isUp = true; up.Add(1) })
+				ready := func() { isUp = true; up.Add(1) }
+				if proto == "rtmp" {
+					err = publishSynthRTMP(ctx, u, cfg.Rate, &st, ready)
+				} else {
+					err = publishSynth(ctx, u, cfg.Rate, cfg.Transport, &st, ready)
+				}
 				if isUp {
 					up.Add(-1)
 				}

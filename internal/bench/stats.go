@@ -89,6 +89,11 @@ type ServerFigures struct {
 	RSSStartKiB    int64   `json:"rss_start_kib"`
 	RSSEndKiB      int64   `json:"rss_end_kib"`
 	RSSPerReaderKB float64 `json:"rss_per_reader_kib"`
+	// The same of anonymous memory only (RssAnon): the executable's pages
+	// that the play path touches first are a fixed cost, not a reader's.
+	AnonStartKiB    int64   `json:"rss_anon_start_kib,omitempty"`
+	AnonEndKiB      int64   `json:"rss_anon_end_kib,omitempty"`
+	AnonPerReaderKB float64 `json:"rss_anon_per_reader_kib,omitempty"`
 }
 
 // Summary is the result of `berth bench play`.
@@ -149,8 +154,8 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  first video      a keyframe for %d of %d readers\n", s.FirstVideoIsKey, s.FirstVideoSeen)
 	}
 	if sv := s.Server; sv != nil {
-		fmt.Fprintf(w, "  server pid %d    CPU %.1f%% of a core, %.2f CPU-s per GB, RSS %d -> %d KiB (%.1f KiB per reader)\n",
-			sv.PID, sv.CPUPercent, sv.CPUSecondsPerG, sv.RSSStartKiB, sv.RSSEndKiB, sv.RSSPerReaderKB)
+		fmt.Fprintf(w, "  server pid %d    CPU %.1f%% of a core, %.2f CPU-s per GB, RSS %d -> %d KiB (%.1f KiB per reader; anonymous %.1f)\n",
+			sv.PID, sv.CPUPercent, sv.CPUSecondsPerG, sv.RSSStartKiB, sv.RSSEndKiB, sv.RSSPerReaderKB, sv.AnonPerReaderKB)
 	}
 	if s.FloorCPUSecondsPerGB > 0 {
 		fmt.Fprintf(w, "  floor (writev)   %.2f CPU-s per GB (one writev per socket every %s); server / floor = %.2fx\n", s.FloorCPUSecondsPerGB, s.FloorInterval, s.FloorRatio)

@@ -11,8 +11,16 @@
 // the socket as a goroutine-per-player server would and then calls Run to
 // go on; the next Wake goes to the pool again.
 //
-// On systems without the non-blocking writev (anything but Linux here),
-// NewWriter reports false and servers keep one goroutine per player.
+// A player also sends now and then (RTSP keep-alives and RTCP reports,
+// RTMP pings and acknowledgements): the Poller waits for all those sockets
+// with one epoll goroutine, and a goroutine runs only while something
+// arrived is read and handled. A waiting player therefore holds no
+// goroutine at all, and borrows its batch and iovecs from pools only for
+// a turn.
+//
+// On systems without the non-blocking writev and epoll (anything but Linux
+// here), NewWriter and Poller.Watch report false and servers keep one
+// goroutine per player.
 package fanout
 
 import (

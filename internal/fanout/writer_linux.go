@@ -4,6 +4,7 @@ package fanout
 
 import (
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -13,12 +14,23 @@ import (
 // Writer writes batches to one socket with a non-blocking writev.
 type Writer struct {
 	rc      syscall.RawConn
-	iov     []unix.Iovec
+	max     int     // buffers per writev
+	iov     *iovecs // borrowed from iovPool for one TryWrite only
 	niov    int
 	written int
 	errno   syscall.Errno
 	fn      func(fd uintptr) bool // w.writev, bound once: a method value per write would allocate
 }
+
+// maxIovecs bounds the buffers of one writev (the kernel's IOV_MAX is 1024).
+const maxIovecs = 128
+
+type iovecs [maxIovecs]unix.Iovec
+
+// iovPool holds the iovec arrays of writes in progress: a few per sender
+// goroutine in use at once, instead of one per player held while it waits
+// (1 KB each at 400 players).
+var iovPool = sync.Pool{New: func() any { return new(iovecs) }}
 
 // NewWriter makes a Writer of up to maxBufs buffers per write for nc, or
 // reports false when nc is not a socket it can write that way.
@@ -31,7 +43,7 @@ func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) {
 	if err != nil {
 		return nil, false
 	}
-	w := &Writer{rc: rc, iov: make([]unix.Iovec, maxBufs)}
+	w := &Writer{rc: rc, max: min(maxBufs, maxIovecs)}
 	w.fn = w.writev
 	return w, true
 }
@@ -42,24 +54,27 @@ func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) {
 // error the socket has.
 func (w *Writer) TryWrite(bufs [][]byte) (int, bool) {
 	total, n := 0, 0
+	iov := iovPool.Get().(*iovecs)
 	for _, b := range bufs {
 		if len(b) == 0 {
 			continue
 		}
-		if n == len(w.iov) {
+		if n == w.max {
 			total = -1 // more than one writev holds: the rest is the caller's
 			break
 		}
-		w.iov[n].Base = &b[0]
-		w.iov[n].SetLen(len(b))
+		iov[n].Base = &b[0]
+		iov[n].SetLen(len(b))
 		n++
 		total += len(b)
 	}
-	w.niov, w.written, w.errno = n, 0, 0
+	w.iov, w.niov, w.written, w.errno = iov, n, 0, 0
 	err := w.rc.Write(w.fn)
-	for i := range w.iov[:n] {
-		w.iov[i].Base = nil // keep no frame alive from here
+	for i := range iov[:n] {
+		iov[i].Base = nil // keep no frame alive from here
 	}
+	w.iov = nil
+	iovPool.Put(iov)
 	return w.written, err == nil && w.written == total
 }
 

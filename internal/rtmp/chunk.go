@@ -109,6 +109,10 @@ func (c *ChunkReader) Grow(size int) {
 	}
 }
 
+// reads reports whether c reads straight from br (not from a buffer Grow
+// put in front of it).
+func (c *ChunkReader) reads(br *bufio.Reader) bool { return c.r == br }
+
 // SetChunkSize applies a peer's Set Chunk Size.
 func (c *ChunkReader) SetChunkSize(n uint32) error {
 	if n == 0 || n > MaxChunkSize {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/flv/amf0"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
@@ -54,8 +55,15 @@ type conn struct {
 	// Berth's own self-probe, info for clients.
 	lifeLevel slog.Level
 
-	br *bufio.Reader
-	cr *ChunkReader
+	br  *bufio.Reader // nil while a player waits on the poller (park)
+	cr  *ChunkReader
+	cnt countingReader // what br reads from
+
+	// watch is the server's poller's registration of a playing connection
+	// while it waits for its next message (Server.park); resume, its ready
+	// function, goes on reading on a new goroutine.
+	watch  atomic.Pointer[fanout.Watch]
+	resume func()
 
 	wmu      sync.Mutex
 	wbuf     []byte
@@ -94,13 +102,51 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	// Most connections are players, which send a few commands and
 	// acknowledgements: 4 KB each. A publisher's reader grows to 64 KB.
-	c.br = bufio.NewReaderSize(countingReader{nc, &c.bytesIn}, 4<<10)
+	c.cnt = countingReader{nc, &c.bytesIn}
+	c.br = bufio.NewReaderSize(c.cnt, 4<<10)
 	c.cr = NewChunkReader(c.br)
+	c.resume = func() { go s.run(c, true) }
 	return c
 }
 
 func (c *conn) close() {
-	c.closeOnce.Do(func() { c.nc.Close() })
+	c.closeOnce.Do(func() {
+		c.stopWatch() // a parked player resumes and meets the close
+		c.nc.Close()
+	})
+}
+
+// stopWatch ends the poller's watch of c, if it has one; when c was
+// parked, a goroutine resumes it.
+func (c *conn) stopWatch() {
+	if w := c.watch.Load(); w != nil {
+		w.Stop()
+	}
+}
+
+// playerBuffers hold the 4 KB read buffers of players between messages.
+var playerBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+
+// releaseBuffer gives a waiting player's empty read buffer back: it sends
+// a message every few seconds at most, and 400 of them would hold 1.6 MB.
+// A buffer grown for a publisher (Grow) is kept.
+func (c *conn) releaseBuffer() {
+	if c.br == nil || c.br.Buffered() > 0 || !c.cr.reads(c.br) {
+		return
+	}
+	c.br.Reset(nil)
+	playerBuffers.Put(c.br)
+	c.br = nil
+	c.cr.r = nil
+}
+
+// takeBuffer gives c a read buffer again after a wait.
+func (c *conn) takeBuffer() {
+	if c.br == nil {
+		c.br = playerBuffers.Get().(*bufio.Reader)
+		c.br.Reset(c.cnt)
+		c.cr.r = c.br
+	}
 }
 
 func (c *conn) origin() hub.Origin {
@@ -126,9 +172,24 @@ func localPort(a net.Addr) int {
 	return 0
 }
 
-func (c *conn) serve() {
-	c.log.Log(context.Background(), c.lifeLevel, "rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()))
-	err := c.loop()
+// serve serves c until it ends, or until a player has nothing left to read
+// (moved: the server parks it, and serve runs again, resumed, on the next
+// message).
+func (c *conn) serve(resumed bool) (moved bool) {
+	var err error
+	if !resumed {
+		c.log.Log(context.Background(), c.lifeLevel, "rtmp connection accepted", "local_port", localPort(c.nc.LocalAddr()))
+		err = c.handshake()
+	}
+	if err == nil {
+		c.takeBuffer()
+		err = c.readMessages()
+		if errors.Is(err, errMoved) {
+			c.releaseBuffer()
+			return true
+		}
+	}
+	c.stopWatch() // closed before it was watched: the watch is still registered
 	c.close()
 	if c.pub != nil {
 		c.pub.end()
@@ -142,9 +203,13 @@ func (c *conn) serve() {
 	default:
 		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
 	}
+	return false
 }
 
-func (c *conn) loop() error {
+// errMoved ends readMessages where a waiting player goes on the poller.
+var errMoved = errors.New("rtmp: the connection waits on the poller")
+
+func (c *conn) handshake() error {
 	c.nc.SetDeadline(time.Now().Add(c.s.readTimeout()))
 	complexHS, err := serverHandshake(struct {
 		io.Reader
@@ -155,6 +220,13 @@ func (c *conn) loop() error {
 	}
 	c.nc.SetWriteDeadline(time.Time{})
 	logging.Trace(c.log, "rtmp handshake done", "digest", complexHS)
+	return nil
+}
+
+// readMessages reads and handles messages until the connection ends, or
+// returns errMoved where an event-driven player has read all it was sent:
+// it waits for its next message on the server's poller, not on a goroutine.
+func (c *conn) readMessages() error {
 	for {
 		if c.play == nil {
 			c.nc.SetReadDeadline(time.Now().Add(c.s.readTimeout()))
@@ -178,6 +250,9 @@ func (c *conn) loop() error {
 				c.ackedAt = in
 				c.writeMessage(csidControl, msgAck, 0, 0, binary.BigEndian.AppendUint32(nil, uint32(in)))
 			}
+		}
+		if c.play != nil && c.play.runner != nil && c.br.Buffered() == 0 && c.s.parks() {
+			return errMoved
 		}
 	}
 }

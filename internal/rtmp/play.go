@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,9 +61,10 @@ type playSession struct {
 	// frames counts frames written, for benchmarks.
 	nframes atomic.Uint64
 
-	frames []*hub.Frame
-	bufs   net.Buffers
-	wbufs  net.Buffers // WriteTo consumes its receiver; this one lives on the heap once
+	b      *playBatch   // frames and bufs' backing; nil while an event-driven player waits
+	frames []*hub.Frame // b.frames
+	bufs   net.Buffers  // starts on b.bufs
+	wbufs  net.Buffers  // WriteTo consumes its receiver; this one lives on the heap once
 	done   chan struct{}
 
 	// Event-driven (see package fanout): set when the socket allows it.
@@ -81,8 +83,7 @@ func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
 		r.Close()
 		return nil, err
 	}
-	p := &playSession{c: c, path: path, msid: msid, r: r, m: m, start: time.Now(),
-		frames: make([]*hub.Frame, readBatch), bufs: make(net.Buffers, 0, readBatch+4), done: make(chan struct{})}
+	p := &playSession{c: c, path: path, msid: msid, r: r, m: m, start: time.Now(), done: make(chan struct{})}
 	c.userControl(ucStreamBegin, streamID)
 	c.onStatus(msid, "status", "NetStream.Play.Reset", "Playing and resetting "+path+".")
 	c.onStatus(msid, "status", "NetStream.Play.Start", "Started playing "+path+".")
@@ -100,6 +101,32 @@ func startPlay(c *conn, path string, msid uint32) (*playSession, error) {
 	return p, nil
 }
 
+// playBatch is what one write of a player needs (2.3 KB). An event-driven
+// player borrows one from batchPool for its turn only (and while a write
+// is pending), so a waiting player holds none.
+type playBatch struct {
+	frames [readBatch]*hub.Frame
+	bufs   [readBatch + 4][]byte
+}
+
+var batchPool = sync.Pool{New: func() any { return new(playBatch) }}
+
+func (p *playSession) takeBatch() {
+	if p.b == nil {
+		p.b = batchPool.Get().(*playBatch)
+		p.frames, p.bufs = p.b.frames[:], p.b.bufs[:0]
+	}
+}
+
+// releaseBatch gives p's batch back, holding no frame from it.
+func (p *playSession) releaseBatch() {
+	if p.b != nil {
+		clear(p.b.bufs[:])
+		batchPool.Put(p.b)
+		p.b, p.frames, p.bufs = nil, nil, nil
+	}
+}
+
 func (p *playSession) sentFrames() uint64 { return p.nframes.Load() }
 
 // stop detaches the reader; run then returns.
@@ -109,7 +136,10 @@ func (p *playSession) stop() {
 }
 
 // run is the player's goroutine where it cannot be event-driven.
-func (p *playSession) run() { p.end(p.loop()) }
+func (p *playSession) run() {
+	p.takeBatch()
+	p.end(p.loop())
+}
 
 // end tells the player why the play ended and logs it.
 func (p *playSession) end(err error) {
@@ -152,14 +182,17 @@ func (p *playSession) serve() bool {
 	if p.over {
 		return false
 	}
+	p.takeBatch()
 	for {
 		n, err := p.r.TryRead(p.frames)
 		if err != nil {
 			p.over = true
+			p.releaseBatch()
 			go p.end(err) // its goodbye writes may block
 			return false
 		}
 		if n == 0 {
+			p.releaseBatch() // a waiting player holds no batch
 			return true
 		}
 		if !p.batch(n) {
@@ -196,6 +229,7 @@ func (p *playSession) crashed(v any) {
 func (p *playSession) finishWrite() {
 	if err := p.write(); err != nil {
 		p.over = true
+		p.releaseBatch()
 		p.end(err)
 		return
 	}

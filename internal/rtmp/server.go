@@ -40,7 +40,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
-	senders   fanout.Pool // goroutines that write for event-driven players
+	senders   fanout.Pool   // goroutines that write for event-driven players
+	poller    fanout.Poller // waits for the next message of playing connections (park)
 }
 
 func (s *Server) log() *slog.Logger {
@@ -92,24 +93,52 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
-		go s.run(c)
+		go s.run(c, false)
 		return true
 	})
 	return ErrServerClosed
 }
 
-func (s *Server) run(c *conn) {
-	defer s.wg.Done()
+// run serves c on this goroutine; resumed where it goes on after a wait on
+// the poller (see park).
+func (s *Server) run(c *conn, resumed bool) {
+	moved := false
 	defer func() {
 		if p := recover(); p != nil {
 			s.log().Error("rtmp connection panicked; closed it", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
 			c.close()
+			moved = false
+		}
+		if moved {
+			s.park(c)
+			return
 		}
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		s.wg.Done()
 	}()
-	c.serve()
+	moved = c.serve(resumed)
+}
+
+// parks reports whether a waiting player can wait on the poller.
+func (s *Server) parks() bool { return fanout.Supported() }
+
+// park waits for the next message of a playing connection on the server's
+// poller (one epoll goroutine for every player): an idle player holds no
+// goroutine, no stack and no read buffer. A connection the poller cannot
+// wait for (RTMPS: TLS buffers bytes of its own) gets a goroutine again.
+func (s *Server) park(c *conn) {
+	w := c.watch.Load()
+	if w == nil {
+		var ok bool
+		if w, ok = s.poller.Watch(c.nc, c.resume); !ok {
+			go s.run(c, true)
+			return
+		}
+		c.watch.Store(w)
+	}
+	w.Arm()
 }
 
 // Shutdown closes the listeners, then every connection (publishers' streams
@@ -128,6 +157,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.wg.Wait() // every player has finished: the senders are idle
 		s.senders.Close()
+		s.poller.Close()
 		close(done)
 	}()
 	select {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
 )
@@ -63,6 +64,12 @@ type conn struct {
 	keepAlive time.Duration // the server's at accept: a reload changes it for new sessions only
 
 	frame []byte // reusable buffer for one interleaved frame, grown on demand
+
+	// watch is the server's poller's registration of a playing connection
+	// while it waits for its next request (Server.park); resume, its ready
+	// function, serves the connection on a new goroutine.
+	watch  atomic.Pointer[fanout.Watch]
+	resume func()
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -75,6 +82,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		c.lifeLevel = slog.LevelDebug
 	}
 	c.sess = &session{}
+	c.resume = func() { go s.handle(c, false) }
 	c.touch()
 	return c
 }
@@ -85,8 +93,17 @@ func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 func (c *conn) close(reason string) {
 	c.closeOnce.Do(func() {
 		c.reason.Store(&reason)
+		c.stopWatch() // a parked connection resumes and meets the close
 		c.nc.Close()
 	})
+}
+
+// stopWatch ends the poller's watch of c, if it has one; when c was
+// parked, a goroutine resumes it.
+func (c *conn) stopWatch() {
+	if w := c.watch.Load(); w != nil {
+		w.Stop()
+	}
 }
 
 // run logs the accept, serves requests until the connection ends, and
@@ -96,6 +113,7 @@ func (c *conn) run() (moved bool) {
 	if errors.Is(err, errMoved) {
 		return true
 	}
+	c.stopWatch() // closed before it was watched: the watch is still registered
 	c.sess.teardown(c)
 	reason := "client closed the connection"
 	if r := c.reason.Load(); r != nil {

@@ -355,6 +355,9 @@ func (c *conn) setup(req *base.Request) response {
 	c.sess.udp = udp
 	c.sess.setTrack(t, ntracks)
 	if !udp && record {
+		if c.sess.byChan == nil {
+			c.sess.byChan = new([256]int16)
+		}
 		c.sess.byChan[t.channel] = int16(index + 1)
 		// The RTCP channel carries the publisher's sender reports, which
 		// tie the tracks' clocks together (RFC 3550 6.4.1). Negative marks

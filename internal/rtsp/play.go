@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -34,11 +35,9 @@ type player struct {
 	tracks []*trackSetup
 	udp    bool
 
-	frames  [batchFrames]*hub.Frame
-	hdrs    [4 * batchFrames]byte
-	backing [2*batchFrames + 1][]byte // +1: sender reports ahead of the packets
-	nb      net.Buffers
-	report  []byte // interleaved RTCP frames due in the next write
+	b      *playBatch // the batch being built and written; nil while an event-driven player waits
+	nb     net.Buffers
+	report []byte // interleaved RTCP frames due in the next write
 
 	// last is each track's newest packet sent; what a sender report needs
 	// from it is parsed only when a report is due, not per packet.
@@ -49,6 +48,35 @@ type player struct {
 	wdl         time.Time // when the write deadline was last pushed forward
 
 	ev eventState // the event-driven player's state (playevents.go)
+}
+
+// playBatch is what one write of a player needs: the frames taken from the
+// ring, their interleaved headers and the buffers of the writev (2.2 KB).
+// An event-driven player borrows one from batchPool for its turn only (and
+// while a write or the rest of a frame is pending), so a waiting player
+// holds none; a player with a goroutine of its own keeps one.
+type playBatch struct {
+	frames  [batchFrames]*hub.Frame
+	hdrs    [4 * batchFrames]byte
+	backing [2*batchFrames + 1][]byte // +1: sender reports ahead of the packets
+}
+
+var batchPool = sync.Pool{New: func() any { return new(playBatch) }}
+
+// takeBatch gives p a batch if it has none.
+func (p *player) takeBatch() {
+	if p.b == nil {
+		p.b = batchPool.Get().(*playBatch)
+	}
+}
+
+// releaseBatch gives p's batch back, holding no frame from it.
+func (p *player) releaseBatch() {
+	if p.b != nil {
+		clear(p.b.backing[:])
+		batchPool.Put(p.b)
+		p.b = nil
+	}
 }
 
 // startPlay starts the media of a PLAY: event-driven where it can be,
@@ -76,17 +104,19 @@ func (c *conn) startPlay(rd *hub.Reader, done chan struct{}) {
 // loop follows the hub reader and writes to the client until the reader
 // ends (publisher left, PAUSE, TEARDOWN) or the client stops taking data.
 func (p *player) loop() {
+	p.takeBatch()
+	defer p.releaseBatch()
 	var err error
 	for {
 		var n int
-		n, err = p.rd.Read(p.frames[:])
+		n, err = p.rd.Read(p.b.frames[:])
 		// The first packets of a video frame whose rest the publisher is
 		// still delivering: take the rest before writing (the hub wakes us
 		// when the frame is whole), so the frame goes out in one writev
 		// and this reader wakes once per frame, not per publisher read.
-		for err == nil && n < len(p.frames) && p.frames[n-1].MidFrame() {
+		for err == nil && n < len(p.b.frames) && p.b.frames[n-1].MidFrame() {
 			var m int
-			m, err = p.rd.Read(p.frames[n:])
+			m, err = p.rd.Read(p.b.frames[n:])
 			n += m
 		}
 		readErr := err
@@ -111,13 +141,14 @@ func (p *player) loop() {
 // a player then maps every packet by it, instead of guessing timestamps
 // and correcting them later (ffmpeg's correction steps audio back).
 func (p *player) batch(n int, now time.Time) [][]byte {
-	for i, f := range p.frames[:n] {
+	b := p.b
+	for i, f := range b.frames[:n] {
 		t := trackAt(p.tracks, f.Track)
 		if t == nil {
 			continue
 		}
 		if !t.seen && p.last[f.Track] == nil && p.beforeStart(f) {
-			p.frames[i] = nil
+			b.frames[i] = nil
 			continue
 		}
 		p.last[f.Track] = f
@@ -128,12 +159,12 @@ func (p *player) batch(n int, now time.Time) [][]byte {
 		// Over UDP the reports go out here, ahead of the packets below.
 		p.report = p.c.appendReports(p.report[:0], p.rd.Stream(), p.tracks, now, false)
 	}
-	bufs := p.backing[:0]
+	bufs := b.backing[:0]
 	if len(p.report) > 0 {
 		bufs = append(bufs, p.report)
 	}
-	for i, f := range p.frames[:n] {
-		p.frames[i] = nil
+	for i, f := range b.frames[:n] {
+		b.frames[i] = nil
 		if f == nil { // dropped by beforeStart
 			continue
 		}
@@ -153,7 +184,7 @@ func (p *player) batch(n int, now time.Time) [][]byte {
 		if t.channel == 2*f.Track {
 			bufs = append(bufs, f.Data) // the shared header already names our channel
 		} else {
-			h := p.hdrs[4*i : 4*i+4]
+			h := b.hdrs[4*i : 4*i+4]
 			h[0], h[1], h[2], h[3] = '$', byte(t.channel), byte(len(pkt)>>8), byte(len(pkt))
 			bufs = append(bufs, h, pkt)
 		}

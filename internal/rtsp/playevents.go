@@ -25,7 +25,7 @@ type eventState struct {
 
 // startEvents makes p event-driven where its connection allows it.
 func (p *player) startEvents() bool {
-	w, ok := fanout.NewWriter(p.c.nc, len(p.backing))
+	w, ok := fanout.NewWriter(p.c.nc, len(playBatch{}.backing))
 	if !ok {
 		return false
 	}
@@ -44,15 +44,19 @@ func (p *player) serve() bool {
 	if ev.over {
 		return false
 	}
+	p.takeBatch()
 	for {
-		m, err := p.rd.TryRead(p.frames[ev.held:])
+		m, err := p.rd.TryRead(p.b.frames[ev.held:])
 		n := ev.held + m
 		if err == nil {
 			if m == 0 {
 				ev.held = n // parked; a part of a frame waits for its rest
+				if n == 0 {
+					p.releaseBatch() // a waiting player holds no batch
+				}
 				return true
 			}
-			if n < len(p.frames) && p.frames[n-1].MidFrame() {
+			if n < len(p.b.frames) && p.b.frames[n-1].MidFrame() {
 				ev.held = n // the rest of the frame may be there already
 				continue
 			}
@@ -74,6 +78,7 @@ func (p *player) serve() bool {
 		}
 		if err != nil {
 			ev.over = true
+			p.releaseBatch()
 			go p.finish(err) // its goodbye write may block
 			return false
 		}
@@ -98,6 +103,7 @@ func (p *player) finishWrite(bufs [][]byte, readErr error) {
 	}
 	if err != nil {
 		p.ev.over = true
+		p.releaseBatch()
 		p.finish(err)
 		return
 	}

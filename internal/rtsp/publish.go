@@ -13,7 +13,7 @@ import (
 // onInterleaved takes one '$' frame from the client: media of a publisher,
 // or RTCP of a player (its receiver reports only keep the session alive).
 func (s *session) onInterleaved(c *conn, channel int, pkt []byte) {
-	if s.getState() != stateRecord {
+	if s.getState() != stateRecord || s.byChan == nil { // nil: a UDP publisher
 		return
 	}
 	switch v := int(s.byChan[channel]); {

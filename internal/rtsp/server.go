@@ -49,8 +49,9 @@ type Server struct {
 	stop      chan struct{} // closed by Shutdown; ends the watchdog
 	wg        sync.WaitGroup
 	nextID    uint64
-	senders   fanout.Pool  // goroutines that write for event-driven players
-	live      liveSettings // hot-reloaded settings (live.go)
+	senders   fanout.Pool   // goroutines that write for event-driven players
+	poller    fanout.Poller // waits for the next request of playing connections (park)
+	live      liveSettings  // hot-reloaded settings (live.go)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -115,7 +116,7 @@ func (s *Server) handle(c *conn, accepted bool) {
 			moved = false
 		}
 		if moved {
-			go s.handle(c, false)
+			s.park(c)
 			return
 		}
 		s.mu.Lock()
@@ -127,6 +128,25 @@ func (s *Server) handle(c *conn, accepted bool) {
 		c.log.Log(context.Background(), c.lifeLevel, "connection accepted", "local_port", portOf(c.nc.LocalAddr()))
 	}
 	moved = c.run()
+}
+
+// park waits for the next request of a playing connection. On Linux the
+// server's poller waits for it (one epoll goroutine for every player), and
+// a goroutine starts only when something arrives: an idle player holds no
+// goroutine and no stack. Elsewhere, or for a connection the poller cannot
+// wait for (RTSPS: TLS has bytes of its own buffered), a new goroutine
+// waits in Read.
+func (s *Server) park(c *conn) {
+	w := c.watch.Load()
+	if w == nil {
+		var ok bool
+		if w, ok = s.poller.Watch(c.nc, c.resume); !ok {
+			go s.handle(c, false)
+			return
+		}
+		c.watch.Store(w)
+	}
+	w.Arm()
 }
 
 // Shutdown closes the listeners first, then ends every session, and waits
@@ -153,6 +173,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.wg.Wait() // every player has finished: the senders are idle
 		s.senders.Close()
+		s.poller.Close()
 		close(done)
 	}()
 	select {

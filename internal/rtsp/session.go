@@ -44,9 +44,9 @@ type session struct {
 	pub     *hub.Publisher
 	pubLeft *atomic.Bool // set before the session ends its own publish (teardown), so its end does not close the conn
 	keys    []codec.KeyDetector
-	pubMu   sync.Mutex // UDP tracks are read by one goroutine each; the ring has one writer
-	byChan  [256]int16 // interleaved channel -> track+1 (0 = none)
-	pending int        // frames appended since the last flush (TCP)
+	pubMu   sync.Mutex  // UDP tracks are read by one goroutine each; the ring has one writer
+	byChan  *[256]int16 // interleaved channel -> track+1 (0 = none); made by a TCP publisher's SETUP, so a player holds none
+	pending int         // frames appended since the last flush (TCP)
 
 	// playing
 	stream   *hub.Stream
@@ -152,7 +152,9 @@ func (s *session) teardown(c *conn) {
 		s.pub.Close()
 		c.log.Info("publish ended", "path", s.path, "bytes_in", s.mediaBytes.Load(), "packets_in", s.packetsIn.Load(),
 			"duration", time.Since(st.Since).Round(time.Millisecond).String())
+		s.pubMu.Lock() // a UDP track's reader reads it (onRTCP)
 		s.pub = nil
+		s.pubMu.Unlock()
 	}
 	for _, t := range s.tracks {
 		if t != nil {
@@ -162,7 +164,7 @@ func (s *session) teardown(c *conn) {
 	s.mu.Lock()
 	s.id, s.state, s.path, s.udp, s.tracks = "", stateInitial, "", false, nil
 	s.desc, s.keys, s.stream = nil, nil, nil
-	s.byChan = [256]int16{}
+	s.byChan = nil
 	s.mu.Unlock()
 }
 
