@@ -76,6 +76,7 @@ type Config struct {
 	Record Record // [protocol] enable_mp4, [record], [http] rootPath, dirMenu (record.go)
 	SRT    SRT    // [srt] (srt.go)
 	RTC    RTC    // [rtc] (rtc.go)
+	Limits Limits // limits against abuse, in the sections they limit (limits.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -284,6 +285,7 @@ func Default() *Config {
 	defaultRecord(c)
 	defaultSRT(c)
 	defaultRTC(c)
+	defaultLimits(c)
 	return c
 }
 
