@@ -56,7 +56,7 @@ func limitKeys() []key {
 
 		intKey("rtsp", "max_header_bytes", "", "largest RTSP request head in bytes; larger is answered 431 and the connection closed", 1024, 1<<20,
 			func(c *Config) *int { return &l(c).RTSPMaxHeaderBytes }),
-		intKey("rtsp", "max_body_bytes", "", "largest RTSP request body (Content-Length, an ANNOUNCE's SDP) in bytes; larger is answered 413 and the connection closed", 1024, 1<<24,
+		intKey("rtsp", "max_body_bytes", "", "largest RTSP request body (Content-Length, an ANNOUNCE's SDP) in bytes; larger is answered 413 and the connection closed (at most 128 KB, gortsplib's own bound)", 1024, 128<<10,
 			func(c *Config) *int { return &l(c).RTSPMaxBodyBytes }),
 		intKey("rtsp", "header_timeout_sec", "", "seconds a client has to send a whole RTSP request once it began it; a slower one is answered 408 and closed", 1, 600,
 			func(c *Config) *int { return &l(c).RTSPHeaderTimeoutSec }),
