@@ -96,6 +96,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	// acknowledgements: 4 KB each. A publisher's reader grows to 64 KB.
 	c.br = bufio.NewReaderSize(countingReader{nc, &c.bytesIn}, 4<<10)
 	c.cr = NewChunkReader(c.br)
+	c.cr.SetMaxMessage(s.maxMessage()) // [rtmp] max_message_bytes (limits.go)
 	return c
 }
 
@@ -139,13 +140,14 @@ func (c *conn) serve() {
 	switch {
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		c.log.Log(context.Background(), c.lifeLevel, "rtmp connection closed", "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+	case c.logLimit(err): // a limit against abuse, logged rate-limited (limits.go)
 	default:
 		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
 	}
 }
 
 func (c *conn) loop() error {
-	c.nc.SetDeadline(time.Now().Add(c.s.readTimeout()))
+	c.nc.SetDeadline(time.Now().Add(c.s.handshakeTimeout())) // [rtmp] handshakeSecond: a slow handshake ends here
 	complexHS, err := serverHandshake(struct {
 		io.Reader
 		io.Writer
