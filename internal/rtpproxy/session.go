@@ -145,6 +145,9 @@ func (s *session) expired(now time.Time, timeout time.Duration) (bool, string) {
 	if now.Sub(s.lastSeen) > timeout {
 		return true, "no packets for " + timeout.String()
 	}
+	if s.unready(now, s.srv.unreadyTimeout()) { // limits.go
+		return true, "not a stream after " + s.srv.unreadyTimeout().String() + " ([rtp_proxy] unready_timeout_sec): no decodable tracks; dropped"
+	}
 	if s.b.hubEnded.Load() {
 		return true, "ended by the hub"
 	}
