@@ -51,10 +51,16 @@ func (c *headConn) Read(p []byte) (int, error) {
 }
 
 func (c *headConn) Write(p []byte) (int, error) {
+	c.wrote(p)
+	return c.tcpConn.Write(p)
+}
+
+// wrote is what a write adds to the socket's: a response resets the count
+// of request bytes, and net/http's 431 is logged.
+func (c *headConn) wrote(p []byte) {
 	c.pending.Store(0)
 	if bytes.HasPrefix(p, status431) {
 		c.w.Warn("http big head "+c.name, fmt.Sprintf("%s request from %s has a head over [http] max_header_bytes; answered 431 and closed. Raise [http] max_header_bytes if real clients send heads that large (many cookies)",
 			c.name, c.ip), "listener", c.name, "remote_ip", c.ip.String(), "limit", "max_header_bytes")
 	}
-	return c.tcpConn.Write(p)
 }
