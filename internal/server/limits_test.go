@@ -208,3 +208,31 @@ func TestRTSPBodyLimitComesFromTheConfig(t *testing.T) {
 	}
 	logs.WaitLine(t, "over [rtsp] max_body_bytes=1024")
 }
+
+func TestReloadChangesTheConnectionCapLive(t *testing.T) {
+	srv, logs := startLimited(t, map[string]string{
+		"general.max_connections_per_ip": "1",
+		"general.limits_exempt_loopback": "0",
+	})
+	dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	second := dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	if !closedWithin(second, 2*time.Second) {
+		t.Fatal("a second connection stayed open with max_connections_per_ip=1")
+	}
+	logs.WaitLine(t, "rtsp connection from 127.0.0.2 refused")
+	next := srv.CurrentConfig().Clone()
+	if err := next.Set("general.max_connections_per_ip", "3"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := srv.Reload(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Restart(); len(r) > 0 {
+		t.Fatalf("the reload wants a restart for %v", r)
+	}
+	third := dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	if closedWithin(third, 300*time.Millisecond) {
+		t.Fatal("a second connection was refused after the cap was raised to 3 by a reload")
+	}
+}
