@@ -75,3 +75,22 @@ func (ss *session) unready(now time.Time, timeout time.Duration) bool {
 	}
 	return now.Sub(ss.started) > timeout
 }
+
+// reasonUnready ends a stream that never became one (unready_timeout_sec).
+const reasonUnready = "not a stream within [rtp_proxy] unready_timeout_sec: no decodable tracks; dropped"
+
+// droppedUnready logs the end of an SSRC that never became a stream: its
+// own line at debug (a sender of random SSRCs makes one per SSRC) and a
+// rate-limited warning with the key. It reports whether it logged.
+func (ss *session) droppedUnready(reason string, attrs []any) bool {
+	if reason != reasonUnready {
+		return false
+	}
+	ss.log.Debug("RTP stream ended", attrs...)
+	n := ss.srv.unreadyDropped.Add(1)
+	ss.srv.warner().Warn(fmt.Sprintf("rtp unready_timeout_sec %d", ss.localPort),
+		fmt.Sprintf("RTP proxy port %d dropped SSRC %s from %s: no decodable stream within [rtp_proxy] unready_timeout_sec=%s. Raise [rtp_proxy] unready_timeout_sec if a real sender needs longer (a long GOP, a late PSM/PMT)",
+			ss.localPort, ssrcHex(ss.ssrc), ss.remote, ss.srv.unreadyTimeout()),
+		"port", ss.localPort, "transport", ss.transport, "dropped_total", n, "limit", "unready_timeout_sec")
+	return true
+}

@@ -43,8 +43,11 @@ func TestGarbageSSRCsAreCappedPerPortAndTimedOut(t *testing.T) {
 	// not after timeoutSec (30 s here), even while it keeps sending.
 	testutil.WaitFor(t, 5*time.Second, "the unready streams to end", func() bool {
 		sendUDP(t, e.udp, pkts[:1])
-		return strings.Count(e.logs.String(), "unready_timeout_sec") >= 3
+		return strings.Count(e.logs.String(), reasonUnready) >= 3
 	})
+	if !strings.Contains(e.logs.String(), "Raise [rtp_proxy] unready_timeout_sec") {
+		t.Errorf("the unready drop does not name the key to raise:\n%s", e.logs.String())
+	}
 	// The port takes a real stream again.
 	_, _, units := psCases[1].build(t)
 	sendUDP(t, e.udp, rtpPackets(units[:100], 0x77770001, 96, 1400))

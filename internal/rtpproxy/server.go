@@ -60,6 +60,7 @@ type Server struct {
 	Warn           *limits.Warner
 	warnOnce       sync.Once
 	ssrcRefused    atomic.Uint64
+	unreadyDropped atomic.Uint64
 
 	mu        sync.Mutex
 	sessions  map[sessionKey]*session

@@ -146,7 +146,7 @@ func (s *session) expired(now time.Time, timeout time.Duration) (bool, string) {
 		return true, "no packets for " + timeout.String()
 	}
 	if s.unready(now, s.srv.unreadyTimeout()) { // limits.go
-		return true, "not a stream after " + s.srv.unreadyTimeout().String() + " ([rtp_proxy] unready_timeout_sec): no decodable tracks; dropped"
+		return true, reasonUnready
 	}
 	if s.b.hubEnded.Load() {
 		return true, "ended by the hub"
@@ -211,6 +211,9 @@ func (s *session) close(reason string) {
 		case <-ts.done:
 		case <-time.After(2 * time.Second):
 		}
+	}
+	if s.droppedUnready(reason, attrs) { // limits.go
+		return
 	}
 	s.log.Info("RTP stream ended", attrs...)
 }
