@@ -93,6 +93,20 @@ func (c *Conns) release(ip netip.Addr) {
 	}
 }
 
+// Acquire counts one connection of name ("srt") from ip that does not come
+// through a wrapped listener: an SRT session over UDP. ok is false, and the
+// refusal logged, when a cap refuses it; otherwise call done when the
+// session ends.
+func (c *Conns) Acquire(name string, ip netip.Addr) (done func(), ok bool) {
+	ip = ip.Unmap()
+	if why := c.admit(ip); why != "" {
+		c.refused(why, name, ip)
+		return nil, false
+	}
+	r := &release{c: c, ip: ip}
+	return r.do, true
+}
+
 // Listener wraps l, a listener of the named protocol ("rtsp", "http"): each
 // connection it accepts counts until it is closed, and one over a cap is
 // closed at once with a rate-limited warning naming the cap and the key to
