@@ -38,9 +38,9 @@ func init() {
 func limitKeys() []key {
 	l := func(c *Config) *Limits { return &c.Limits }
 	return []key{
-		intKey("general", "max_connections", "max-connections", "open TCP connections of all listeners together; one over it is closed at once and logged; 0 = no cap", 0, 1<<24,
+		intKey("general", "max_connections", "max-connections", "open TCP connections of all listeners and SRT sessions together; one over it is closed at once and logged; 0 = no cap", 0, 1<<24,
 			func(c *Config) *int { return &l(c).MaxConnections }),
-		intKey("general", "max_connections_per_ip", "max-connections-per-ip", "open TCP connections from one remote IP; raise it for many players behind one NAT or proxy; 0 = no cap", 0, 1<<24,
+		intKey("general", "max_connections_per_ip", "max-connections-per-ip", "open TCP connections and SRT sessions from one remote IP; raise it for many players behind one NAT or proxy; 0 = no cap", 0, 1<<24,
 			func(c *Config) *int { return &l(c).MaxConnectionsPerIP }),
 		boolKey("general", "limits_exempt_loopback", "", "1 = clients on 127.0.0.0/8 and ::1 (local tools, a reverse proxy on this machine) skip max_connections_per_ip and [api] max_requests_per_second",
 			func(c *Config) *bool { return &l(c).ExemptLoopback }),
