@@ -17,6 +17,10 @@ import (
 // while connections come in).
 type Conns struct {
 	Warn *Warner // the refusals' log lines; nil: not logged
+	// Exempt tells connections that are neither counted nor refused:
+	// Berth's own self-probe at start, which opens several at once from
+	// loopback and must prove the listeners whatever the caps. Nil: none.
+	Exempt func(net.Conn) bool
 
 	max, perIP atomic.Int64 // 0 = no cap
 	exempt     atomic.Bool  // loopback peers are not held to the per-IP cap
@@ -128,6 +132,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		nc, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
+		}
+		if l.c.Exempt != nil && l.c.Exempt(nc) {
+			return nc, nil
 		}
 		ip := remoteIP(nc)
 		why := l.c.admit(ip)

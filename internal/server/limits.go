@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/limits"
+	"github.com/berthmedia/berth/internal/ports"
 )
 
 // Limits against abuse (docs/reliability.md#limits-against-abuse): the
@@ -26,6 +27,7 @@ func (s *Server) setLimits(cfg *config.Config) {
 	if l.warn == nil {
 		l.warn = &limits.Warner{Log: s.Log.With("component", "limits")}
 		l.conns.Warn, l.api.Warn = l.warn, l.warn
+		l.conns.Exempt = ports.IsSelfProbe // it proves the listeners whatever the caps
 		s.OnReload([]string{"general.max_connections", "general.max_connections_per_ip", "general.limits_exempt_loopback",
 			"api.max_requests_per_second", "api.max_request_burst"}, s.setLimits)
 	}

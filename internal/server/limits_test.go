@@ -236,3 +236,20 @@ func TestReloadChangesTheConnectionCapLive(t *testing.T) {
 		t.Fatal("a second connection was refused after the cap was raised to 3 by a reload")
 	}
 }
+
+// TestSelfProbePassesTightCaps: the start's self-probe, several
+// connections at once from loopback, is not held to the caps, so a tight
+// cap with the loopback exemption off still starts without a probe error.
+func TestSelfProbePassesTightCaps(t *testing.T) {
+	_, logs := startLimited(t, map[string]string{
+		"general.max_connections_per_ip": "1",
+		"general.max_connections":        "1",
+		"general.limits_exempt_loopback": "0",
+	})
+	if line := logs.Line("level=ERROR"); line != "" {
+		t.Fatalf("the start logged an error: %s", line)
+	}
+	if line := logs.Line("refused"); line != "" {
+		t.Fatalf("a self-probe connection was refused: %s", line)
+	}
+}
