@@ -73,6 +73,9 @@ func (c *conn) readRequest(req *base.Request) error {
 	buf := requestBuffers.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); requestBuffers.Put(buf) }()
 	for {
+		if buf.Len() == 0 && !methodAhead(c.br) {
+			return errNotRTSP
+		}
 		line, err := c.br.ReadSlice('\n')
 		if buf.Len() == 0 && (string(line) == "\r\n" || string(line) == "\n") {
 			continue // an empty line between requests is tolerated (as RFC 9112 section 2.2 asks of HTTP servers)
@@ -105,6 +108,37 @@ func (c *conn) readRequest(req *base.Request) error {
 	defer func() { br.Reset(nil); parseReaders.Put(br) }()
 	br.Reset(bytes.NewReader(buf.Bytes()))
 	return req.Unmarshal(br)
+}
+
+// errNotRTSP is a request line that does not begin with a method: a TLS
+// handshake on the plain port, an HTTP client's binary, garbage. It is
+// answered 400 at once, as gortsplib's own parser did, rather than after
+// the head's size or time limit.
+var errNotRTSP = errors.New("the request does not begin with a method (a TLS handshake or binary data on the RTSP port?)")
+
+// maxMethod is gortsplib's bound of a method name.
+const maxMethod = 64
+
+// methodAhead looks at the bytes already buffered, without waiting for
+// more: false when they cannot begin a request line (a byte that is not a
+// token character, RFC 2326 section 15.1, or a method longer than 64 bytes
+// before its space). Leading empty lines are allowed.
+func methodAhead(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	i := 0
+	for i < len(b) && (b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	for n := 0; i < len(b); i, n = i+1, n+1 {
+		ch := b[i]
+		if ch == ' ' {
+			return n > 0
+		}
+		if n >= maxMethod || ch <= 0x20 || ch >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", ch) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // readFailed turns a read that timed out in the middle of a request into
