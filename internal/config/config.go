@@ -79,6 +79,7 @@ type Config struct {
 	Origin Origin // [cluster] origin_url, timeout_sec, retry_count: the static edge (origin.go)
 	// Cluster is [cluster]'s stream registry on Redis (cluster.go).
 	Cluster Cluster
+	Limits  Limits // limits against abuse, in the sections they limit (limits.go)
 
 	// Notes are what loading found that is not an error, each at the level
 	// it deserves (see notes.go): a ZLMediaKit key Berth does not use is
@@ -289,6 +290,7 @@ func Default() *Config {
 	defaultRTC(c)
 	defaultOrigin(c)
 	defaultCluster(c)
+	defaultLimits(c)
 	return c
 }
 

@@ -46,7 +46,8 @@ const (
 	// DefaultMaxMessage bounds one message: a 4K keyframe is well below it.
 	DefaultMaxMessage = 8 << 20
 	// maxPartial bounds the bytes of unfinished messages held over all chunk
-	// streams, so interleaving many chunk streams cannot exhaust memory.
+	// streams, so interleaving many chunk streams cannot exhaust memory: twice
+	// the largest message ([rtmp] max_message_bytes).
 	maxPartial = 2 * DefaultMaxMessage
 )
 
@@ -235,7 +236,8 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 		}
 	}
 	n := min(cs.need, c.chunkSize)
-	if c.partial+int(n) > maxPartial {
+	if c.partial+int(n) > 2*int(c.maxMessage) { // maxPartial at the default
+
 		return nil, ErrTooMuchPartial
 	}
 	start := len(cs.body)

@@ -106,6 +106,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.br = bufio.NewReaderSize(c.cnt, 4<<10)
 	c.cr = NewChunkReader(c.br)
 	c.resume = func() { go s.run(c, true) }
+	c.cr.SetMaxMessage(s.maxMessage()) // [rtmp] max_message_bytes (limits.go)
 	return c
 }
 
@@ -200,6 +201,7 @@ func (c *conn) serve(resumed bool) (moved bool) {
 	switch {
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		c.log.Log(context.Background(), c.lifeLevel, "rtmp connection closed", "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+	case c.logLimit(err): // a limit against abuse, logged rate-limited (limits.go)
 	default:
 		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
 	}
@@ -210,7 +212,7 @@ func (c *conn) serve(resumed bool) (moved bool) {
 var errMoved = errors.New("rtmp: the connection waits on the poller")
 
 func (c *conn) handshake() error {
-	c.nc.SetDeadline(time.Now().Add(c.s.readTimeout()))
+	c.nc.SetDeadline(time.Now().Add(c.s.handshakeTimeout())) // [rtmp] handshakeSecond: a slow handshake ends here
 	complexHS, err := serverHandshake(struct {
 		io.Reader
 		io.Writer

@@ -40,7 +40,7 @@ type testServer struct {
 	logs *testutil.LogBuffer
 }
 
-func startServer(t testing.TB, checker *auth.Checker) *testServer {
+func startServer(t testing.TB, checker *auth.Checker, opts ...func(*Server)) *testServer {
 	t.Helper()
 	logs := &testutil.LogBuffer{}
 	log := logging.New(logs, logging.LevelTrace)
@@ -50,6 +50,9 @@ func startServer(t testing.TB, checker *auth.Checker) *testServer {
 		t.Fatal(err)
 	}
 	s := &Server{Hub: h, Log: log, Auth: checker, Instance: "test-instance", Version: "test"}
+	for _, o := range opts {
+		o(s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {

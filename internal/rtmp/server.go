@@ -12,6 +12,7 @@ import (
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/limits"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
 )
@@ -34,6 +35,12 @@ type Server struct {
 	// ReadTimeout drops a publisher that sends nothing. Defaults 10 s and 30 s.
 	WriteTimeout time.Duration
 	ReadTimeout  time.Duration
+
+	// Limits against abuse (limits.go); zero takes the default.
+	HandshakeTimeout time.Duration // [rtmp] handshakeSecond: the handshake must be done within it; default 15 s
+	MaxMessageBytes  int           // [rtmp] max_message_bytes: one message; default DefaultMaxMessage
+	Warn             *limits.Warner
+	warnOnce         sync.Once
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -155,6 +155,9 @@ type builder struct {
 	// hubEnded is set once the hub has ended the stream (takeover,
 	// shutdown); the session, in another goroutine for TS, polls it.
 	hubEnded atomic.Bool
+	// decided is set once the hub took the stream or refused it; the
+	// session, in another goroutine for TS, reads it (unready_timeout_sec).
+	decided atomic.Bool
 }
 
 func newBuilder(h *hub.Hub, log *slog.Logger, path string, origin hub.Origin) *builder {
@@ -314,12 +317,14 @@ func (b *builder) publish() {
 	pub, err := b.hub.Publish(b.path, b.origin, hub.KindAU, tracks, nil)
 	if err != nil {
 		b.refused = true
+		b.decided.Store(true)
 		b.pending = nil
 		b.log.Warn("RTP stream refused by the hub; its packets are dropped until it stops",
 			"path", b.path, "remote", b.origin.Remote, "err", err)
 		return
 	}
 	b.pub = pub
+	b.decided.Store(true)
 	b.base = b.minDTS
 	var codecs []string
 	for _, e := range ready {

@@ -23,6 +23,7 @@ import (
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/limits"
 	"github.com/berthmedia/berth/internal/ports"
 )
 
@@ -52,6 +53,14 @@ type Server struct {
 	// went silent for TimeoutSec (ZLMediaKit's on_rtp_server_timeout). It
 	// runs on its own goroutine.
 	OnTimeout func(PortInfo)
+
+	// Limits against abuse (limits.go); zero takes the default.
+	MaxSSRCPerPort int           // [rtp_proxy] max_ssrc_per_port: streams one port holds at once
+	UnreadyTimeout time.Duration // [rtp_proxy] unready_timeout_sec: an SSRC that is not a stream by then ends
+	Warn           *limits.Warner
+	warnOnce       sync.Once
+	ssrcRefused    atomic.Uint64
+	unreadyDropped atomic.Uint64
 
 	mu        sync.Mutex
 	sessions  map[sessionKey]*session
@@ -272,6 +281,11 @@ func (s *Server) packet(pkt []byte, remote, transport string, port int, d *portB
 		return true
 	}
 	ss := s.sessions[key]
+	if ss == nil && d == nil && s.portFull(port) { // [rtp_proxy] max_ssrc_per_port (limits.go)
+		s.mu.Unlock()
+		s.refuseSSRC(h.SSRC, remote, transport, port)
+		return true
+	}
 	if ss == nil {
 		origin := hub.Origin{Proto: "rtp", Remote: remote, ID: ssrcHex(h.SSRC)}
 		log := s.Log

@@ -145,6 +145,9 @@ func (s *session) expired(now time.Time, timeout time.Duration) (bool, string) {
 	if now.Sub(s.lastSeen) > timeout {
 		return true, "no packets for " + timeout.String()
 	}
+	if s.unready(now, s.srv.unreadyTimeout()) { // limits.go
+		return true, reasonUnready
+	}
 	if s.b.hubEnded.Load() {
 		return true, "ended by the hub"
 	}
@@ -208,6 +211,9 @@ func (s *session) close(reason string) {
 		case <-ts.done:
 		case <-time.After(2 * time.Second):
 		}
+	}
+	if s.droppedUnready(reason, attrs) { // limits.go
+		return
 	}
 	s.log.Info("RTP stream ended", attrs...)
 }

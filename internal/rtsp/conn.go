@@ -173,7 +173,10 @@ func (c *conn) readLoop() error {
 			continue
 		}
 		var req base.Request
-		if err := req.Unmarshal(c.br); err != nil {
+		if err := c.readRequest(&req); err != nil { // size and time limits (limits.go)
+			if errors.Is(err, errRefused) {
+				return nil
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return err
 			}
@@ -271,6 +274,9 @@ func (c *conn) readInterleaved() error {
 		return err
 	}
 	n := int(binary.BigEndian.Uint16(hdr[2:]))
+	if err := c.checkInterleaved(n); err != nil { // limits.go
+		return err
+	}
 	if cap(c.frame) < n {
 		// Doubling from 64 B: a player's RTCP reports stay small, a
 		// publisher's buffer reaches its largest packet in a few steps.

@@ -157,3 +157,22 @@ func FuzzSDP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzContentLength: the head scan that enforces [rtsp] max_body_bytes
+// never panics and never reports a negative length.
+func FuzzContentLength(f *testing.F) {
+	for _, s := range []string{
+		"ANNOUNCE rtsp://h/a RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 12\r\n\r\n",
+		"OPTIONS * RTSP/1.0\r\ncontent-length:   7  \r\n\r\n",
+		"X\r\nContent-Length: -5\r\n\r\n",
+		"X\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+		"Content-Length",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, head []byte) {
+		if n := contentLength(head); n < 0 {
+			t.Fatalf("contentLength(%q) = %d", head, n)
+		}
+	})
+}

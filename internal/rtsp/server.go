@@ -23,6 +23,7 @@ import (
 	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/limits"
 	"github.com/berthmedia/berth/internal/ports"
 )
 
@@ -41,6 +42,14 @@ type Server struct {
 	Instance   string           // per-process token sent as X-Berth-Instance
 	Playback   Playback         // seek, speed and pause of streams that play a recording; nil: none
 	Version    string
+
+	// Limits against abuse (limits.go); zero takes the default.
+	MaxHeaderBytes      int           // [rtsp] max_header_bytes: 431 over it
+	MaxBodyBytes        int           // [rtsp] max_body_bytes: 413 over it
+	HeaderTimeout       time.Duration // [rtsp] header_timeout_sec: a request must arrive within it (408)
+	MaxInterleavedBytes int           // [rtsp] max_interleaved_bytes: a '$' frame of a connection that does not publish
+	Warn                *limits.Warner
+	warnOnce            sync.Once
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

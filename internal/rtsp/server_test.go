@@ -324,7 +324,7 @@ func TestMalformedRequests(t *testing.T) {
 		log  string
 	}{
 		{"garbage bytes", []byte("\x00\x01garbage\xff\xfe NOT RTSP\r\n\r\n"), "RTSP/1.0 400", "malformed request"},
-		{"1 MB header", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: 1\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n"), "RTSP/1.0 400", "malformed request"},
+		{"1 MB header", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: 1\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n"), "RTSP/1.0 431", "Raise [rtsp] max_header_bytes"},
 		{"bad CSeq", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\nCSeq: abc\r\n\r\n"), "RTSP/1.0 400", "CSeq that is not a number"},
 		{"no CSeq", []byte("OPTIONS rtsp://h/ RTSP/1.0\r\n\r\n"), "RTSP/1.0 400", "without a CSeq"},
 		{"SDP that does not parse", announce("rtsp://h/live/bad", "this is not sdp", 2), "RTSP/1.0 400", "SDP that does not parse"},

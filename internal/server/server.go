@@ -90,7 +90,8 @@ type Server struct {
 	pprof *http.Server
 	web   webState // the status page's view of this run (web.go)
 	wg    sync.WaitGroup
-	live  liveState // hot reload (reload.go)
+	live  liveState    // hot reload (reload.go)
+	guard serverLimits // limits against abuse (limits.go)
 
 	certs         certs.Store    // the certificate of the TLS listeners (tls.go)
 	hooks         *hooks.Client  // web hooks (hooks.go)
@@ -170,6 +171,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.bound = bound
+	s.setLimits(cfg) // before the listeners are wrapped with the connection caps (limits.go)
 	s.registerSessions(bound)
 	for _, n := range bound.Notices {
 		s.Log.Warn(n)
@@ -210,6 +212,8 @@ func (s *Server) Start() error {
 			KeepAlive: time.Duration(cfg.RTSP.KeepAliveSecond) * time.Second,
 			UDPRange:  cfg.RTSP.RTPPortRange, Instance: s.Instance, Version: Version,
 			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(), Playback: s.playback,
+			MaxHeaderBytes: cfg.Limits.RTSPMaxHeaderBytes, MaxBodyBytes: cfg.Limits.RTSPMaxBodyBytes, // limits against abuse
+			HeaderTimeout: time.Duration(cfg.Limits.RTSPHeaderTimeoutSec) * time.Second, MaxInterleavedBytes: cfg.Limits.RTSPMaxInterleavedBytes,
 		}
 		if l != nil {
 			s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
@@ -217,7 +221,7 @@ func (s *Server) Start() error {
 	}
 	if l := bound.TCP["rtmp"]; l != nil || bound.TCP["rtmps"] != nil {
 		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version,
-			StreamWait: s.streamWait()}
+			StreamWait: s.streamWait(), MaxMessageBytes: cfg.Limits.RTMPMaxMessageBytes, HandshakeTimeout: time.Duration(cfg.Limits.RTMPHandshakeSeconds) * time.Second}
 		if l != nil {
 			s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
 		}
@@ -229,6 +233,7 @@ func (s *Server) Start() error {
 		PSPT: cfg.RTPProxy.PSPT, TSPT: cfg.RTPProxy.TSPT, PortRange: cfg.RTPProxy.PortRange, Host: cfg.General.ListenIP,
 		OnTimeout: s.rtpTimeout,
 	}
+	s.rtp.MaxSSRCPerPort, s.rtp.UnreadyTimeout = cfg.Limits.RTPMaxSSRCPerPort, time.Duration(cfg.Limits.RTPUnreadyTimeoutSec)*time.Second // limits against abuse
 	s.send = s.newRTPSender()
 	if pc := bound.UDP["rtp_proxy"]; pc != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(pc) })
@@ -242,6 +247,8 @@ func (s *Server) Start() error {
 	}
 	if l := bound.TCP["http"]; l != nil || bound.TCP["https"] != nil {
 		s.http = &http.Server{Handler: s.httpHandler(checker), ReadHeaderTimeout: 10 * time.Second, ConnContext: httpstream.ConnContext} // players name their session (hub.Origin.Conn)
+		// Head, body and keep-alive limits against abuse (limits.go).
+		s.limitHTTP(s.http, cfg)
 		// Failed TLS handshakes at debug, the rest at warn (tls.go).
 		s.http.ErrorLog = s.httpErrorLog()
 		if s.flv != nil {
@@ -373,7 +380,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	s.api.Record = s.record
 	s.api.Playback = s.playback
 	s.api.Cluster = s.clusterStatus
-	mux.Handle(api.Prefix, s.api)
+	mux.Handle(api.Prefix, s.limitAPI(s.api))   // per-IP rate (limits.go)
 	s.routeWebRTC(mux)                          // /index/api/whep, whip, webrtc: before the API's secret check (webrtc.go)
 	mux.Handle("/metrics", s.Metrics.Handler()) // [metrics] enable=0 makes it answer 404
 	mux.HandleFunc("/berth/health", func(w http.ResponseWriter, r *http.Request) {

@@ -41,7 +41,7 @@ func (s *Server) sessionListener(name string, l net.Listener) net.Listener {
 	if typ == "" {
 		typ = "TcpSession"
 	}
-	return s.Sessions.Listener(l, typ)
+	return s.Sessions.Listener(s.limitListener(name, l), typ) // under the registry: a refused connection is never listed
 }
 
 // acceptedByListener is Sessions.Accepted keyed by listener name ("rtsp",

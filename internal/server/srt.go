@@ -55,7 +55,8 @@ func (s *Server) startSRT(bound *ports.Bound, checker *auth.Checker) error {
 	ts := s.tsOpenerSRT()
 	s.srt = &srt.Server{Hub: s.Hub, Log: s.Log.With("proto", "srt"), Auth: checker, TS: ts, StreamWait: s.streamWait(),
 		Timeout: time.Duration(cfg.TimeoutSec) * time.Second, Latency: time.Duration(cfg.LatencyMul) * srtRTT,
-		Passphrase: cfg.PassPhrase, PBKeyLen: cfg.PBKeyLen, Register: s.registerSRT}
+		Passphrase: cfg.PassPhrase, PBKeyLen: cfg.PBKeyLen, Register: s.registerSRT,
+		Conns: &s.guard.conns} // SRT sessions count against the connection caps (limits.go)
 	pc.Close()
 	var err error
 	for _, addr := range addrs {

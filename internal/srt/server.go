@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/limits"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/muxring"
 )
@@ -47,6 +48,10 @@ type Server struct {
 	// session ends when that list closes the connection (kick_session),
 	// as when the peer goes.
 	Register func(c net.Conn) (id string, release func())
+	// Conns, if set, counts each session against the connection caps every
+	// listener shares ([general] max_connections, max_connections_per_ip);
+	// a caller over one is refused with REJX_OVERLOAD.
+	Conns *limits.Conns
 
 	ln       gosrt.Listener
 	mu       sync.Mutex
@@ -254,6 +259,14 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 			req.Reject(gosrt.REJX_CONFLICT)
 			return
 		}
+	}
+	if s.Conns != nil { // the connection caps (docs/reliability.md#limits-against-abuse)
+		done, ok := s.Conns.Acquire("srt", addrIP(req.RemoteAddr()))
+		if !ok {
+			req.Reject(gosrt.REJX_OVERLOAD)
+			return
+		}
+		defer done()
 	}
 	s.mu.Lock()
 	s.remotes[remote] = time.Now() // before the answer leaves: a repeat may cross it
