@@ -356,7 +356,7 @@ func (s *Stream) runConverter(conv Converter, kind Kind, v *view) {
 }
 
 func (s *Stream) newReader(v *view, kind Kind, who Origin) *Reader {
-	r := &Reader{s: s, v: v, r: v.ring, who: who, kind: kind, sig: make(chan struct{}, 1), since: time.Now().UnixNano()}
+	r := &Reader{s: s, v: v, r: v.ring, who: who, kind: kind, since: time.Now().UnixNano()}
 	r.pos, r.started = v.ring.startPos()
 	r.cursor.Store(r.pos)
 	if !s.hasVideo {

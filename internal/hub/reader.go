@@ -24,7 +24,11 @@ type Reader struct {
 
 	// sig gets a token when a frame arrives while the reader is parked, when
 	// its ring ends, or on Close. Stale tokens only cause one more look.
-	sig chan struct{}
+	// The first Read that parks makes it (only the reader's goroutine
+	// stores it, before the park that makes signals reach it): an
+	// event-driven reader (SetReady) never needs one, and a channel is
+	// 96 bytes per player (issue 14: memory per viewer).
+	sig atomic.Pointer[chan struct{}]
 	// ready, when set, is called instead of sending the token (SetReady).
 	// Atomic: Close signals from any goroutine, and the load is what orders
 	// the owner's set-up (SetReady and what ready uses) before that call.
@@ -50,10 +54,24 @@ func (r *Reader) signal() {
 		(*ready)()
 		return
 	}
-	select {
-	case r.sig <- struct{}{}:
-	default:
+	if sig := r.sig.Load(); sig != nil {
+		select {
+		case *sig <- struct{}{}:
+		default:
+		}
 	}
+	// No channel: the reader has never parked in Read, so there is no one
+	// to wake; Close's flag and the ring's end are what its next Read sees.
+}
+
+// waitChan is the channel a blocking Read parks on, made on first use.
+func (r *Reader) waitChan() chan struct{} {
+	if sig := r.sig.Load(); sig != nil {
+		return *sig
+	}
+	sig := make(chan struct{}, 1)
+	r.sig.Store(&sig)
+	return sig
 }
 
 // Read blocks until frames are available and copies up to len(dst) of them
@@ -136,11 +154,15 @@ func (r *Reader) read(dst []*Frame, block bool) (int, error) {
 			}
 			continue
 		}
+		var sig chan struct{}
+		if block {
+			sig = r.waitChan() // before park: a signal after it must find the channel
+		}
 		if r.r.park(r, head) {
 			if !block {
 				return 0, nil
 			}
-			<-r.sig
+			<-sig
 		}
 	}
 }

@@ -48,7 +48,7 @@ var connIDs atomic.Uint64
 type conn struct {
 	s      *Server
 	nc     net.Conn
-	log    *slog.Logger
+	log    logging.Attrs // remote and conn on every line, formatted only when one is written
 	remote string
 	id     string
 	// lifeLevel is the level of the accepted/closed lines: debug for
@@ -96,7 +96,7 @@ func (c countingReader) Read(p []byte) (int, error) {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), id: strconv.FormatUint(connIDs.Add(1), 10)}
-	c.log = s.log().With("remote", c.remote, "conn", c.id)
+	c.log = logging.WithAttrs(s.log(), slog.String("remote", c.remote), slog.String("conn", c.id))
 	if ports.IsSelfProbe(nc) {
 		c.lifeLevel = slog.LevelDebug
 	}
@@ -221,7 +221,7 @@ func (c *conn) handshake() error {
 		return fmt.Errorf("handshake failed: %w", err)
 	}
 	c.nc.SetWriteDeadline(time.Time{})
-	logging.Trace(c.log, "rtmp handshake done", "digest", complexHS)
+	c.log.Trace("rtmp handshake done", "digest", complexHS)
 	return nil
 }
 
@@ -360,8 +360,8 @@ func (c *conn) command(m *Message, body []byte) error {
 	if len(vals) > 3 {
 		args = vals[3:]
 	}
-	if logging.TraceEnabled(c.log) {
-		logging.Trace(c.log, "rtmp command", "name", name, "txid", txid, "values", fmt.Sprint(vals[min(2, len(vals)):]))
+	if c.log.Enabled(context.Background(), logging.LevelTrace) {
+		c.log.Trace("rtmp command", "name", name, "txid", txid, "values", fmt.Sprint(vals[min(2, len(vals)):]))
 	}
 	switch name {
 	case "connect":

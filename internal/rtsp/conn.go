@@ -37,7 +37,7 @@ type conn struct {
 	nc     net.Conn
 	br     *bufio.Reader // nil while an idle connection waits (awaitInput)
 	lead   leadReader
-	log    *slog.Logger
+	log    logging.Attrs // conn and remote on every line, formatted only when one is written
 	remote string
 	nonce  string
 	// lifeLevel is the level of the accepted/closed lines: debug for
@@ -77,7 +77,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		s: s, nc: nc, remote: nc.RemoteAddr().String(), started: time.Now(), keepAlive: s.keepAlive(),
 	}
 	c.lead.nc = nc
-	c.log = s.Log.With("conn", id, "remote", c.remote)
+	c.log = logging.WithAttrs(s.Log, slog.Uint64("conn", id), slog.String("remote", c.remote))
 	if ports.IsSelfProbe(nc) {
 		c.lifeLevel = slog.LevelDebug
 	}
@@ -195,8 +195,8 @@ func (c *conn) readLoop() error {
 			c.touch()
 		}
 		c.bytesIn.Add(uint64(requestSize(&req)))
-		if logging.TraceEnabled(c.log) {
-			logging.Trace(c.log, "request", "head", headString(req.String()))
+		if c.log.Enabled(context.Background(), logging.LevelTrace) {
+			c.log.Trace("request", "head", headString(req.String()))
 		}
 		res := c.handle(&req)
 		after := res.after
@@ -318,8 +318,8 @@ func (c *conn) writeResponse(res *base.Response, req *base.Request) {
 		c.log.Error("cannot marshal response", "err", err)
 		return
 	}
-	if logging.TraceEnabled(c.log) {
-		logging.Trace(c.log, "response", "head", headString(res.String()))
+	if c.log.Enabled(context.Background(), logging.LevelTrace) {
+		c.log.Trace("response", "head", headString(res.String()))
 	}
 	c.wmu.Lock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))

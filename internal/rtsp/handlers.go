@@ -86,12 +86,14 @@ func (c *conn) handle(req *base.Request) response {
 	return c.fail(req, base.StatusNotImplemented, "unsupported method; answered 501")
 }
 
-// streamPath turns rtsp://host/app/stream?query into "app/stream".
+// streamPath turns rtsp://host/app/stream?query into "app/stream". The
+// copy lets the request's URL string go: a session keeps its path for its
+// life, and a substring would keep the whole URL (~80 B per player).
 func streamPath(req *base.Request) string {
 	if req.URL == nil {
 		return ""
 	}
-	return strings.Trim(req.URL.Path, "/")
+	return strings.Clone(strings.Trim(req.URL.Path, "/"))
 }
 
 func (c *conn) origin() hub.Origin {
@@ -191,6 +193,9 @@ func (c *conn) announce(req *base.Request) response {
 	}
 	left := new(atomic.Bool)
 	c.sess.mu.Lock()
+	if c.sess.publishing == nil {
+		c.sess.publishing = new(publishing)
+	}
 	c.sess.path, c.sess.desc, c.sess.pub, c.sess.keys = path, desc, pub, keys
 	c.sess.pubLeft = left
 	c.sess.state = statePreRecord

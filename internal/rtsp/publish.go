@@ -13,7 +13,7 @@ import (
 // onInterleaved takes one '$' frame from the client: media of a publisher,
 // or RTCP of a player (its receiver reports only keep the session alive).
 func (s *session) onInterleaved(c *conn, channel int, pkt []byte) {
-	if s.getState() != stateRecord || s.byChan == nil { // nil: a UDP publisher
+	if s.getState() != stateRecord || s.publishing == nil || s.byChan == nil { // nil: a UDP publisher
 		return
 	}
 	switch v := int(s.byChan[channel]); {
@@ -106,7 +106,7 @@ func rtcpChannel(rtpChannel int, ids *[2]int) int {
 // line tracks up, RTSP players' own sender reports. Players' receiver
 // reports, and anything that does not parse, only keep the session alive.
 func (s *session) onRTCP(c *conn, track int, pkt []byte, recv time.Time) {
-	if s.getState() != stateRecord {
+	if s.getState() != stateRecord || s.publishing == nil {
 		return
 	}
 	s.pubMu.Lock()

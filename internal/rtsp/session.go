@@ -39,24 +39,36 @@ type session struct {
 	udp    bool // transport chosen by the first SETUP; all tracks use it
 	tracks []*trackSetup
 
-	// publishing
-	desc    *description.Session
-	pub     *hub.Publisher
-	pubLeft *atomic.Bool // set before the session ends its own publish (teardown), so its end does not close the conn
-	keys    []codec.KeyDetector
-	pubMu   sync.Mutex  // UDP tracks are read by one goroutine each; the ring has one writer
-	byChan  *[256]int16 // interleaved channel -> track+1 (0 = none); made by a TCP publisher's SETUP, so a player holds none
-	pending int         // frames appended since the last flush (TCP)
+	// *publishing is nil until the connection's first ANNOUNCE, so a
+	// player's session holds none of it (issue 14: memory per viewer).
+	// Its fields are promoted: the publish path, which runs only in the
+	// record states, uses them directly; code that runs for any session
+	// checks s.publishing first. Once made it stays for the connection's
+	// life (teardown clears what it holds), so goroutines that read it
+	// (UDP readers, snapshot) never see it change.
+	*publishing
 
 	// playing
 	stream   *hub.Stream
 	reader   *hub.Reader
 	playDone chan struct{}
 
+	since time.Time
+}
+
+// publishing is what a session needs to publish.
+type publishing struct {
+	desc    *description.Session
+	pub     *hub.Publisher
+	pubLeft *atomic.Bool // set before the session ends its own publish (teardown), so its end does not close the conn
+	keys    []codec.KeyDetector
+	pubMu   sync.Mutex  // UDP tracks are read by one goroutine each; the ring has one writer
+	byChan  *[256]int16 // interleaved channel -> track+1 (0 = none); made by a TCP publisher's SETUP
+	pending int         // frames appended since the last flush (TCP)
+
 	packetsIn  atomic.Uint64
 	garbageIn  atomic.Uint64
 	mediaBytes atomic.Uint64
-	since      time.Time
 }
 
 // trackSetup is one SETUP: how a track's packets travel.
@@ -89,8 +101,11 @@ type sessionView struct {
 func (s *session) snapshot() sessionView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sessionView{id: s.id, path: s.path, playing: s.state == statePlay, recording: s.state == stateRecord,
-		udp: s.udp, packetsIn: s.packetsIn.Load()}
+	v := sessionView{id: s.id, path: s.path, playing: s.state == statePlay, recording: s.state == stateRecord, udp: s.udp}
+	if s.publishing != nil {
+		v.packetsIn = s.packetsIn.Load()
+	}
+	return v
 }
 
 func (s *session) setState(st sessionState) {
@@ -144,7 +159,7 @@ func (t *trackSetup) closeUDP() {
 // state, logging the end of a publish or play.
 func (s *session) teardown(c *conn) {
 	s.stopPlay()
-	if s.pub != nil {
+	if s.publishing != nil && s.pub != nil {
 		st := s.pub.Stream()
 		if s.pubLeft != nil {
 			s.pubLeft.Store(true)
@@ -163,8 +178,10 @@ func (s *session) teardown(c *conn) {
 	}
 	s.mu.Lock()
 	s.id, s.state, s.path, s.udp, s.tracks = "", stateInitial, "", false, nil
-	s.desc, s.keys, s.stream = nil, nil, nil
-	s.byChan = nil
+	s.stream = nil
+	if s.publishing != nil {
+		s.desc, s.keys, s.byChan = nil, nil, nil
+	}
 	s.mu.Unlock()
 }
 

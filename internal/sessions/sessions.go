@@ -51,20 +51,32 @@ type Info struct {
 // Conn is a registered connection: the accepted net.Conn with an ID. It
 // keeps SyscallConn (internal/fanout writes to the socket directly) and can
 // be closed from any goroutine.
+//
+// It keeps only its id, type and start; Info reads the addresses from the
+// socket when asked (getAllSession), not at accept: formatted up front
+// they cost every connection ~80 bytes for a listing few ever see
+// (issue 14: memory per viewer).
 type Conn struct {
 	net.Conn
-	info Info
-	n    uint64
-	r    *Registry
-	once sync.Once
+	id    string
+	typ   string
+	since time.Time
+	n     uint64
+	r     *Registry
+	once  sync.Once
 }
 
 // ID is the connection's registry id: what getAllSession lists and
 // kick_session takes, and what protocols put in hub.Origin.Conn.
-func (c *Conn) ID() string { return c.info.ID }
+func (c *Conn) ID() string { return c.id }
 
 // Info describes the connection.
-func (c *Conn) Info() Info { return c.info }
+func (c *Conn) Info() Info {
+	info := Info{ID: c.id, Type: c.typ, Since: c.since}
+	info.LocalIP, info.LocalPort = split(c.LocalAddr())
+	info.PeerIP, info.PeerPort = split(c.RemoteAddr())
+	return info
+}
 
 // errNoSyscall is SyscallConn's answer for a connection that has no socket
 // underneath (a net.Pipe in a test): callers fall back to plain writes.
@@ -172,9 +184,7 @@ func (c *Conn) Unregister() {
 
 func (r *Registry) add(nc net.Conn, typ string) *Conn {
 	n := r.next.Add(1)
-	c := &Conn{Conn: nc, n: n, r: r, info: Info{ID: strconv.FormatUint(n, 10), Type: typ, Since: time.Now()}}
-	c.info.LocalIP, c.info.LocalPort = split(nc.LocalAddr())
-	c.info.PeerIP, c.info.PeerPort = split(nc.RemoteAddr())
+	c := &Conn{Conn: nc, n: n, r: r, id: strconv.FormatUint(n, 10), typ: typ, since: time.Now()}
 	r.mu.Lock()
 	if r.conns == nil {
 		r.conns = map[uint64]*Conn{}
@@ -235,7 +245,7 @@ func (r *Registry) List() []Info {
 	slices.SortFunc(conns, func(a, b *Conn) int { return cmp.Compare(a.n, b.n) })
 	out := make([]Info, len(conns))
 	for i, c := range conns {
-		out[i] = c.info
+		out[i] = c.Info()
 	}
 	return out
 }
@@ -253,7 +263,7 @@ func (r *Registry) Get(id string) (Info, bool) {
 	if c == nil {
 		return Info{}, false
 	}
-	return c.info, true
+	return c.Info(), true
 }
 
 func (r *Registry) find(id string) *Conn {
