@@ -73,9 +73,7 @@ func (n *Node) resolve(path string) {
 		n.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-	rec, err := lookup(ctx, n.rdb, path)
-	cancel()
+	rec, err := n.lookupWhileWaited(path)
 	if err != nil && !n.closed.Load() { // a look-up cut by shutdown is no outage
 		n.stats.errors.Add(1)
 		n.health.failed("looking up "+path+" for a reader", err)
@@ -95,6 +93,29 @@ func (n *Node) resolve(path string) {
 	}
 	n.startEdge(path, rec)
 }
+
+// lookupWhileWaited looks path up; while no node has it, again every
+// retryLookup until the reader's wait (Wait) is over, so a publisher moving
+// to another node (it is refused there until the old entry expires) is
+// found by readers already waiting, not only by the next ones.
+func (n *Node) lookupWhileWaited(path string) (*StreamRecord, error) {
+	deadline := time.Now().Add(n.Wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		rec, err := lookup(ctx, n.rdb, path)
+		cancel()
+		if err != nil || rec != nil || n.closed.Load() || time.Now().Add(retryLookup).After(deadline) {
+			return rec, err
+		}
+		if h := n.Hub; h != nil && h.Get(path) != nil {
+			return nil, nil // published here meanwhile
+		}
+		time.Sleep(retryLookup)
+	}
+}
+
+// retryLookup spaces the lookups of a path no node has yet.
+const retryLookup = 500 * time.Millisecond
 
 // startEdge adds the pull of path from rec's node. AutoClose: the proxy
 // manager removes it streamNoneReaderDelayMS after its last reader.

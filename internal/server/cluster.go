@@ -76,6 +76,7 @@ func (s *Server) runCluster() {
 		return
 	}
 	s.cluster.Hub, s.cluster.Pulls = s.Hub, s.proxies
+	s.cluster.Wait = s.streamWait() // a waiting reader's path is looked up again until then (edge.go)
 	s.Metrics.Registry().MustRegister(s.cluster.Collector())
 	s.cluster.Run()
 }

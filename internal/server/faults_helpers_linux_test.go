@@ -23,6 +23,10 @@ func faultServer(t *testing.T, mod func(c *config.Config)) (*server.Server, *tes
 	t.Helper()
 	cfg := config.Default()
 	cfg.General.ListenIP = "0.0.0.0"
+	// No fault test needs SRT or WebRTC; gosrt binds its port again after
+	// Berth's check (docs/srt.md), a gap another parallel test's ephemeral
+	// UDP port can fall into on 0.0.0.0.
+	cfg.SRT.Port, cfg.RTC.Port = 0, 0
 	if mod != nil {
 		mod(cfg)
 	}
