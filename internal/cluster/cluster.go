@@ -59,13 +59,13 @@ const lookupTimeout = 2 * time.Second
 
 // Node is this server's membership in the cluster.
 type Node struct {
-	opts     Options
-	Hub      *hub.Hub
-	Pulls    *proxy.Manager // edge pulls are added here (AutoClose: they end after the last reader)
+	opts  Options
+	Hub   *hub.Hub
+	Pulls *proxy.Manager // edge pulls are added here (AutoClose: they end after the last reader)
 	// Wait is how long a reader of a missing path waits (maxStreamWaitMS):
 	// while it may still wait, a path no node has is looked up again, so a
 	// publisher that reaches another node meanwhile is found (failover).
-	Wait time.Duration
+	Wait     time.Duration
 	instance string
 	started  time.Time
 	rdb      *redis.Client
