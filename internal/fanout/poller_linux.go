@@ -86,12 +86,8 @@ func (p *Poller) Watch(nc net.Conn, ready func()) (*Watch, bool) {
 	if p.err != nil {
 		return nil, false
 	}
-	sc, ok := nc.(syscall.Conn)
+	rc, ok := rawConn(nc)
 	if !ok {
-		return nil, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
 		return nil, false
 	}
 	p.mu.Lock()

@@ -32,15 +32,22 @@ type iovecs [maxIovecs]unix.Iovec
 // (1 KB each at 400 players).
 var iovPool = sync.Pool{New: func() any { return new(iovecs) }}
 
-// NewWriter makes a Writer of up to maxBufs buffers per write for nc, or
-// reports false when nc is not a socket it can write that way.
-func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) {
+// rawConn is nc's file descriptor for the Writer and the Poller, or false
+// where nc has none of its own (a TLS connection, a pipe).
+func rawConn(nc net.Conn) (syscall.RawConn, bool) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, false
 	}
 	rc, err := sc.SyscallConn()
-	if err != nil {
+	return rc, err == nil
+}
+
+// NewWriter makes a Writer of up to maxBufs buffers per write for nc, or
+// reports false when nc is not a socket it can write that way.
+func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) {
+	rc, ok := rawConn(nc)
+	if !ok {
 		return nil, false
 	}
 	w := &Writer{rc: rc, max: min(maxBufs, maxIovecs)}

@@ -34,20 +34,6 @@ func (l Attrs) Enabled(ctx context.Context, level slog.Level) bool {
 	return l.base != nil && l.base.Enabled(ctx, level)
 }
 
-// Logger returns a *slog.Logger with the attributes (built now, by With),
-// for code that takes one; logging through Attrs itself allocates nothing
-// until a line is written.
-func (l Attrs) Logger() *slog.Logger {
-	if l.base == nil {
-		return Discard()
-	}
-	args := make([]any, len(l.attrs))
-	for i, a := range l.attrs {
-		args[i] = a
-	}
-	return l.base.With(args...)
-}
-
 // Log writes a line at level; args are key-value pairs or slog.Attrs, as
 // for slog.Logger.Log.
 func (l Attrs) Log(ctx context.Context, level slog.Level, msg string, args ...any) {

@@ -59,11 +59,11 @@ type conn struct {
 	cr  *ChunkReader
 	cnt countingReader // what br reads from
 
-	// watch is the server's poller's registration of a playing connection
-	// while it waits for its next message (Server.park); resume, its ready
-	// function, goes on reading on a new goroutine.
-	watch  atomic.Pointer[fanout.Watch]
-	resume func()
+	// parking holds a playing connection on the server's poller while it
+	// waits for its next message (Server.park); resume, the poller's ready
+	// function, serves the connection again on a new goroutine.
+	parking fanout.Parking
+	resume  func()
 
 	wmu      sync.Mutex
 	wbuf     []byte
@@ -112,17 +112,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
-		c.stopWatch() // a parked player resumes and meets the close
+		c.parking.Stop() // a parked player resumes and meets the close
 		c.nc.Close()
 	})
-}
-
-// stopWatch ends the poller's watch of c, if it has one; when c was
-// parked, a goroutine resumes it.
-func (c *conn) stopWatch() {
-	if w := c.watch.Load(); w != nil {
-		w.Stop()
-	}
 }
 
 // playerBuffers hold the 4 KB read buffers of players between messages.
@@ -190,7 +182,7 @@ func (c *conn) serve(resumed bool) (moved bool) {
 			return true
 		}
 	}
-	c.stopWatch() // closed before it was watched: the watch is still registered
+	c.parking.Stop() // closed before it was watched: the watch is still registered
 	c.close()
 	if c.pub != nil {
 		c.pub.end()

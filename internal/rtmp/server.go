@@ -136,16 +136,9 @@ func (s *Server) parks() bool { return fanout.Supported() }
 // goroutine, no stack and no read buffer. A connection the poller cannot
 // wait for (RTMPS: TLS buffers bytes of its own) gets a goroutine again.
 func (s *Server) park(c *conn) {
-	w := c.watch.Load()
-	if w == nil {
-		var ok bool
-		if w, ok = s.poller.Watch(c.nc, c.resume); !ok {
-			go s.run(c, true)
-			return
-		}
-		c.watch.Store(w)
+	if !c.parking.Park(&s.poller, c.nc, c.resume) {
+		go s.run(c, true)
 	}
-	w.Arm()
 }
 
 // Shutdown closes the listeners, then every connection (publishers' streams

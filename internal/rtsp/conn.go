@@ -65,11 +65,11 @@ type conn struct {
 
 	frame []byte // reusable buffer for one interleaved frame, grown on demand
 
-	// watch is the server's poller's registration of a playing connection
-	// while it waits for its next request (Server.park); resume, its ready
-	// function, serves the connection on a new goroutine.
-	watch  atomic.Pointer[fanout.Watch]
-	resume func()
+	// parking holds a playing connection on the server's poller while it
+	// waits for its next message (Server.park); resume, the poller's ready
+	// function, serves the connection again on a new goroutine.
+	parking fanout.Parking
+	resume  func()
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -93,17 +93,9 @@ func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 func (c *conn) close(reason string) {
 	c.closeOnce.Do(func() {
 		c.reason.Store(&reason)
-		c.stopWatch() // a parked connection resumes and meets the close
+		c.parking.Stop() // a parked connection resumes and meets the close
 		c.nc.Close()
 	})
-}
-
-// stopWatch ends the poller's watch of c, if it has one; when c was
-// parked, a goroutine resumes it.
-func (c *conn) stopWatch() {
-	if w := c.watch.Load(); w != nil {
-		w.Stop()
-	}
 }
 
 // run logs the accept, serves requests until the connection ends, and
@@ -113,7 +105,7 @@ func (c *conn) run() (moved bool) {
 	if errors.Is(err, errMoved) {
 		return true
 	}
-	c.stopWatch() // closed before it was watched: the watch is still registered
+	c.parking.Stop() // closed before it was watched: the watch is still registered
 	c.sess.teardown(c)
 	reason := "client closed the connection"
 	if r := c.reason.Load(); r != nil {

@@ -146,16 +146,9 @@ func (s *Server) handle(c *conn, accepted bool) {
 // wait for (RTSPS: TLS has bytes of its own buffered), a new goroutine
 // waits in Read.
 func (s *Server) park(c *conn) {
-	w := c.watch.Load()
-	if w == nil {
-		var ok bool
-		if w, ok = s.poller.Watch(c.nc, c.resume); !ok {
-			go s.handle(c, false)
-			return
-		}
-		c.watch.Store(w)
+	if !c.parking.Park(&s.poller, c.nc, c.resume) {
+		go s.handle(c, false)
 	}
-	w.Arm()
 }
 
 // Shutdown closes the listeners first, then ends every session, and waits
