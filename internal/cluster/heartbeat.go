@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/berthmedia/berth/internal/cputime"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -310,7 +311,7 @@ func (n *Node) currentLoad() Load {
 		for _, s := range n.Hub.Streams() {
 			l.Readers += s.Readers()
 		}
-		now, cpu := time.Now(), processCPU()
+		now, cpu := time.Now(), cputime.Process()
 		if ls := &n.load; !ls.at.IsZero() {
 			if dt := now.Sub(ls.at); dt > 100*time.Millisecond {
 				l.CPU = int(100 * float64(cpu-ls.cpu) / float64(dt) / float64(runtime.NumCPU()))
