@@ -106,13 +106,17 @@ func (n *Node) lookupWhileWaited(path string) (*StreamRecord, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 		rec, err := lookup(ctx, n.rdb, path)
 		cancel()
-		if err != nil || rec != nil || n.closed.Load() || time.Now().Add(retryLookup).After(deadline) {
+		if err != nil || rec != nil || time.Now().Add(retryLookup).After(deadline) {
 			return rec, err
 		}
 		if h := n.Hub; h != nil && h.Get(path) != nil {
 			return nil, nil // published here meanwhile
 		}
-		time.Sleep(retryLookup)
+		select {
+		case <-n.quit: // shutting down: no pull is started any more
+			return nil, nil
+		case <-time.After(retryLookup):
+		}
 	}
 }
 

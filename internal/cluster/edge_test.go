@@ -86,3 +86,26 @@ func TestEdgeFollowsItsStreamAndEndsWithIt(t *testing.T) {
 		t.Errorf("edge pulls started: %d, want 2", got)
 	}
 }
+
+// TestLookupOfAMissingPathEndsAtClose: a reader's wait for a path no node
+// has keeps it looked up until the wait is over, but a node that closes
+// stops at once rather than at the end of the wait.
+func TestLookupOfAMissingPathEndsAtClose(t *testing.T) {
+	mr := miniredis.RunT(t)
+	n := newTestNode(t, mr, "1", nil)
+	n.Wait = time.Minute
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if rec, _ := n.lookupWhileWaited("live/none"); rec != nil {
+			t.Errorf("looked up %+v for a path no node has", rec)
+		}
+	}()
+	testutil.WaitFor(t, 2*time.Second, "the first look-up", func() bool { return mr.CommandCount() > 0 })
+	n.Close(time.Second)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the look-up still runs 5 s after the node closed (the reader's wait is a minute)")
+	}
+}
