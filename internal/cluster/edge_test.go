@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,18 +12,6 @@ import (
 	"github.com/berthmedia/berth/internal/proxy"
 	"github.com/berthmedia/berth/internal/testutil"
 )
-
-// closedPort is a 127.0.0.1 port nothing listens on: a pull of it fails
-// with "connection refused", as one of a killed origin does.
-func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // TestEdgeFollowsItsStreamAndEndsWithIt: a reader's miss starts one pull
 // from the origin the registry names (two misses, one pull); while that
@@ -46,7 +33,7 @@ func TestEdgeFollowsItsStreamAndEndsWithIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	originA, originB := closedPort(t), closedPort(t)
+	originA, originB := testutil.ClosedAddr(t), testutil.ClosedAddr(t)
 	register("1", "instance-of-1", originA)
 
 	n.StreamNotFound("live/cam", hub.Origin{Proto: "rtsp"})
