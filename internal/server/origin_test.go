@@ -162,7 +162,7 @@ func TestEdgeTreeOfTwoTiers(t *testing.T) {
 }
 
 // TestEdgesInALoopGiveUp: two edges whose origin_url names each other (a
-// mistake; b's is set by a reload, which applies it to the next pull) and a
+// mistake; a's is set by a reload, which applies it to the next pull) and a
 // stream neither has: the reader hears "not found", each node started at
 // most a few pulls, and none is left.
 func TestEdgesInALoopGiveUp(t *testing.T) {
