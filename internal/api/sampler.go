@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthmedia/berth/internal/cputime"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -117,7 +118,7 @@ func (sm *sampler) sampleLocked(h *hub.Hub, now time.Time) {
 			}
 		}
 	}
-	cpu := processCPU()
+	cpu := cputime.Process()
 	sched := schedLatencies()
 	if !sm.prevAt.IsZero() && sm.prevSched != nil {
 		wall := now.Sub(sm.prevAt)
@@ -160,7 +161,7 @@ func (sm *sampler) threadsLoad() (load, delayMS int) {
 	if sm.haveLoad {
 		return sm.load, sm.delayMS
 	}
-	return cpuPercent(processCPU(), time.Since(processStart)), meanLatencyMS(schedLatencies(), nil)
+	return cpuPercent(cputime.Process(), time.Since(processStart)), meanLatencyMS(schedLatencies(), nil)
 }
 
 func cpuPercent(cpu, wall time.Duration) int {

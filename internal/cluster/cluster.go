@@ -112,7 +112,7 @@ func New(opts Options) (*Node, error) {
 		edges: map[string]*edge{}, owned: map[string]*hub.Stream{}}
 	n.SetTTL(opts.TTL)
 	n.health.log = opts.Log
-	n.health.url = Redact(opts.Redis)
+	n.health.url = proxy.Redact(opts.Redis)
 	return n, nil
 }
 

@@ -66,11 +66,7 @@ func (n *Node) StreamNotFound(path string, who hub.Origin) {
 
 func (n *Node) resolve(path string) {
 	if n.health.isDown() { // the heartbeat says when Redis is back
-		n.mu.Lock()
-		if e := n.edges[path]; e != nil && e.url == "" {
-			delete(n.edges, path)
-		}
-		n.mu.Unlock()
+		n.dropPlaceholder(path)
 		return
 	}
 	rec, err := n.lookupWhileWaited(path)
@@ -84,14 +80,20 @@ func (n *Node) resolve(path string) {
 		if err == nil && rec == nil {
 			n.log().Debug("cluster: a reader asked for a path no node has", "path", path)
 		}
-		n.mu.Lock()
-		if e := n.edges[path]; e != nil && e.url == "" {
-			delete(n.edges, path)
-		}
-		n.mu.Unlock()
+		n.dropPlaceholder(path)
 		return
 	}
 	n.startEdge(path, rec)
+}
+
+// dropPlaceholder ends StreamNotFound's claim on path when no pull follows,
+// so the next reader looks it up again.
+func (n *Node) dropPlaceholder(path string) {
+	n.mu.Lock()
+	if e := n.edges[path]; e != nil && e.url == "" {
+		delete(n.edges, path)
+	}
+	n.mu.Unlock()
 }
 
 // lookupWhileWaited looks path up; while no node has it, again every
@@ -104,13 +106,17 @@ func (n *Node) lookupWhileWaited(path string) (*StreamRecord, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 		rec, err := lookup(ctx, n.rdb, path)
 		cancel()
-		if err != nil || rec != nil || n.closed.Load() || time.Now().Add(retryLookup).After(deadline) {
+		if err != nil || rec != nil || time.Now().Add(retryLookup).After(deadline) {
 			return rec, err
 		}
 		if h := n.Hub; h != nil && h.Get(path) != nil {
 			return nil, nil // published here meanwhile
 		}
-		time.Sleep(retryLookup)
+		select {
+		case <-n.quit: // shutting down: no pull is started any more
+			return nil, nil
+		case <-time.After(retryLookup):
+		}
 	}
 }
 
@@ -120,7 +126,7 @@ const retryLookup = 500 * time.Millisecond
 // startEdge adds the pull of path from rec's node. AutoClose: the proxy
 // manager removes it streamNoneReaderDelayMS after its last reader.
 func (n *Node) startEdge(path string, rec *StreamRecord) {
-	url := rec.PullURL() + "?" + edgeParam + "=" + n.ID()
+	url := n.edgeURL(rec)
 	e := &edge{path: path, url: url, node: rec.Node, instance: rec.Instance, started: time.Now()}
 	if n.closed.Load() {
 		return // shutting down: the proxy manager closes next
@@ -145,6 +151,25 @@ func (n *Node) startEdge(path string, rec *StreamRecord) {
 		"node_id", rec.Node, "url", url)
 }
 
+// edgeURL is where this node pulls rec's stream from, marked as its edge.
+func (n *Node) edgeURL(rec *StreamRecord) string {
+	return rec.PullURL() + "?" + edgeParam + "=" + n.ID()
+}
+
+// edgeList is a snapshot of the edges whose pull has started (not the
+// placeholders of lookups still running).
+func (n *Node) edgeList() []*edge {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	edges := make([]*edge, 0, len(n.edges))
+	for _, e := range n.edges {
+		if e.url != "" {
+			edges = append(edges, e)
+		}
+	}
+	return edges
+}
+
 // watchEdges runs at each heartbeat: an edge whose pull ended (its last
 // reader left) is forgotten; one whose pull fails looks its path up again,
 // and follows the stream to its new node (the publisher moved), ends it
@@ -154,14 +179,7 @@ func (n *Node) watchEdges() {
 	if n.Pulls == nil {
 		return
 	}
-	n.mu.Lock()
-	edges := make([]*edge, 0, len(n.edges))
-	for _, e := range n.edges {
-		if e.url != "" {
-			edges = append(edges, e)
-		}
-	}
-	n.mu.Unlock()
+	edges := n.edgeList()
 	for _, e := range edges {
 		key := proxy.Key(e.path)
 		info, ok := n.Pulls.Get(key)
@@ -187,7 +205,7 @@ func (n *Node) watchEdges() {
 			n.Pulls.Delete(key)
 			n.log().Info("cluster: the stream's origin node left the registry; the edge pull ends and its readers are told",
 				"path", e.path, "node_id", e.node, "cause", info.Cause)
-		case rec.Instance != e.instance || rec.PullURL()+"?"+edgeParam+"="+n.ID() != e.url:
+		case rec.Instance != e.instance || n.edgeURL(rec) != e.url:
 			n.stats.edgeFailures.Add(1)
 			n.forget(e)
 			n.Pulls.Delete(key)
@@ -222,14 +240,7 @@ func (n *Node) dropEdge(path string) bool {
 
 // Edges lists this node's edge pulls.
 func (n *Node) Edges() []EdgeInfo {
-	n.mu.Lock()
-	edges := make([]*edge, 0, len(n.edges))
-	for _, e := range n.edges {
-		if e.url != "" {
-			edges = append(edges, e)
-		}
-	}
-	n.mu.Unlock()
+	edges := n.edgeList()
 	out := make([]EdgeInfo, 0, len(edges))
 	for _, e := range edges {
 		ei := EdgeInfo{Path: e.path, Origin: e.node, URL: e.url, Started: e.started, State: "?"}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,18 +12,6 @@ import (
 	"github.com/berthmedia/berth/internal/proxy"
 	"github.com/berthmedia/berth/internal/testutil"
 )
-
-// closedPort is a 127.0.0.1 port nothing listens on: a pull of it fails
-// with "connection refused", as one of a killed origin does.
-func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // TestEdgeFollowsItsStreamAndEndsWithIt: a reader's miss starts one pull
 // from the origin the registry names (two misses, one pull); while that
@@ -46,7 +33,7 @@ func TestEdgeFollowsItsStreamAndEndsWithIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	originA, originB := closedPort(t), closedPort(t)
+	originA, originB := testutil.ClosedAddr(t), testutil.ClosedAddr(t)
 	register("1", "instance-of-1", originA)
 
 	n.StreamNotFound("live/cam", hub.Origin{Proto: "rtsp"})
@@ -84,5 +71,28 @@ func TestEdgeFollowsItsStreamAndEndsWithIt(t *testing.T) {
 	}
 	if got := n.stats.edgesStarted.Load(); got != 2 {
 		t.Errorf("edge pulls started: %d, want 2", got)
+	}
+}
+
+// TestLookupOfAMissingPathEndsAtClose: a reader's wait for a path no node
+// has keeps it looked up until the wait is over, but a node that closes
+// stops at once rather than at the end of the wait.
+func TestLookupOfAMissingPathEndsAtClose(t *testing.T) {
+	mr := miniredis.RunT(t)
+	n := newTestNode(t, mr, "1", nil)
+	n.Wait = time.Minute
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if rec, _ := n.lookupWhileWaited("live/none"); rec != nil {
+			t.Errorf("looked up %+v for a path no node has", rec)
+		}
+	}()
+	testutil.WaitFor(t, 2*time.Second, "the first look-up", func() bool { return mr.CommandCount() > 0 })
+	n.Close(time.Second)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the look-up still runs 5 s after the node closed (the reader's wait is a minute)")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/berthmedia/berth/internal/cputime"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -62,19 +63,18 @@ func (h *health) isDown() bool {
 	return h.down
 }
 
-// ok records a call that worked; it reports whether Redis was down until
-// now (the caller then re-registers everything).
-func (h *health) ok() bool {
+// ok records a call that worked. Nothing needs re-registering after an
+// outage: every heartbeat refreshes the node and all its streams.
+func (h *health) ok() {
 	h.up.Store(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.down {
-		return false
+		return
 	}
 	h.log.Info("cluster: Redis is back; this node and its streams are registered again", "redis", h.url,
 		"down_for", time.Since(h.since).Round(time.Second), "failures", h.failures)
 	h.down, h.failures = false, 0
-	return true
 }
 
 // stats are the counters the metrics read.
@@ -310,7 +310,7 @@ func (n *Node) currentLoad() Load {
 		for _, s := range n.Hub.Streams() {
 			l.Readers += s.Readers()
 		}
-		now, cpu := time.Now(), processCPU()
+		now, cpu := time.Now(), cputime.Process()
 		if ls := &n.load; !ls.at.IsZero() {
 			if dt := now.Sub(ls.at); dt > 100*time.Millisecond {
 				l.CPU = int(100 * float64(cpu-ls.cpu) / float64(dt) / float64(runtime.NumCPU()))

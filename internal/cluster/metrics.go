@@ -31,13 +31,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	n.mu.Lock()
-	owned, edges := len(n.owned), 0
-	for _, e := range n.edges {
-		if e.url != "" {
-			edges++
-		}
-	}
+	owned := len(n.owned)
 	n.mu.Unlock()
+	edges := len(n.edgeList())
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, id)
 	ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(n.stats.errors.Load()), id)
 	ch <- prometheus.MustNewConstMetric(descOwned, prometheus.GaugeValue, float64(owned), id)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/berthmedia/berth/internal/proxy"
 )
 
 // The registry's keys. Each is a Redis hash (HGETALL in redis-cli shows it
@@ -57,7 +58,7 @@ return 0
 func newClient(rawURL string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("[cluster] redis %q: %w", Redact(rawURL), err)
+		return nil, fmt.Errorf("[cluster] redis %q: %w", proxy.Redact(rawURL), err)
 	}
 	opt.DialTimeout = time.Second
 	opt.ReadTimeout = time.Second
@@ -69,18 +70,6 @@ func newClient(rawURL string) (*redis.Client, error) {
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return redis.NewClient(opt), nil
-}
-
-// Redact hides the password of a redis:// URL for logs and status.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxx")
-	}
-	return u.String()
 }
 
 // NodeRecord is one node as the registry holds it.

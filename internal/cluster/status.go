@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/berthmedia/berth/internal/proxy"
 )
 
 // Status is the cluster as one node sees it: getClusterInfo's data, the
@@ -41,7 +43,7 @@ func (n *Node) Status(ctx context.Context) Status {
 
 // ReadStatus reads the registry at url, for berth cluster status.
 func ReadStatus(ctx context.Context, url string) (Status, error) {
-	st := Status{Redis: Redact(url), Edges: []EdgeInfo{}}
+	st := Status{Redis: proxy.Redact(url), Edges: []EdgeInfo{}}
 	rdb, err := newClient(url)
 	if err != nil {
 		return st, err

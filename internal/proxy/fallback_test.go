@@ -21,7 +21,7 @@ func TestFallbacksAreTriedInTurnAndATransientPullIsRemoved(t *testing.T) {
 		BackoffMin: time.Millisecond, BackoffMax: time.Millisecond}
 	t.Cleanup(m.Close)
 	t.Cleanup(m.Hub.Close)
-	a, b := "rtsp://"+closedAddr(t)+"/a", "rtmp://"+closedAddr(t)+"/live/b"
+	a, b := "rtsp://"+testutil.ClosedAddr(t)+"/a", "rtmp://"+testutil.ClosedAddr(t)+"/live/b"
 	key, err := m.Add(Spec{Path: "edge/x", URL: a, Fallbacks: []string{b}, RetryCount: 5, Timeout: time.Second,
 		Transient: true, Fix: "look at the origins"})
 	if err != nil {
@@ -58,7 +58,7 @@ func TestGiveUpAfterEndsAPullThatRetriesForever(t *testing.T) {
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 10 * time.Millisecond}
 	t.Cleanup(m.Close)
 	t.Cleanup(m.Hub.Close)
-	key, _ := m.Add(Spec{Path: "edge/y", URL: "rtsp://" + closedAddr(t) + "/y", RetryCount: -1, GiveUpAfter: 300 * time.Millisecond})
+	key, _ := m.Add(Spec{Path: "edge/y", URL: "rtsp://" + testutil.ClosedAddr(t) + "/y", RetryCount: -1, GiveUpAfter: 300 * time.Millisecond})
 	testutil.WaitFor(t, 5*time.Second, "the pull to stop", func() bool {
 		in, _ := m.Get(key)
 		return in.State == StateStopped

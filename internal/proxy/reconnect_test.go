@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +10,6 @@ import (
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/testutil"
 )
-
-// closedAddr is a 127.0.0.1 port nothing listens on.
-func closedAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // TestRetryCountStopsThePull: a source that refuses every connection is
 // tried 1 + retry_count times, each failure logged with its cause, then
@@ -32,7 +20,7 @@ func TestRetryCountStopsThePull(t *testing.T) {
 		BackoffMin: time.Millisecond, BackoffMax: 4 * time.Millisecond}
 	t.Cleanup(m.Close)
 	t.Cleanup(m.Hub.Close)
-	key, err := m.Add(Spec{Path: "pull/dead", URL: "rtsp://" + closedAddr(t) + "/s", RetryCount: 2, Timeout: time.Second})
+	key, err := m.Add(Spec{Path: "pull/dead", URL: "rtsp://" + testutil.ClosedAddr(t) + "/s", RetryCount: 2, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +52,7 @@ func TestForeverRetriesQuietDown(t *testing.T) {
 		BackoffMin: time.Millisecond, BackoffMax: time.Millisecond}
 	t.Cleanup(m.Close)
 	t.Cleanup(m.Hub.Close)
-	key, _ := m.Add(Spec{Path: "pull/dead", URL: "rtsp://" + closedAddr(t) + "/s", RetryCount: -1})
+	key, _ := m.Add(Spec{Path: "pull/dead", URL: "rtsp://" + testutil.ClosedAddr(t) + "/s", RetryCount: -1})
 	testutil.WaitFor(t, 5*time.Second, "12 retries", func() bool {
 		in, _ := m.Get(key)
 		return in.Retries >= 12

@@ -40,7 +40,7 @@ func edgeSettings(cfg *config.Config) (cluster.Settings, error) {
 		return cluster.Settings{}, err
 	}
 	return cluster.Settings{Origins: origins, RetryCount: cfg.Origin.RetryCount,
-		Timeout: time.Duration(cfg.Origin.TimeoutSec * float64(time.Second))}, nil
+		Timeout: seconds(cfg.Origin.TimeoutSec)}, nil
 }
 
 // edgeWait is how long a reader of a missing stream waits on an edge:
@@ -50,7 +50,7 @@ func (s *Server) edgeWait() time.Duration {
 	if s.edge == nil || !s.edge.Enabled() {
 		return 0
 	}
-	return time.Duration(s.Config.Origin.TimeoutSec * float64(time.Second))
+	return seconds(s.Config.Origin.TimeoutSec)
 }
 
 // hookObserver is the web hooks' observer, without on_stream_not_found

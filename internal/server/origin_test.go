@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,18 +11,6 @@ import (
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
 )
-
-// deadAddr is a 127.0.0.1 address where nothing listens (connection refused).
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // startEdge starts a Berth whose [cluster] origin_url lists origins.
 func startEdge(t *testing.T, origins ...string) (*server.Server, *testutil.LogBuffer) {
@@ -65,7 +52,7 @@ func TestEdgePullsFromTheOrigin(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	origin, _ := start(t)
 	push(t, origin, testmedia.H264AAC, "rtsp://"+origin.Addr("rtsp")+"/live/cam", "live/cam")
-	dead := "rtsp://admin:secret@" + deadAddr(t) + "/$app/$stream"
+	dead := "rtsp://admin:secret@" + testutil.ClosedAddr(t) + "/$app/$stream"
 	edge, logs := startEdge(t, dead, "rtsp://"+origin.Addr("rtsp")+"/%s/%s")
 
 	// Two readers at once, over two protocols: one pull.
@@ -175,13 +162,13 @@ func TestEdgeTreeOfTwoTiers(t *testing.T) {
 }
 
 // TestEdgesInALoopGiveUp: two edges whose origin_url names each other (a
-// mistake; b's is set by a reload, which applies it to the next pull) and a
+// mistake; a's is set by a reload, which applies it to the next pull) and a
 // stream neither has: the reader hears "not found", each node started at
 // most a few pulls, and none is left.
 func TestEdgesInALoopGiveUp(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	a, alogs := startPuller(t, func(c *config.Config) {
-		c.Origin.URLs, c.Origin.TimeoutSec = []string{"rtsp://" + deadAddr(t) + "/$app/$stream"}, 2
+		c.Origin.URLs, c.Origin.TimeoutSec = []string{"rtsp://" + testutil.ClosedAddr(t) + "/$app/$stream"}, 2
 	})
 	b, blogs := startPuller(t, func(c *config.Config) {
 		c.Origin.URLs, c.Origin.TimeoutSec = []string{"rtsp://" + a.Addr("rtsp") + "/$app/$stream"}, 2

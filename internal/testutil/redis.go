@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -42,11 +43,12 @@ func StartRedis(t testing.TB) *RedisServer {
 		}
 		r.Port = l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if err := r.start(); err == nil || attempt == 4 {
-			if err != nil {
-				t.Fatal(err)
-			}
+		err = r.start()
+		if err == nil {
 			break
+		}
+		if attempt == 4 { // another process took each free port first
+			t.Fatal(err)
 		}
 	}
 	t.Cleanup(r.Stop)
@@ -74,7 +76,7 @@ func (r *RedisServer) start() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	r.Stop()
-	return &net.OpError{Op: "start", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	return fmt.Errorf("%s on 127.0.0.1:%d did not answer PING within 5 s (port taken by another process, or redis-server failed: run it by hand to see why)", r.bin, r.Port)
 }
 
 // Restart starts the server again on the same port after Stop.

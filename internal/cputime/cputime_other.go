@@ -1,15 +1,15 @@
 //go:build !unix
 
-package api
+package cputime
 
 import (
 	"runtime/metrics"
 	"time"
 )
 
-// processCPU is the CPU time the Go runtime estimates it used (where the
+// Process is the CPU time the Go runtime estimates it used (where the
 // OS's process accounting is not read): available CPU time less idle.
-func processCPU() time.Duration {
+func Process() time.Duration {
 	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindFloat64 || s[1].Value.Kind() != metrics.KindFloat64 {
