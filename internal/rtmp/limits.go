@@ -31,7 +31,8 @@ func (s *Server) maxMessage() uint32 {
 // there is told from one later in the connection (logLimit).
 var errHandshake = errors.New("handshake failed")
 
-// warner is the rate-limited logger of the refusals.
+// warner is the rate-limited logger of the refusals: Warn, which Berth
+// shares between every protocol, or else one of the server's own.
 func (s *Server) warner() *limits.Warner {
 	s.warnOnce.Do(func() {
 		if s.Warn == nil {

@@ -49,7 +49,8 @@ func orDefault(v, d int) int {
 	return d
 }
 
-// warner is the rate-limited logger of the refusals.
+// warner is the rate-limited logger of the refusals: Warn, which Berth
+// shares between every protocol, or else one of the server's own.
 func (s *Server) warner() *limits.Warner {
 	s.warnOnce.Do(func() {
 		if s.Warn == nil {
