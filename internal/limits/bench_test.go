@@ -30,8 +30,9 @@ func BenchmarkRateAllow(b *testing.B) {
 	}
 }
 
-// BenchmarkHTTPConnWrite is what the head watch adds to every write of an
-// HTTP connection (HTTP-fMP4, TS and HLS responses go through Write; the
+// BenchmarkHTTPConnWrite is what the head watch adds to a write of an
+// HTTP connection with no request pending: every write of a long response
+// after its first (HTTP-fMP4, TS and HLS responses go through Write; the
 // socket's own write is the same call as without the watch). A socket
 // benchmark would measure the machine's load, not this.
 func BenchmarkHTTPConnWrite(b *testing.B) {

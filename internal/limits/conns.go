@@ -97,12 +97,12 @@ func (c *Conns) release(ip netip.Addr) {
 	}
 }
 
-// Acquire counts one connection of name ("srt") from ip that does not come
-// through a wrapped listener: an SRT session over UDP. ok is false, and the
-// refusal logged, when a cap refuses it; otherwise call done when the
-// session ends.
-func (c *Conns) Acquire(name string, ip netip.Addr) (done func(), ok bool) {
-	ip = ip.Unmap()
+// Acquire counts one connection of name ("srt") from the peer at from that
+// does not come through a wrapped listener: an SRT session over UDP. ok is
+// false, and the refusal logged, when a cap refuses it; otherwise call done
+// when the session ends.
+func (c *Conns) Acquire(name string, from net.Addr) (done func(), ok bool) {
+	ip := addrIP(from)
 	if why := c.admit(ip); why != "" {
 		c.refused(why, name, ip)
 		return nil, false
@@ -136,7 +136,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if l.c.Exempt != nil && l.c.Exempt(nc) {
 			return nc, nil
 		}
-		ip := remoteIP(nc)
+		ip := addrIP(nc.RemoteAddr())
 		why := l.c.admit(ip)
 		if why == "" {
 			return l.wrap(nc, ip), nil
@@ -161,9 +161,15 @@ func (c *Conns) refused(why Refusal, name string, ip netip.Addr) {
 	}
 }
 
-func remoteIP(nc net.Conn) netip.Addr {
-	switch a := nc.RemoteAddr().(type) {
+// addrIP is the IP of a peer's address, IPv4 in IPv6 unmapped (a
+// dual-stack socket's ::ffff:a.b.c.d is a.b.c.d), so the per-IP count of
+// one client is the same on every listener.
+func addrIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
 	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
 		ip, _ := netip.AddrFromSlice(a.IP)
 		return ip.Unmap()
 	case nil:

@@ -56,8 +56,14 @@ func (c *headConn) Write(p []byte) (int, error) {
 }
 
 // wrote is what a write adds to the socket's: a response resets the count
-// of request bytes, and net/http's 431 is logged.
+// of request bytes, and net/http's 431 is logged. Only the first write
+// after a request has anything to do (net/http writes its 431 after reading
+// the head, so with nothing pending p cannot be one): the rest of a long
+// response (HTTP-FLV, TS) costs a load per write, not a store and a compare.
 func (c *headConn) wrote(p []byte) {
+	if c.pending.Load() == 0 {
+		return
+	}
 	c.pending.Store(0)
 	if bytes.HasPrefix(p, status431) {
 		c.w.Warn("http big head "+c.name, fmt.Sprintf("%s request from %s has a head over [http] max_header_bytes; answered 431 and closed. Raise [http] max_header_bytes if real clients send heads that large (many cookies)",

@@ -45,10 +45,6 @@ const (
 	MaxChunkSize = 0xFFFFFF
 	// DefaultMaxMessage bounds one message: a 4K keyframe is well below it.
 	DefaultMaxMessage = 8 << 20
-	// maxPartial bounds the bytes of unfinished messages held over all chunk
-	// streams, so interleaving many chunk streams cannot exhaust memory: twice
-	// the largest message ([rtmp] max_message_bytes).
-	maxPartial = 2 * DefaultMaxMessage
 )
 
 // Errors of the chunk reader; each closes only the connection that caused it.
@@ -236,8 +232,10 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 		}
 	}
 	n := min(cs.need, c.chunkSize)
-	if c.partial+int(n) > 2*int(c.maxMessage) { // maxPartial at the default
-
+	// The bytes of unfinished messages held over all chunk streams are
+	// bounded, so interleaving many chunk streams cannot exhaust memory:
+	// twice the largest message ([rtmp] max_message_bytes).
+	if c.partial+int(n) > 2*int(c.maxMessage) {
 		return nil, ErrTooMuchPartial
 	}
 	start := len(cs.body)

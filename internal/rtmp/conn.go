@@ -210,7 +210,7 @@ func (c *conn) handshake() error {
 		io.Writer
 	}{c.br, c.nc})
 	if err != nil {
-		return fmt.Errorf("handshake failed: %w", err)
+		return fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	c.nc.SetWriteDeadline(time.Time{})
 	c.log.Trace("rtmp handshake done", "digest", complexHS)

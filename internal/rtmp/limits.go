@@ -27,7 +27,12 @@ func (s *Server) maxMessage() uint32 {
 	return DefaultMaxMessage
 }
 
-// warner is the rate-limited logger of the refusals.
+// errHandshake wraps the error of a handshake that failed, so a time-out
+// there is told from one later in the connection (logLimit).
+var errHandshake = errors.New("handshake failed")
+
+// warner is the rate-limited logger of the refusals: Warn, which Berth
+// shares between every protocol, or else one of the server's own.
 func (s *Server) warner() *limits.Warner {
 	s.warnOnce.Do(func() {
 		if s.Warn == nil {
@@ -50,7 +55,7 @@ func (c *conn) logLimit(err error) bool {
 	case errors.Is(err, ErrMessageTooLarge), errors.Is(err, ErrTooMuchPartial):
 		c.s.warner().Warn("rtmp max_message_bytes", fmt.Sprintf("RTMP peer %s sent or announced more than [rtmp] max_message_bytes=%d allows; connection closed. Raise [rtmp] max_message_bytes if a real encoder sends frames that large",
 			ip, c.s.maxMessage()), append(attrs, "limit", "max_message_bytes")...)
-	case errors.Is(err, os.ErrDeadlineExceeded) && strings.HasPrefix(err.Error(), "handshake failed"):
+	case errors.Is(err, os.ErrDeadlineExceeded) && errors.Is(err, errHandshake):
 		c.s.warner().Warn("rtmp handshakeSecond", fmt.Sprintf("RTMP peer %s did not finish the handshake within [rtmp] handshakeSecond=%d; connection closed. Raise [rtmp] handshakeSecond if real clients are that slow",
 			ip, int(c.s.handshakeTimeout()/time.Second)), append(attrs, "limit", "handshakeSecond")...)
 	default:

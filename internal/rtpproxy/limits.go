@@ -33,6 +33,8 @@ func (s *Server) unreadyTimeout() time.Duration {
 	return defaultUnreadyTimeout
 }
 
+// warner is the rate-limited logger of the refusals: Warn, which Berth
+// shares between every protocol, or else one of the server's own.
 func (s *Server) warner() *limits.Warner {
 	s.warnOnce.Do(func() {
 		if s.Warn == nil {

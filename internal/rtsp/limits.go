@@ -49,7 +49,8 @@ func orDefault(v, d int) int {
 	return d
 }
 
-// warner is the rate-limited logger of the refusals.
+// warner is the rate-limited logger of the refusals: Warn, which Berth
+// shares between every protocol, or else one of the server's own.
 func (s *Server) warner() *limits.Warner {
 	s.warnOnce.Do(func() {
 		if s.Warn == nil {
@@ -70,8 +71,9 @@ func (c *conn) readRequest(req *base.Request) error {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.headerTimeout()))
 	defer c.nc.SetReadDeadline(time.Time{})
 	maxHead := c.s.maxHeaderBytes()
-	buf := requestBuffers.Get().(*bytes.Buffer)
-	defer func() { buf.Reset(); requestBuffers.Put(buf) }()
+	scratch := requestScratches.Get().(*requestScratch)
+	defer scratch.put()
+	buf := &scratch.buf
 	for {
 		if buf.Len() == 0 && !methodAhead(c.br) {
 			return errNotRTSP
@@ -104,10 +106,9 @@ func (c *conn) readRequest(req *base.Request) error {
 			return c.readFailed(err, buf.Len())
 		}
 	}
-	br := parseReaders.Get().(*bufio.Reader)
-	defer func() { br.Reset(nil); parseReaders.Put(br) }()
-	br.Reset(bytes.NewReader(buf.Bytes()))
-	return req.Unmarshal(br)
+	scratch.rd.Reset(buf.Bytes())
+	scratch.br.Reset(&scratch.rd)
+	return req.Unmarshal(scratch.br)
 }
 
 // errNotRTSP is a request line that does not begin with a method: a TLS
@@ -171,9 +172,11 @@ func (c *conn) ip() string {
 // contentLength finds Content-Length in a request head; 0 when absent or
 // not a number (gortsplib then refuses the request).
 func contentLength(head []byte) int {
-	for _, line := range bytes.Split(head, []byte("\n")) {
+	for len(head) > 0 {
+		var line []byte
+		line, head, _ = bytes.Cut(head, []byte("\n"))
 		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !strings.EqualFold(string(bytes.TrimSpace(k)), "Content-Length") {
+		if !ok || !bytes.EqualFold(bytes.TrimSpace(k), []byte("Content-Length")) {
 			continue
 		}
 		n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
@@ -199,7 +202,20 @@ func (c *conn) checkInterleaved(n int) error {
 	return errRefused
 }
 
-var (
-	requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	parseReaders   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-)
+// requestScratch is what readRequest needs for one request: the request's
+// bytes, and the reader gortsplib parses them from. Pooled, a request costs
+// no allocation of its own.
+type requestScratch struct {
+	buf bytes.Buffer
+	rd  bytes.Reader
+	br  *bufio.Reader
+}
+
+var requestScratches = sync.Pool{New: func() any { return &requestScratch{br: bufio.NewReaderSize(nil, 4096)} }}
+
+func (r *requestScratch) put() {
+	r.buf.Reset()
+	r.rd.Reset(nil)
+	r.br.Reset(nil)
+	requestScratches.Put(r)
+}

@@ -15,7 +15,7 @@ import (
 // limits, and the API's rate. The protocol servers get their own limits
 // from the config where they read requests (rtsp, rtmp, rtpproxy).
 type serverLimits struct {
-	warn  *limits.Warner
+	warn  *limits.Warner // every refusal's line, the protocol servers' too: one rate limit per cause
 	conns limits.Conns
 	api   limits.Rate
 }

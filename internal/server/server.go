@@ -214,6 +214,7 @@ func (s *Server) Start() error {
 			HookAuth: hooks.RTSPAuth{C: s.hooks}, StreamWait: s.streamWait(), Playback: s.playback,
 			MaxHeaderBytes: cfg.Limits.RTSPMaxHeaderBytes, MaxBodyBytes: cfg.Limits.RTSPMaxBodyBytes, // limits against abuse
 			HeaderTimeout: time.Duration(cfg.Limits.RTSPHeaderTimeoutSec) * time.Second, MaxInterleavedBytes: cfg.Limits.RTSPMaxInterleavedBytes,
+			Warn: s.guard.warn,
 		}
 		if l != nil {
 			s.serve("rtsp", func() error { return s.rtsp.Serve(l) })
@@ -221,7 +222,8 @@ func (s *Server) Start() error {
 	}
 	if l := bound.TCP["rtmp"]; l != nil || bound.TCP["rtmps"] != nil {
 		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version,
-			StreamWait: s.streamWait(), MaxMessageBytes: cfg.Limits.RTMPMaxMessageBytes, HandshakeTimeout: time.Duration(cfg.Limits.RTMPHandshakeSeconds) * time.Second}
+			StreamWait: s.streamWait(), MaxMessageBytes: cfg.Limits.RTMPMaxMessageBytes, HandshakeTimeout: time.Duration(cfg.Limits.RTMPHandshakeSeconds) * time.Second,
+			Warn: s.guard.warn}
 		if l != nil {
 			s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
 		}
@@ -234,6 +236,7 @@ func (s *Server) Start() error {
 		OnTimeout: s.rtpTimeout,
 	}
 	s.rtp.MaxSSRCPerPort, s.rtp.UnreadyTimeout = cfg.Limits.RTPMaxSSRCPerPort, time.Duration(cfg.Limits.RTPUnreadyTimeoutSec)*time.Second // limits against abuse
+	s.rtp.Warn = s.guard.warn
 	s.send = s.newRTPSender()
 	if pc := bound.UDP["rtp_proxy"]; pc != nil {
 		s.serve("rtp_proxy", func() error { return s.rtp.ServeUDP(pc) })

@@ -111,24 +111,28 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 
 // Close closes the connection and removes it from the registry.
 func (c *Conn) Close() error {
-	c.once.Do(func() { c.r.remove(c.n) })
+	c.Unregister()
 	return c.Conn.Close()
 }
 
 // Listener wraps l: every connection it accepts is registered with type
 // typ until closed.
 func (r *Registry) Listener(l net.Listener, typ string) net.Listener {
+	r.servers.Add(1)
+	return &listener{Listener: l, r: r, typ: typ, accepted: r.acceptedOf(typ)}
+}
+
+// acceptedOf is the counter of the connections of type typ accepted so far.
+func (r *Registry) acceptedOf(typ string) *atomic.Uint64 {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.accepted == nil {
 		r.accepted = map[string]*atomic.Uint64{}
 	}
 	if r.accepted[typ] == nil {
 		r.accepted[typ] = new(atomic.Uint64)
 	}
-	counter := r.accepted[typ]
-	r.mu.Unlock()
-	r.servers.Add(1)
-	return &listener{Listener: l, r: r, typ: typ, accepted: counter}
+	return r.accepted[typ]
 }
 
 type listener struct {
@@ -164,16 +168,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // returned Conn (kick_session) closes nc; Unregister takes it off when its
 // protocol has closed nc itself.
 func (r *Registry) Register(nc net.Conn, typ string) *Conn {
-	r.mu.Lock()
-	if r.accepted == nil {
-		r.accepted = map[string]*atomic.Uint64{}
-	}
-	if r.accepted[typ] == nil {
-		r.accepted[typ] = new(atomic.Uint64)
-	}
-	counter := r.accepted[typ]
-	r.mu.Unlock()
-	counter.Add(1)
+	r.acceptedOf(typ).Add(1)
 	return r.add(nc, typ)
 }
 

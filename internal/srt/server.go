@@ -261,7 +261,7 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 		}
 	}
 	if s.Conns != nil { // the connection caps (docs/reliability.md#limits-against-abuse)
-		done, ok := s.Conns.Acquire("srt", addrIP(req.RemoteAddr()))
+		done, ok := s.Conns.Acquire("srt", req.RemoteAddr())
 		if !ok {
 			req.Reject(gosrt.REJX_OVERLOAD)
 			return
