@@ -366,23 +366,6 @@ func soakPublish(ctx context.Context, cfg SoakConfig, stream string, restarts *a
 	}
 }
 
-// runFFmpeg pushes file in a loop at real-time speed with the output args.
-func runFFmpeg(ctx context.Context, file string, out ...string) error {
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy"}, out...)
-	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return nil
-	}
-	msg := strings.TrimSpace(stderr.String())
-	if len(msg) > 300 {
-		msg = msg[len(msg)-300:]
-	}
-	return fmt.Errorf("ffmpeg pushing to %s: %v: %s", out[len(out)-1], err, msg)
-}
-
 // makeSoakFile makes the file the ffmpeg publishers loop: 10 s of 320x240
 // H.264 (1 s GOP) and AAC, as the end-to-end tests push.
 func makeSoakFile(ctx context.Context, dir string) (string, error) {
