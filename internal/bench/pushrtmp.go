@@ -35,6 +35,12 @@ func synthAVCConfig() []byte {
 	return append(b, pps...)
 }
 
+// synthAVCSequenceHeader is the FLV video tag body announcing
+// synthAVCConfig (AVCPacketType 0, composition time 0).
+func synthAVCSequenceHeader() []byte {
+	return append([]byte{flvKeyAVC, flvAVCSeq, 0, 0, 0}, synthAVCConfig()...)
+}
+
 // synthTag is the FLV video tag body of frame k of a stream of
 // bytesPerFrame, in buf (reused).
 func synthTag(buf []byte, k, bytesPerFrame int) []byte {
@@ -105,7 +111,7 @@ func publishSynthRTMP(ctx context.Context, rawURL string, bitsPerSec float64, st
 		st.packets.Add(1)
 		return nil
 	}
-	if err := send(0, append([]byte{flvKeyAVC, flvAVCSeq, 0, 0, 0}, synthAVCConfig()...)); err != nil {
+	if err := send(0, synthAVCSequenceHeader()); err != nil {
 		return fmt.Errorf("publishing to %s: %w", rawURL, err)
 	}
 	bytesPerFrame := max(int(bitsPerSec/8/synthFPS), 64)
