@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,31 +49,12 @@ func TestSoakTwoMinutes(t *testing.T) {
 			t.Skipf("%s not found: apt-get install ffmpeg (CI installs it)", b)
 		}
 	}
-	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
 	cfg := SoakConfig{Host: "127.0.0.1", RTSPPort: freeDualPort(t), RTMPPort: freeDualPort(t), HTTPPort: freeDualPort(t), SRTPort: freeDualPort(t),
 		RTPPort: freeDualPort(t), Readers: 40, Duration: 2 * time.Minute, Every: 10 * time.Second, Warmup: 40 * time.Second}
 	rangeBase := 40000 + os.Getpid()%20*1000
-	ini := filepath.Join(t.TempDir(), "berth.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtsp]\nport=%d\nrtp_port_range=%d-%d\n[rtmp]\nport=%d\n[http]\nport=%d\n"+
+	testutil.StartBerthProcess(t, fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtsp]\nport=%d\nrtp_port_range=%d-%d\n[rtmp]\nport=%d\n[http]\nport=%d\n"+
 		"[srt]\nport=%d\n[rtp_proxy]\nport=%d\n[rtc]\nport=0\ntcpPort=0\n",
-		cfg.RTSPPort, rangeBase, rangeBase+999, cfg.RTMPPort, cfg.HTTPPort, cfg.SRTPort, cfg.RTPPort)), 0o644)
-	logs := &testutil.LogBuffer{}
-	berth := exec.Command(bin, "-c", ini)
-	berth.Stdout, berth.Stderr = logs, logs
-	if err := berth.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		berth.Process.Kill()
-		berth.Wait()
-		if t.Failed() {
-			t.Logf("Berth's log:\n%s", logs.String())
-		}
-	})
-	logs.WaitLine(t, "Berth is listening")
-	if line := logs.Line("unknown key"); line != "" {
-		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
-	}
+		cfg.RTSPPort, rangeBase, rangeBase+999, cfg.RTMPPort, cfg.HTTPPort, cfg.SRTPort, cfg.RTPPort))
 
 	var csv, progress strings.Builder
 	cfg.CSV, cfg.Progress = &csv, &progress

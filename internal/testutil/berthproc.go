@@ -1,0 +1,41 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// StartBerthProcess runs Berth (cmd/berth, built once per test process) as
+// a process of its own with ini as its configuration file, and returns
+// once Berth logs that it is listening. The test fails if Berth names a key
+// of ini it does not know (a misspelt key would be silently ignored
+// otherwise). Cleanup kills the process and, if the test failed, logs
+// Berth's output; the caller may signal and Wait for the process first.
+func StartBerthProcess(t testing.TB, ini string) (*exec.Cmd, *LogBuffer) {
+	t.Helper()
+	bin := GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
+	path := filepath.Join(t.TempDir(), "berth.ini")
+	if err := os.WriteFile(path, []byte(ini), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &LogBuffer{}
+	berth := exec.Command(bin, "-c", path)
+	berth.Stdout, berth.Stderr = logs, logs
+	if err := berth.Start(); err != nil {
+		t.Fatalf("starting Berth (%s): %v", bin, err)
+	}
+	t.Cleanup(func() {
+		berth.Process.Kill()
+		berth.Wait()
+		if t.Failed() {
+			t.Logf("Berth's log:\n%s", logs.String())
+		}
+	})
+	logs.WaitLine(t, "Berth is listening")
+	if line := logs.Line("unknown key"); line != "" {
+		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
+	}
+	return berth, logs
+}
