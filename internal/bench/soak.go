@@ -170,7 +170,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	}
 	metricsURL := fmt.Sprintf("http://%s:%d/metrics", cfg.Host, cfg.HTTPPort)
 	if _, err := scrapeMetrics(ctx, metricsURL); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench soak: %w", err)
 	}
 	if cfg.File == "" && (cfg.RTMPPort > 0 || cfg.SRTPort > 0 || cfg.RTPPort > 0) {
 		dir, err := os.MkdirTemp("", "berth-soak-")
