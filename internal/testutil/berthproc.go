@@ -1,9 +1,11 @@
 package testutil
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -38,4 +40,27 @@ func StartBerthProcess(t testing.TB, ini string) (*exec.Cmd, *LogBuffer) {
 		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
 	}
 	return berth, logs
+}
+
+// FreeDualPort returns a port free on both TCP and UDP on every address,
+// for the listeners that take one port for both (the RTP proxy) or a test
+// that gives SRT (UDP) and TCP listeners ports from one pool.
+func FreeDualPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		u, err := net.ListenPacket("udp", ":"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return p
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
 }
