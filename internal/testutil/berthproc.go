@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // StartBerthProcess runs Berth (cmd/berth, built once per test process) as
@@ -35,7 +36,9 @@ func StartBerthProcess(t testing.TB, ini string) (*exec.Cmd, *LogBuffer) {
 			t.Logf("Berth's log:\n%s", logs.String())
 		}
 	})
-	logs.WaitLine(t, "Berth is listening")
+	// 20 s, not WaitLine's 5: a fresh executable on a loaded CI machine
+	// (load 17 on 2 cores was seen) had logged nothing after 5 s.
+	WaitFor(t, 20*time.Second, "Berth to log that it is listening", func() bool { return logs.Line("Berth is listening") != "" })
 	if line := logs.Line("unknown key"); line != "" {
 		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
 	}
