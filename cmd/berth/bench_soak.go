@@ -30,8 +30,13 @@ func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	rate := fs.String("rate", "500k", "bit rate of the RTSP synthetic publisher")
 	csvPath := fs.String("csv", "soak.csv", "where the samples go; - = stdout")
 	flat := fs.Float64("flat", 10, "growth after warm-up, in percent, above which goroutines or fds count as growing")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return flagExit(err)
+	}
+	if len(pos) != 0 {
+		fmt.Fprintf(stderr, "berth bench soak: unexpected argument %q (ports are flags: -rtsp, -http, ...; readers -n)\n", pos[0])
+		return exitConfig
 	}
 	r, err := parseRate(*rate)
 	if err != nil {

@@ -46,6 +46,7 @@ func TestBenchFlagErrorsExit2(t *testing.T) {
 		{"bench", "floor", "extra"},
 		{"bench", "chaos", "rtsp://h/s"}, // addresses are flags
 		{"bench", "chaos", "-rate", "lots"},
+		{"bench", "soak", "400"}, // readers are -n
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != exitConfig {

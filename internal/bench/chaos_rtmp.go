@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/berthmedia/berth/internal/flv/amf0"
 )
 
 // RTMP inputs: damaged handshakes (C0/C1/C2), and after a sound handshake
@@ -56,31 +58,31 @@ func chaosRTMPChunks(ctx context.Context, c *chaosRun, r *rand.Rand) error {
 		}
 	}
 	app, stream, _ := cutPath(c.cfg.Path)
-	m.add(3, 20, 0, amf("connect", 1.0, amfObj{"app", app, "tcUrl", "rtmp://" + c.cfg.RTMP + "/" + app, "flashVer", "FMLE/3.0"}))
-	m.add(3, 20, 0, amf("createStream", 2.0, nil))
+	m.add(3, 20, 0, amf0.Encode("connect", 1, amf0.Object{{Key: "app", Value: app}, {Key: "tcUrl", Value: "rtmp://" + c.cfg.RTMP + "/" + app}, {Key: "flashVer", Value: "FMLE/3.0"}}))
+	m.add(3, 20, 0, amf0.Encode("createStream", 2, nil))
 	name := "chaos_m" + strconv.Itoa(r.IntN(32))
 	publish := r.IntN(2) == 0
 	if publish {
-		m.add(3, 20, 1, amf("publish", 3.0, nil, name, "live"))
+		m.add(3, 20, 1, amf0.Encode("publish", 3, nil, name, "live"))
 	} else {
-		m.add(3, 20, 1, amf("play", 3.0, nil, stream))
+		m.add(3, 20, 1, amf0.Encode("play", 3, nil, stream))
 	}
 	var tail rtmpMessages
 	tail.chunkSize = m.chunkSize
 	for n := r.IntN(10); n > 0; n-- {
 		switch r.IntN(6) {
 		case 0:
-			tail.add(4, 9, 1, maybeMutate(r, avcSequenceHeader()))
+			tail.add(4, 9, 1, maybeMutate(r, synthAVCSequenceHeader()))
 		case 1:
 			tail.add(4, 9, 1, maybeMutate(r, append([]byte{0x17, 1, 0, 0, 0, 0, 0, 0, 5, 0x65}, junk(r, r.IntN(2000))...)))
 		case 2:
 			tail.add(5, 8, 1, maybeMutate(r, []byte{0xaf, 0, 0x12, 0x10}))
 		case 3:
-			tail.add(6, 18, 1, amf("@setDataFrame", "onMetaData", amfObj{"width", weirdNumber(r), "duration", math.Inf(1)}))
+			tail.add(6, 18, 1, amf0.Encode("@setDataFrame", "onMetaData", amf0.Object{{Key: "width", Value: weirdNumber(r)}, {Key: "duration", Value: math.Inf(1)}}))
 		case 4:
 			tail.add(uint32(r.IntN(70000)), byte(r.IntN(256)), r.Uint32(), junk(r, r.IntN(300)))
 		case 5:
-			tail.add(3, 20, 0, amf(weirdString(r), 9.0, nil, weirdString(r)))
+			tail.add(3, 20, 0, amf0.Encode(weirdString(r), 9, nil, weirdString(r)))
 		}
 	}
 	// The commands are damaged less often than the media, so that some
@@ -140,52 +142,3 @@ func appendBasicHeader(b []byte, fmt byte, csid uint32) []byte {
 }
 
 func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
-// amfObj is an AMF0 object as key, value pairs.
-type amfObj []any
-
-// amf encodes values in AMF0: numbers, strings, booleans, null, objects.
-func amf(vals ...any) []byte {
-	var b []byte
-	for _, v := range vals {
-		b = amfValue(b, v)
-	}
-	return b
-}
-
-func amfValue(b []byte, v any) []byte {
-	switch v := v.(type) {
-	case float64:
-		return binary.BigEndian.AppendUint64(append(b, 0), math.Float64bits(v))
-	case string:
-		if len(v) > 0xffff {
-			v = v[:0xffff]
-		}
-		return append(binary.BigEndian.AppendUint16(append(b, 2), uint16(len(v))), v...)
-	case bool:
-		if v {
-			return append(b, 1, 1)
-		}
-		return append(b, 1, 0)
-	case amfObj:
-		b = append(b, 3)
-		for i := 0; i+1 < len(v); i += 2 {
-			k := v[i].(string)
-			b = append(binary.BigEndian.AppendUint16(b, uint16(len(k))), k...)
-			b = amfValue(b, v[i+1])
-		}
-		return append(b, 0, 0, 9)
-	}
-	return append(b, 5) // null
-}
-
-// avcSequenceHeader is the synthetic stream's AVCDecoderConfigurationRecord
-// in an FLV video tag body (ISO/IEC 14496-15 5.2.4.1).
-func avcSequenceHeader() []byte {
-	b := []byte{0x17, 0, 0, 0, 0, 1, synthSPS[1], synthSPS[2], synthSPS[3], 0xff, 0xe1}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(synthSPS)))
-	b = append(b, synthSPS...)
-	b = append(b, 1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(synthPPS)))
-	return append(b, synthPPS...)
-}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -38,9 +39,9 @@ func (c *chaosRun) alive() bool {
 // (the process collector).
 func (c *chaosRun) resources() (ChaosResources, error) {
 	var r ChaosResources
-	m, err := c.metrics()
+	m, err := scrapeMetrics(context.Background(), "http://"+c.cfg.HTTP+"/metrics")
 	if err != nil && c.cfg.PID == 0 {
-		return r, err
+		return r, fmt.Errorf("bench chaos: the server's goroutines, files and memory: %w", err)
 	}
 	r.Goroutines = int(m["go_goroutines"])
 	r.FDs = int(m["process_open_fds"])
@@ -61,18 +62,6 @@ func (c *chaosRun) resources() (ChaosResources, error) {
 }
 
 // metrics reads the unlabelled samples of the Prometheus text format.
-func (c *chaosRun) metrics() (map[string]float64, error) {
-	res, err := chaosHTTP.Get("http://" + c.cfg.HTTP + "/metrics")
-	if err != nil {
-		return nil, fmt.Errorf("reading the server's goroutines from /metrics: %w", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/metrics answered %s: set [metrics] enable=1 for the goroutine count", res.Status)
-	}
-	return parseMetrics(res.Body)
-}
-
 // api calls /index/api/NAME with the secret and returns the JSON reply.
 func (c *chaosRun) api(name string, q url.Values) (map[string]any, error) {
 	q.Set("secret", c.cfg.Secret)

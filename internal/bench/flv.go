@@ -168,6 +168,34 @@ var flvClient = &http.Client{Transport: &http.Transport{
 	DisableCompression:    true,
 }}
 
+// rtmpURL is an rtmp://host[:port]/app/stream[?query] URL taken apart for
+// an RTMP client: the address to dial (port 1935 when none is given), the
+// connect command's app and tcUrl, and the stream name to play or publish
+// (with the query, which carries auth tokens).
+type rtmpURL struct {
+	host, app, tcURL, name string
+}
+
+func parseRTMPURL(raw string) (rtmpURL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return rtmpURL{}, fmt.Errorf("RTMP URL %q: %w", raw, err)
+	}
+	path := strings.TrimPrefix(u.Path, "/")
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 {
+		return rtmpURL{}, fmt.Errorf("RTMP URL %q: want rtmp://host[:port]/app/stream", raw)
+	}
+	r := rtmpURL{host: u.Host, app: path[:i], name: path[i+1:], tcURL: "rtmp://" + u.Host + "/" + path[:i]}
+	if u.RawQuery != "" {
+		r.name += "?" + u.RawQuery
+	}
+	if u.Port() == "" {
+		r.host += ":1935"
+	}
+	return r, nil
+}
+
 // readRTMP plays an rtmp://host[:port]/app/stream URL with Berth's RTMP
 // client (internal/rtmp).
 func (p *player) readRTMP(ctx context.Context, st *readerStats, up func()) error {
@@ -177,44 +205,30 @@ func (p *player) readRTMP(ctx context.Context, st *readerStats, up func()) error
 // readRTMPWith is readRTMP that also hands every audio/video message to
 // onMsg (nil for none); body is valid during the call.
 func (p *player) readRTMPWith(ctx context.Context, st *readerStats, up func(), onMsg func(typ uint8, body []byte)) error {
-	u, err := url.Parse(p.cfg.URL)
+	ru, err := parseRTMPURL(p.cfg.URL)
 	if err != nil {
-		return fmt.Errorf("RTMP URL %q: %w", p.cfg.URL, err)
-	}
-	path := strings.TrimPrefix(u.Path, "/")
-	i := strings.LastIndexByte(path, '/')
-	if i < 0 {
-		return fmt.Errorf("RTMP URL %q: want rtmp://host[:port]/app/stream", p.cfg.URL)
-	}
-	app, name := path[:i], path[i+1:]
-	if u.RawQuery != "" {
-		name += "?" + u.RawQuery
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host += ":1935"
+		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	ff := &firstFrames{p: p, t0: time.Now()}
-	c, err := rtmp.Dial(dctx, host, false)
+	c, err := rtmp.Dial(dctx, ru.host, false)
 	if err != nil {
-		return fmt.Errorf("RTMP %s: %w", host, err)
+		return fmt.Errorf("RTMP %s: %w", ru.host, err)
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	c.Conn().SetDeadline(time.Now().Add(p.cfg.Timeout))
-	tcURL := "rtmp://" + u.Host + "/" + app
-	if err := c.Connect(app, tcURL); err != nil {
-		return fmt.Errorf("RTMP connect %s: %w", tcURL, err)
+	if err := c.Connect(ru.app, ru.tcURL); err != nil {
+		return fmt.Errorf("RTMP connect %s: %w", ru.tcURL, err)
 	}
-	code, err := c.Play(name)
+	code, err := c.Play(ru.name)
 	if err != nil {
-		return fmt.Errorf("RTMP play %s: %w", name, err)
+		return fmt.Errorf("RTMP play %s: %w", ru.name, err)
 	}
 	if code != "NetStream.Play.Start" {
-		return fmt.Errorf("RTMP play %s: server answered %s", name, code)
+		return fmt.Errorf("RTMP play %s: server answered %s", ru.name, code)
 	}
 	up()
 	c.Conn().SetDeadline(time.Time{})

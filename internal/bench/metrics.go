@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// metricsHTTP fetches /metrics on a new connection each time, so that no
+// idle connection of the sampler's is among the open files it counts.
+var metricsHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // scrapeMetrics reads the unlabelled samples of a Prometheus text page
 // (Berth's /metrics): go_goroutines, process_open_fds and the like.
 func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
@@ -21,13 +25,13 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/plain")
-	res, err := http.DefaultClient.Do(req)
+	res, err := metricsHTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("bench soak: reading %s: %w (is Berth running, with [metrics] enable=1?)", url, err)
+		return nil, fmt.Errorf("reading %s: %w (is Berth running, with [metrics] enable=1?)", url, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("bench soak: %s answered %s; enable [metrics] and allow this address", url, res.Status)
+		return nil, fmt.Errorf("%s answered %s; set [metrics] enable=1 and allow this address", url, res.Status)
 	}
 	return parseMetrics(res.Body)
 }

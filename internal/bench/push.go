@@ -145,12 +145,17 @@ func Push(ctx context.Context, cfg PushConfig) (*PushSummary, error) {
 
 // pushFile runs ffmpeg pushing file to url in a loop at real-time speed.
 func pushFile(ctx context.Context, url, file, proto string, tr rtspclient.Transport) error {
-	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy"}
 	if proto == "rtsp" {
-		args = append(args, "-f", "rtsp", "-rtsp_transport", tr.String(), url)
-	} else {
-		args = append(args, "-f", "flv", url)
+		return runFFmpeg(ctx, file, "-f", "rtsp", "-rtsp_transport", tr.String(), url)
 	}
+	return runFFmpeg(ctx, file, "-f", "flv", url)
+}
+
+// runFFmpeg pushes file in a loop at real-time speed with the output args,
+// the last of which is the destination. It returns nil once ctx ends, else
+// why ffmpeg stopped with the end of its stderr.
+func runFFmpeg(ctx context.Context, file string, out ...string) error {
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy"}, out...)
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -162,5 +167,5 @@ func pushFile(ctx context.Context, url, file, proto string, tr rtspclient.Transp
 	if len(msg) > 300 {
 		msg = msg[len(msg)-300:]
 	}
-	return fmt.Errorf("ffmpeg pushing %s to %s: %v: %s", file, url, err, msg)
+	return fmt.Errorf("ffmpeg pushing %s to %s: %w: %s", file, out[len(out)-1], err, msg)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/berthmedia/berth/internal/rtmp"
@@ -37,6 +35,12 @@ func synthAVCConfig() []byte {
 	return append(b, pps...)
 }
 
+// synthAVCSequenceHeader is the FLV video tag body announcing
+// synthAVCConfig (AVCPacketType 0, composition time 0).
+func synthAVCSequenceHeader() []byte {
+	return append([]byte{flvKeyAVC, flvAVCSeq, 0, 0, 0}, synthAVCConfig()...)
+}
+
 // synthTag is the FLV video tag body of frame k of a stream of
 // bytesPerFrame, in buf (reused).
 func synthTag(buf []byte, k, bytesPerFrame int) []byte {
@@ -58,37 +62,24 @@ func synthTag(buf []byte, k, bytesPerFrame int) []byte {
 // publishSynthRTMP publishes the synthetic stream to an RTMP URL at
 // real-time speed until ctx ends. ready is called once publish succeeded.
 func publishSynthRTMP(ctx context.Context, rawURL string, bitsPerSec float64, st *pubStats, ready func()) error {
-	u, err := url.Parse(rawURL)
+	ru, err := parseRTMPURL(rawURL)
 	if err != nil {
-		return fmt.Errorf("RTMP URL %q: %w", rawURL, err)
-	}
-	path := strings.TrimPrefix(u.Path, "/")
-	i := strings.LastIndexByte(path, '/')
-	if i < 0 {
-		return fmt.Errorf("RTMP URL %q: want rtmp://host[:port]/app/stream", rawURL)
-	}
-	app, name := path[:i], path[i+1:]
-	if u.RawQuery != "" {
-		name += "?" + u.RawQuery
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host += ":1935"
+		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := rtmp.Dial(dctx, host, false)
+	c, err := rtmp.Dial(dctx, ru.host, false)
 	if err != nil {
-		return fmt.Errorf("RTMP %s: %w", host, err)
+		return fmt.Errorf("RTMP %s: %w", ru.host, err)
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	c.Conn().SetDeadline(time.Now().Add(10 * time.Second))
-	if err := c.Connect(app, "rtmp://"+u.Host+"/"+app); err != nil {
+	if err := c.Connect(ru.app, ru.tcURL); err != nil {
 		return fmt.Errorf("RTMP connect %s: %w", rawURL, err)
 	}
-	status, err := c.PublishStatus(name)
+	status, err := c.PublishStatus(ru.name)
 	if err != nil {
 		return fmt.Errorf("RTMP publish %s: %w", rawURL, err)
 	}
@@ -106,11 +97,9 @@ func publishSynthRTMP(ctx context.Context, rawURL string, bitsPerSec float64, st
 	// dropped, so its socket never fills.
 	go func() {
 		for {
-			m, err := c.ReadMessage()
-			if err != nil {
+			if _, err := c.ReadMessage(); err != nil {
 				return
 			}
-			_ = m
 		}
 	}()
 	send := func(ts uint32, body []byte) error {
@@ -122,7 +111,7 @@ func publishSynthRTMP(ctx context.Context, rawURL string, bitsPerSec float64, st
 		st.packets.Add(1)
 		return nil
 	}
-	if err := send(0, append([]byte{flvKeyAVC, flvAVCSeq, 0, 0, 0}, synthAVCConfig()...)); err != nil {
+	if err := send(0, synthAVCSequenceHeader()); err != nil {
 		return fmt.Errorf("publishing to %s: %w", rawURL, err)
 	}
 	bytesPerFrame := max(int(bitsPerSec/8/synthFPS), 64)

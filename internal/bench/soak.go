@@ -170,7 +170,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	}
 	metricsURL := fmt.Sprintf("http://%s:%d/metrics", cfg.Host, cfg.HTTPPort)
 	if _, err := scrapeMetrics(ctx, metricsURL); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench soak: %w", err)
 	}
 	if cfg.File == "" && (cfg.RTMPPort > 0 || cfg.SRTPort > 0 || cfg.RTPPort > 0) {
 		dir, err := os.MkdirTemp("", "berth-soak-")
@@ -364,23 +364,6 @@ func soakPublish(ctx context.Context, cfg SoakConfig, stream string, restarts *a
 		errs.add(err)
 		fmt.Fprintf(cfg.Progress, "publisher of %s: %v; starting it again\n", stream, err)
 	}
-}
-
-// runFFmpeg pushes file in a loop at real-time speed with the output args.
-func runFFmpeg(ctx context.Context, file string, out ...string) error {
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy"}, out...)
-	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return nil
-	}
-	msg := strings.TrimSpace(stderr.String())
-	if len(msg) > 300 {
-		msg = msg[len(msg)-300:]
-	}
-	return fmt.Errorf("ffmpeg pushing to %s: %v: %s", out[len(out)-1], err, msg)
 }
 
 // makeSoakFile makes the file the ffmpeg publishers loop: 10 s of 320x240

@@ -3,37 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berthmedia/berth/internal/testutil"
 )
-
-// freeDualPort is a port free for both TCP and UDP on 127.0.0.1 (SRT and
-// the RTP proxy listen on UDP, the RTP proxy on TCP too).
-func freeDualPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", p))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return p
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
-}
 
 // TestSoakTwoMinutes is the soak's CI version: Berth as a process of its
 // own, a publisher per protocol (RTSP synthetic, RTMP, SRT, RTP-TS) and 40
@@ -50,31 +27,13 @@ func TestSoakTwoMinutes(t *testing.T) {
 			t.Skipf("%s not found: apt-get install ffmpeg (CI installs it)", b)
 		}
 	}
-	bin := testutil.GoBinary(t, "github.com/berthmedia/berth/cmd/berth")
-	cfg := SoakConfig{Host: "127.0.0.1", RTSPPort: freeDualPort(t), RTMPPort: freeDualPort(t), HTTPPort: freeDualPort(t), SRTPort: freeDualPort(t),
-		RTPPort: freeDualPort(t), Readers: 40, Duration: 2 * time.Minute, Every: 10 * time.Second, Warmup: 40 * time.Second}
+	port := func() int { return testutil.FreeDualPort(t) }
+	cfg := SoakConfig{Host: "127.0.0.1", RTSPPort: port(), RTMPPort: port(), HTTPPort: port(), SRTPort: port(), RTPPort: port(),
+		Readers: 40, Duration: 2 * time.Minute, Every: 10 * time.Second, Warmup: 40 * time.Second}
 	rangeBase := 40000 + os.Getpid()%20*1000
-	ini := filepath.Join(t.TempDir(), "berth.ini")
-	os.WriteFile(ini, []byte(fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtsp]\nport=%d\nrtp_port_range=%d-%d\n[rtmp]\nport=%d\n[http]\nport=%d\n"+
+	testutil.StartBerthProcess(t, fmt.Sprintf("[general]\nlisten_ip=127.0.0.1\n[rtsp]\nport=%d\nrtp_port_range=%d-%d\n[rtmp]\nport=%d\n[http]\nport=%d\n"+
 		"[srt]\nport=%d\n[rtp_proxy]\nport=%d\n[rtc]\nport=0\ntcpPort=0\n",
-		cfg.RTSPPort, rangeBase, rangeBase+999, cfg.RTMPPort, cfg.HTTPPort, cfg.SRTPort, cfg.RTPPort)), 0o644)
-	logs := &testutil.LogBuffer{}
-	berth := exec.Command(bin, "-c", ini)
-	berth.Stdout, berth.Stderr = logs, logs
-	if err := berth.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		berth.Process.Kill()
-		berth.Wait()
-		if t.Failed() {
-			t.Logf("Berth's log:\n%s", logs.String())
-		}
-	})
-	logs.WaitLine(t, "Berth is listening")
-	if line := logs.Line("unknown key"); line != "" {
-		t.Fatalf("the test's ini has a key Berth does not know: %s", line)
-	}
+		cfg.RTSPPort, rangeBase, rangeBase+999, cfg.RTMPPort, cfg.HTTPPort, cfg.SRTPort, cfg.RTPPort))
 
 	var csv, progress strings.Builder
 	cfg.CSV, cfg.Progress = &csv, &progress
