@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,12 +69,22 @@ assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pa
 // returns its address.
 func startGstRTSPServer(t *testing.T, user, pass string) string {
 	t.Helper()
+	_, port := startGstScript(t, gstRTSPServer, nil, user, pass)
+	return "127.0.0.1:" + port
+}
+
+// startGstScript runs a gst-rtsp-server script (one that prints its port)
+// with args and attr, and returns the process and the port; the process is
+// killed at the test's end.
+func startGstScript(t *testing.T, script string, attr *syscall.SysProcAttr, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	requireGstRTSPServer(t)
-	script := filepath.Join(t.TempDir(), "rtsp_digest.py")
-	if err := os.WriteFile(script, []byte(gstRTSPServer), 0o644); err != nil {
+	file := filepath.Join(t.TempDir(), "rtsp_server.py")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gstPython, script, user, pass)
+	cmd := exec.Command(gstPython, append([]string{file}, args...)...)
+	cmd.SysProcAttr = attr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -94,11 +105,11 @@ func startGstRTSPServer(t *testing.T, user, pass string) string {
 		if p == "" {
 			t.Fatalf("gst-rtsp-server did not start: %s", stderr.String())
 		}
-		return "127.0.0.1:" + p
+		return cmd, p
 	case <-time.After(15 * time.Second):
 		t.Fatalf("gst-rtsp-server did not print its port in 15 s: %s", stderr.String())
 	}
-	return ""
+	return nil, ""
 }
 
 // TestPullFromGstRTSPServerWithDigest: an RTSP server that is not Berth
