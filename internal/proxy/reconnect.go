@@ -153,6 +153,7 @@ func (p *Proxy) run(ctx context.Context, done chan struct{}) {
 		}
 		// The next source right away while this round has untried ones; a
 		// source that was live is tried again first (its origin restarted).
+		failed := at // the source whose cause this is
 		wait := time.Duration(0)
 		if !wasLive {
 			at = (at + 1) % n
@@ -165,15 +166,11 @@ func (p *Proxy) run(ctx context.Context, done chan struct{}) {
 		// WARN for the first attempts (a single source) or the first
 		// failure of each source, when the cause changes and every tenth
 		// time, at DEBUG otherwise (the status shows every retry).
-		i := (at + n - 1) % n
-		if wasLive {
-			i = at
-		}
 		level := slog.LevelDebug
-		if (n == 1 && failures <= 3) || cause != lastCause[i] || failures%10 == 0 {
+		if (n == 1 && failures <= 3) || cause != lastCause[failed] || failures%10 == 0 {
 			level = slog.LevelWarn
 		}
-		lastCause[i] = cause
+		lastCause[failed] = cause
 		log.Log(ctx, level, "pull failed; retrying", "cause", cause, "attempt", failures, "in", wait)
 		if wait == 0 {
 			continue

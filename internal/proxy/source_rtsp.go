@@ -140,12 +140,7 @@ var errMulticastRefused = errors.New("the camera refuses multicast")
 // logJoined says which multicast groups a pull joined, once, and again only
 // when they change (a camera may hand out another group on reconnect).
 func (p *Proxy) logJoined(groups []string) {
-	s := strings.Join(groups, "; ")
-	p.mu.Lock()
-	same := s == p.joined
-	p.joined = s
-	p.mu.Unlock()
-	if !same {
+	if s := strings.Join(groups, "; "); p.swapLogged(&p.joined, s) {
 		p.m.log().Info("pull: joined the camera's multicast groups", "key", p.key, "groups", s)
 	}
 }
@@ -230,14 +225,19 @@ func mediaCodec(m *description.Media) string {
 // out, again only when that changes (a reconnect that finds the same SDP
 // stays quiet).
 func (p *Proxy) logLeftOut(left []string) {
-	s := strings.Join(left, "; ")
-	p.mu.Lock()
-	same := s == p.leftOut
-	p.leftOut = s
-	p.mu.Unlock()
-	if !same && s != "" {
+	if s := strings.Join(left, "; "); p.swapLogged(&p.leftOut, s) && s != "" {
 		p.m.log().Info("pull: left out medias of the source", "key", p.key, "left", s)
 	}
+}
+
+// swapLogged stores s as what was last logged in *last (one of p's fields,
+// under p.mu) and reports whether it changed.
+func (p *Proxy) swapLogged(last *string, s string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed := *last != s
+	*last = s
+	return changed
 }
 
 // statusText is the RTSP status line of code, for causes.

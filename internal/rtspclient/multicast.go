@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
@@ -146,13 +147,14 @@ func listenGroup(group netip.Addr, port int, ifi *net.Interface, ttl int) (*mcas
 			"a camera or receiver running here; pull from another host, or over TCP with rtp_type=0)", addr, group, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("binding UDP %s for multicast group %s: %w", addr, group, err)
+		return nil, fmt.Errorf("binding UDP %s for multicast group %s: %w (pull over TCP with rtp_type=0)", addr, group, err)
 	}
 	conn := pconn.(*net.UDPConn)
 	g := &mcastGroup{conn: conn, pc: ipv4.NewPacketConn(conn), group: group.AsSlice(), port: port, ifi: ifi}
 	if err := g.pc.JoinGroup(ifi, &net.UDPAddr{IP: g.group}); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("joining multicast group %s on %s: %w", group, ifaceName(ifi), err)
+		return nil, fmt.Errorf("joining multicast group %s on %s: %w (this host has no interface for multicast there: "+
+			"give it a multicast route, ip route add 224.0.0.0/4 dev <interface to the camera>, or pull over TCP with rtp_type=0)", group, ifaceName(ifi), err)
 	}
 	// Reports leave by the interface the group comes in on, with the
 	// session's TTL, so they reach the camera wherever its packets came from.
@@ -233,24 +235,22 @@ func (c *Client) Multicast() []string {
 // multicastSilence words the read timeout of a multicast session: it names
 // the groups and ports, the likely causes and the fix.
 func (c *Client) multicastSilence() error {
-	var groups, iface string
+	var groups []string
+	var iface string
 	var heard bool
-	for i, t := range c.tracks {
+	for _, t := range c.tracks {
 		if t.mrtp == nil {
 			continue
 		}
-		if i > 0 {
-			groups += ", "
-		}
-		groups += fmt.Sprintf("%s port %d-%d", t.mrtp.group, t.mrtp.port, t.mrtcp.port)
+		groups = append(groups, fmt.Sprintf("%s port %d-%d", t.mrtp.group, t.mrtp.port, t.mrtcp.port))
 		iface = t.ifName
 		heard = heard || t.received.Load() > 0
 	}
 	if heard {
 		return fmt.Errorf("rtsp %s: nothing received for %s on multicast group %s (joined on %s): the camera stopped sending",
-			c.url, c.opts.ReadTimeout, groups, iface)
+			c.url, c.opts.ReadTimeout, strings.Join(groups, ", "), iface)
 	}
 	return fmt.Errorf("rtsp %s: nothing received for %s: no multicast packet arrived on group %s (joined on %s); "+
 		"likely no multicast route to this host, IGMP snooping on a switch without a querier, or a firewall dropping UDP to the group; "+
-		"pull over TCP instead (rtp_type=0)", c.url, c.opts.ReadTimeout, groups, iface)
+		"pull over TCP instead (rtp_type=0)", c.url, c.opts.ReadTimeout, strings.Join(groups, ", "), iface)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/config"
-	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/rtspclient"
 	"github.com/berthmedia/berth/internal/server"
 	"github.com/berthmedia/berth/internal/testutil"
@@ -30,21 +29,7 @@ func faultServer(t *testing.T, mod func(c *config.Config)) (*server.Server, *tes
 	if mod != nil {
 		mod(cfg)
 	}
-	logs := &testutil.LogBuffer{}
-	srv := server.New(cfg, logging.New(logs, slog.LevelDebug))
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, slog.LevelDebug)
 }
 
 // listenerPort is the port of one of srv's listeners.

@@ -69,13 +69,7 @@ func TestFaultPublisherStallResumes(t *testing.T) {
 	port := listenerPort(t, srv, "rtsp")
 	ns := netfault.NewNS(t)
 	link := netfault.NewLink(t, ns)
-	pub := ns.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+link.Host+":"+port+"/live/stall")
-	if err := pub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
-	waitPublished(t, srv, "live/stall")
+	pushVia(t, ns.Command, srv, testmedia.H264AAC, "rtsp://"+link.Host+":"+port+"/live/stall", "live/stall")
 	stream := srv.Hub.Get("live/stall")
 	readers := []*seqReader{playSeq(t, "rtsp://127.0.0.1:"+port+"/live/stall", nil, nil), playSeq(t, "rtsp://127.0.0.1:"+port+"/live/stall", nil, nil)}
 	testutil.WaitFor(t, 10*time.Second, "the readers' first packets", func() bool { p, _ := readers[1].counts(); return p > 20 })
@@ -266,13 +260,7 @@ func TestFaultHalfOpenPublisherIsFreed(t *testing.T) {
 	port := listenerPort(t, srv, "rtsp")
 	ns := netfault.NewNS(t)
 	link := netfault.NewLink(t, ns)
-	pub := ns.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+link.Host+":"+port+"/live/halfpub")
-	if err := pub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
-	waitPublished(t, srv, "live/halfpub")
+	pushVia(t, ns.Command, srv, testmedia.H264AAC, "rtsp://"+link.Host+":"+port+"/live/halfpub", "live/halfpub")
 	reader := playSeq(t, "rtsp://127.0.0.1:"+port+"/live/halfpub", nil, nil)
 	testutil.WaitFor(t, 10*time.Second, "the reader's first packets", func() bool { p, _ := reader.counts(); return p > 20 })
 

@@ -29,18 +29,7 @@ func TestFaultKill9PublisherEndsTheStream(t *testing.T) {
 			srv, _ := start(t)
 			path := "live/kill9" + proto
 			url := proto + "://" + srv.Addr(proto) + "/" + path
-			args := []string{"-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264CBR), "-c", "copy"}
-			if proto == "rtsp" {
-				args = append(args, "-f", "rtsp", "-rtsp_transport", "tcp", url)
-			} else {
-				args = append(args, "-f", "flv", url)
-			}
-			pub := exec.Command("ffmpeg", args...)
-			if err := pub.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
-			waitPublished(t, srv, path)
+			pub := pushVia(t, exec.Command, srv, testmedia.H264CBR, url, path)
 			readers := []*seqReader{playSeq(t, "rtsp://"+srv.Addr("rtsp")+"/"+path, nil, nil), playSeq(t, "rtsp://"+srv.Addr("rtsp")+"/"+path, nil, nil)}
 			res, err := http.Get("http://" + srv.Addr("http") + "/" + path + ".live.flv")
 			if err != nil {

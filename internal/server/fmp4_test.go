@@ -29,13 +29,20 @@ import (
 // waits until the stream at path has frames.
 func push(t *testing.T, srv *server.Server, k testmedia.Kind, url, path string) {
 	t.Helper()
+	pushVia(t, exec.Command, srv, k, url, path)
+}
+
+// pushVia is push with ffmpeg's command made by command (netfault's
+// NS.Command runs it inside a network namespace); it returns the command.
+func pushVia(t *testing.T, command func(name string, args ...string) *exec.Cmd, srv *server.Server, k testmedia.Kind, url, path string) *exec.Cmd {
+	t.Helper()
 	args := []string{"-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, k), "-c", "copy"}
 	if strings.HasPrefix(url, "rtsp:") {
 		args = append(args, "-f", "rtsp", "-rtsp_transport", "tcp", url)
 	} else {
 		args = append(args, "-f", "flv", url)
 	}
-	pub := exec.Command("ffmpeg", args...)
+	pub := command("ffmpeg", args...)
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +51,7 @@ func push(t *testing.T, srv *server.Server, k testmedia.Kind, url, path string) 
 		st := srv.Hub.Get(path)
 		return st != nil && st.FramesIn.Load() > 50
 	})
+	return pub
 }
 
 type probed struct {

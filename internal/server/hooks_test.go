@@ -142,21 +142,7 @@ func startHooked(t *testing.T, base string, tweak func(c *config.Config), extra 
 	if tweak != nil {
 		tweak(cfg)
 	}
-	logs := &testutil.LogBuffer{}
-	srv := server.New(cfg, logging.New(logs, logging.LevelTrace))
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, logging.LevelTrace)
 }
 
 // pushLoop starts ffmpeg pushing the test file to url (rtsp:// or rtmp://) in a

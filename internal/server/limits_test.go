@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -34,21 +33,7 @@ func startLimited(t *testing.T, keys map[string]string) (*server.Server, *testut
 			t.Fatal(err)
 		}
 	}
-	logs := &testutil.LogBuffer{}
-	srv := server.New(cfg, logging.New(logs, logging.LevelTrace))
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, logging.LevelTrace)
 }
 
 // dialFrom connects to addr from the local address ip: Linux routes all of

@@ -197,20 +197,7 @@ func startWith(t *testing.T, mod func(c *config.Config)) *server.Server {
 	cfg := config.Default()
 	cfg.General.ListenIP = "127.0.0.1"
 	mod(cfg)
-	logs := &testutil.LogBuffer{}
-	srv := server.New(cfg, logging.New(logs, logging.LevelTrace))
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	srv, _ := startServer(t, cfg, logging.LevelTrace)
 	return srv
 }
 

@@ -48,21 +48,7 @@ func startPlayback(t *testing.T, names ...string) (*server.Server, *testutil.Log
 	cfg.API.Secret = "s3cret"
 	cfg.Record.FilePath = root
 	cfg.Record.RootPath = root
-	logs := &testutil.LogBuffer{}
-	srv := server.New(cfg, logging.New(logs, logging.LevelTrace))
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, logging.LevelTrace)
 }
 
 // decode runs ffmpeg on a URL, decoding everything to null; any line

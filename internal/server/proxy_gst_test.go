@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,12 +56,8 @@ func requireGstRTSPServer(t *testing.T) {
 from gi.repository import Gst, GstRtspServer; Gst.init(None)
 assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pay')`
 	if out, err := exec.Command(gstPython, "-c", check).CombinedOutput(); err != nil {
-		msg := "gst-rtsp-server with x264enc is missing (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 " +
-			"gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly; .ci/run installs them): " + strings.TrimSpace(string(out))
-		if os.Getenv("CI") == "" {
-			t.Skip(msg)
-		}
-		t.Fatal(msg)
+		testutil.Missing(t, "gst-rtsp-server with x264enc is missing (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "+
+			"gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly; .ci/run installs them): "+strings.TrimSpace(string(out)))
 	}
 }
 
@@ -68,12 +65,22 @@ assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pa
 // returns its address.
 func startGstRTSPServer(t *testing.T, user, pass string) string {
 	t.Helper()
+	_, port := startGstScript(t, gstRTSPServer, nil, user, pass)
+	return "127.0.0.1:" + port
+}
+
+// startGstScript runs a gst-rtsp-server script (one that prints its port)
+// with args and attr, and returns the process and the port; the process is
+// killed at the test's end.
+func startGstScript(t *testing.T, script string, attr *syscall.SysProcAttr, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	requireGstRTSPServer(t)
-	script := filepath.Join(t.TempDir(), "rtsp_digest.py")
-	if err := os.WriteFile(script, []byte(gstRTSPServer), 0o644); err != nil {
+	file := filepath.Join(t.TempDir(), "rtsp_server.py")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gstPython, script, user, pass)
+	cmd := exec.Command(gstPython, append([]string{file}, args...)...)
+	cmd.SysProcAttr = attr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -94,11 +101,11 @@ func startGstRTSPServer(t *testing.T, user, pass string) string {
 		if p == "" {
 			t.Fatalf("gst-rtsp-server did not start: %s", stderr.String())
 		}
-		return "127.0.0.1:" + p
+		return cmd, p
 	case <-time.After(15 * time.Second):
 		t.Fatalf("gst-rtsp-server did not print its port in 15 s: %s", stderr.String())
 	}
-	return ""
+	return nil, ""
 }
 
 // TestPullFromGstRTSPServerWithDigest: an RTSP server that is not Berth

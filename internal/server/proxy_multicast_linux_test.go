@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,37 +67,7 @@ const (
 // them without SO_REUSEADDR.
 func startGstMulticastCamera(t *testing.T) (addr, pid string) {
 	t.Helper()
-	requireGstRTSPServer(t)
-	script := filepath.Join(t.TempDir(), "rtsp_multicast.py")
-	if err := os.WriteFile(script, []byte(gstMulticastCamera), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(gstPython, script, mcastGroup, strconv.Itoa(mcastPorts))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	port := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		port <- strings.TrimSpace(line)
-	}()
-	var p string
-	select {
-	case p = <-port:
-		if p == "" {
-			t.Fatalf("gst-rtsp-server did not start: %s", stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("gst-rtsp-server did not print its port in 15 s: %s", stderr.String())
-	}
+	cmd, p := startGstScript(t, gstMulticastCamera, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, mcastGroup, strconv.Itoa(mcastPorts))
 	pid = strconv.Itoa(cmd.Process.Pid)
 	testutil.IP(t, "link", "add", "berth0", "type", "veth", "peer", "name", "cam0", "netns", pid)
 	testutil.IP(t, "addr", "add", berthIP+"/24", "dev", "berth0")

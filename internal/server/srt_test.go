@@ -222,21 +222,7 @@ func startSRTWith(t *testing.T, mod func(c *config.Config)) (*server.Server, *te
 	cfg.General.ListenIP = "127.0.0.1"
 	cfg.API.Secret = "s3cret"
 	mod(cfg)
-	logs := &testutil.LogBuffer{}
-	srv := server.New(cfg, logging.New(logs, logging.LevelTrace))
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, logging.LevelTrace)
 }
 
 // TestSRTRefusals: callers Berth must turn away get an SRT rejection at

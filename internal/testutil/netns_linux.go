@@ -31,17 +31,11 @@ func InNetNS(t *testing.T) bool {
 		IP(t, "link", "set", "lo", "up")
 		return true
 	}
-	missing := func(msg string) {
-		if os.Getenv("CI") == "" {
-			t.Skip(msg)
-		}
-		t.Fatal(msg)
-	}
 	if os.Geteuid() != 0 {
-		missing("this test makes a network namespace for multicast on loopback: run it as root")
+		Missing(t, "this test makes a network namespace for multicast on loopback: run it as root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		missing("ip (iproute2) is missing: apt-get install iproute2 (.ci/run installs it)")
+		Missing(t, "ip (iproute2) is missing: apt-get install iproute2 (.ci/run installs it)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -50,7 +44,7 @@ func InNetNS(t *testing.T) bool {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	out, err := cmd.CombinedOutput()
 	if errors.Is(err, syscall.EPERM) {
-		missing("creating a network namespace was refused (EPERM): it needs CAP_SYS_ADMIN; in a container, run it with --cap-add SYS_ADMIN or --privileged")
+		Missing(t, "creating a network namespace was refused (EPERM): it needs CAP_SYS_ADMIN; in a container, run it with --cap-add SYS_ADMIN or --privileged")
 	}
 	if m := regexp.MustCompile(`--- SKIP: ` + regexp.QuoteMeta(t.Name()) + `[^\n]*\n((?:\s+[^\n]*\n)*)`).FindSubmatch(out); m != nil {
 		t.Skipf("skipped in its network namespace:\n%s", m[1])
