@@ -16,7 +16,11 @@ import (
 
 // gstRTSPServer is an RTSP server that is not Berth: gst-rtsp-server
 // serving a live H.264 test pattern at /test behind Digest authentication.
-// It prints its port.
+// It prints its port. Each client gets a pipeline of its own (not shared):
+// a shared media that fails once for a second client (503 to a UDP PLAY
+// while the first pull, over TCP, holds it; seen once in CI) answers every
+// later DESCRIBE with 503 until its last client leaves, so a retry could
+// never recover; an own media per client makes a retry mean something.
 const gstRTSPServer = `import sys, gi
 gi.require_version('Gst', '1.0'); gi.require_version('GstRtsp', '1.0'); gi.require_version('GstRtspServer', '1.0')
 from gi.repository import Gst, GstRtsp, GstRtspServer, GLib
@@ -27,7 +31,7 @@ server.set_service('0')
 factory = GstRtspServer.RTSPMediaFactory()
 factory.set_launch('( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! '
                    'x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 config-interval=-1 )')
-factory.set_shared(True)
+factory.set_shared(False)
 auth = GstRtspServer.RTSPAuth()
 auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
 token = GstRtspServer.RTSPToken()
@@ -117,8 +121,8 @@ func TestPullFromGstRTSPServerWithDigest(t *testing.T) {
 	cam := startGstRTSPServer(t, "admin", "s3cret")
 	srv, logs := startPuller(t, nil)
 	for _, path := range []string{"cam/tcp", "cam/udp"} {
-		// One after the other: gst-rtsp-server prepares a shared media for
-		// its first client, and a second one during that can wait long.
+		// One after the other, so that a slow x264enc start (two at once
+		// on a loaded machine) cannot be mistaken for a failure.
 		rtpType := map[string]string{"cam/tcp": "0", "cam/udp": "1"}[path]
 		addProxy(t, srv, path, "rtsp://admin:s3cret@"+cam+"/test", "rtp_type", rtpType)
 		waitLive(t, srv, path)
