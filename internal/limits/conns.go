@@ -149,15 +149,15 @@ func (l *listener) Accept() (net.Conn, error) {
 func (c *Conns) refused(why Refusal, name string, ip netip.Addr) {
 	switch why {
 	case RefusedTotal:
-		c.Warn.Warn("conns total",
+		c.Warn.Warn("general.max_connections", "",
 			fmt.Sprintf("%s connection from %s refused: %d connections are open, the cap of all listeners; raise [general] max_connections if the load is legitimate",
 				name, ip, c.max.Load()),
-			"listener", name, "remote_ip", ip.String(), "limit", "max_connections")
+			"listener", name, "remote_ip", ip.String())
 	case RefusedPerIP:
-		c.Warn.Warn("conns per ip "+name,
+		c.Warn.Warn("general.max_connections_per_ip", name,
 			fmt.Sprintf("%s connection from %s refused: that address already has %d connections open; raise [general] max_connections_per_ip if many clients share it (a NAT, a proxy)",
 				name, ip, c.perIP.Load()),
-			"listener", name, "remote_ip", ip.String(), "limit", "max_connections_per_ip")
+			"listener", name, "remote_ip", ip.String())
 	}
 }
 

@@ -44,8 +44,8 @@ func (c *headConn) Read(p []byte) (int, error) {
 		c.pending.Add(int64(n))
 	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.pending.Load() > 0 {
-		c.w.Warn("http slow head "+c.name, fmt.Sprintf("%s request from %s did not arrive in time (%d bytes of it came); connection closed. Raise [http] header_timeout_sec if real clients are that slow",
-			c.name, c.ip, c.pending.Load()), "listener", c.name, "remote_ip", c.ip.String(), "limit", "header_timeout_sec")
+		c.w.Warn("http.header_timeout_sec", c.name, fmt.Sprintf("%s request from %s did not arrive in time (%d bytes of it came); connection closed. Raise [http] header_timeout_sec if real clients are that slow",
+			c.name, c.ip, c.pending.Load()), "listener", c.name, "remote_ip", c.ip.String())
 	}
 	return n, err
 }
@@ -66,7 +66,7 @@ func (c *headConn) wrote(p []byte) {
 	}
 	c.pending.Store(0)
 	if bytes.HasPrefix(p, status431) {
-		c.w.Warn("http big head "+c.name, fmt.Sprintf("%s request from %s has a head over [http] max_header_bytes; answered 431 and closed. Raise [http] max_header_bytes if real clients send heads that large (many cookies)",
-			c.name, c.ip), "listener", c.name, "remote_ip", c.ip.String(), "limit", "max_header_bytes")
+		c.w.Warn("http.max_header_bytes", c.name, fmt.Sprintf("%s request from %s has a head over [http] max_header_bytes; answered 431 and closed. Raise [http] max_header_bytes if real clients send heads that large (many cookies)",
+			c.name, c.ip), "listener", c.name, "remote_ip", c.ip.String())
 	}
 }

@@ -136,19 +136,34 @@ func TestConnsLoopbackExemptFromPerIPCap(t *testing.T) {
 func TestWarnerHoldsBackRepeatsAndCountsThem(t *testing.T) {
 	w, lb := newWarner()
 	w.Every = time.Hour
-	if !w.Warn("k", "first") {
+	if !w.Warn("rtsp.a", "", "first") {
 		t.Fatal("the first warning was not logged")
 	}
 	for range 5 {
-		if w.Warn("k", "again") {
+		if w.Warn("rtsp.a", "", "again") {
 			t.Fatal("a repeat within Every was logged")
 		}
 	}
-	if !w.Warn("other", "other key") {
-		t.Fatal("a warning of another key was held back")
+	if !w.Warn("rtsp.a", "8554", "other scope") {
+		t.Fatal("a warning of another scope was held back")
 	}
-	if n := strings.Count(lb.String(), "\n"); n != 2 {
-		t.Fatalf("%d lines logged, want 2:\n%s", n, lb.String())
+	if !w.Warn("rtsp.b", "", "other limit") {
+		t.Fatal("a warning of another limit was held back")
+	}
+	if n := strings.Count(lb.String(), "\n"); n != 3 {
+		t.Fatalf("%d lines logged, want 3:\n%s", n, lb.String())
+	}
+	if !strings.Contains(lb.String(), "limit=rtsp.a") {
+		t.Errorf("the line does not name its limit:\n%s", lb.String())
+	}
+	// Every refusal counts, logged or held back.
+	if got := w.Counts(); got["rtsp.a"] != 7 || got["rtsp.b"] != 1 || len(got) != 2 {
+		t.Errorf("counts %v, want rtsp.a 7, rtsp.b 1", got)
+	}
+	var quiet limits.Warner // no Log: counts only
+	quiet.Warn("rtsp.a", "", "x")
+	if quiet.Counts()["rtsp.a"] != 1 {
+		t.Error("a Warner without a logger did not count")
 	}
 }
 
@@ -222,7 +237,7 @@ func TestRateHandlerAnswers429WithRetryAfterAndLogs(t *testing.T) {
 
 func TestBodyHandlerAnswers413OverTheCap(t *testing.T) {
 	w, lb := newWarner()
-	h := limits.BodyHandler(16, "[http] maxReqSize", w, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	h := limits.BodyHandler(16, "http.maxReqSize", w, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
 			http.Error(rw, err.Error(), http.StatusBadRequest)
 		}

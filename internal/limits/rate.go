@@ -101,8 +101,8 @@ func (r *Rate) Handler(name string, h http.Handler) http.Handler {
 			return
 		}
 		secs := int(math.Ceil(wait.Seconds()))
-		r.Warn.Warn("rate "+name, fmt.Sprintf("%s request from %s over the rate limit; answered 429. Raise [api] max_requests_per_second (or max_request_burst) if this client is legitimate",
-			name, ip), "remote_ip", ip.String(), "path", req.URL.Path, "limit", "max_requests_per_second")
+		r.Warn.Warn("api.max_requests_per_second", name, fmt.Sprintf("%s request from %s over the rate limit; answered 429. Raise [api] max_requests_per_second (or max_request_burst) if this client is legitimate",
+			name, ip), "remote_ip", ip.String(), "path", req.URL.Path)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)

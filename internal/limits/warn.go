@@ -9,20 +9,24 @@ package limits
 
 import (
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Warner logs a warning at most once per Every for each key, with the number
-// of the same warnings it held back since the last line: a flood of abusive
-// clients costs one line every few seconds, not one per client, and the first
-// refusal is always logged at once. The zero value (with Log set) works.
+// Warner logs a warning at most once per Every for each cause, with the
+// number of the same warnings it held back since the last line: a flood of
+// abusive clients costs one line every few seconds, not one per client, and
+// the first refusal is always logged at once. It counts every refusal by
+// its limit, logged or not, for berth_limit_refusals_total. The zero value
+// (with Log set) works.
 type Warner struct {
-	Log   *slog.Logger  // nil: discard
+	Log   *slog.Logger  // nil: count, do not log
 	Every time.Duration // 0: 10 s
 
-	mu   sync.Mutex
-	last map[string]*warned
+	mu     sync.Mutex
+	last   map[string]*warned
+	counts map[string]uint64
 }
 
 type warned struct {
@@ -30,22 +34,34 @@ type warned struct {
 	held int
 }
 
-// maxWarnKeys bounds the keys remembered; keys are causes ("per-IP cap on
-// rtsp"), not clients, so this is only a guard.
+// maxWarnKeys bounds the causes remembered; a cause is a limit and a scope
+// ("general.max_connections_per_ip rtsp"), not a client, so this is only a
+// guard.
 const maxWarnKeys = 1024
 
-// Warn logs msg with args under key unless a line with the same key went
-// out less than Every ago; it reports whether it logged.
-func (w *Warner) Warn(key, msg string, args ...any) bool {
-	if w == nil || w.Log == nil {
+// Warn counts one refusal under limit, the config key that caused it as
+// "section.key" ("rtsp.header_timeout_sec"), and logs msg with args and
+// limit unless a line of the same limit and scope (a listener, a port; ""
+// for none) went out less than Every ago. It reports whether it logged.
+func (w *Warner) Warn(limit, scope, msg string, args ...any) bool {
+	if w == nil {
 		return false
 	}
 	every := w.Every
 	if every <= 0 {
 		every = 10 * time.Second
 	}
+	key := limit + " " + scope
 	now := time.Now()
 	w.mu.Lock()
+	if w.counts == nil {
+		w.counts = map[string]uint64{}
+	}
+	w.counts[limit]++ // limits are config keys: a small fixed set
+	if w.Log == nil {
+		w.mu.Unlock()
+		return false
+	}
 	if w.last == nil || len(w.last) >= maxWarnKeys {
 		w.last = map[string]*warned{}
 	}
@@ -61,9 +77,34 @@ func (w *Warner) Warn(key, msg string, args ...any) bool {
 	}
 	w.last[key] = &warned{at: now}
 	w.mu.Unlock()
+	args = append(args, "limit", limit)
 	if held > 0 {
 		args = append(args, "same_since_last_line", held)
 	}
 	w.Log.Warn(msg, args...)
 	return true
+}
+
+// Counts is the refusals counted so far by limit, cumulative.
+func (w *Warner) Counts() map[string]uint64 {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]uint64, len(w.counts))
+	for k, n := range w.counts {
+		out[k] = n
+	}
+	return out
+}
+
+// Key is limit ("http.maxReqSize") as the config file spells it: "[http]
+// maxReqSize", for the line that says what to raise.
+func Key(limit string) string {
+	section, key, ok := strings.Cut(limit, ".")
+	if !ok {
+		return limit
+	}
+	return "[" + section + "] " + key
 }

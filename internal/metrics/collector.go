@@ -19,6 +19,7 @@ var (
 	descSkips     = desc("berth_reader_skips_total", "Times a slow player fell off a stream's ring and jumped to a newer keyframe.")
 	descDrops     = desc("berth_reader_drops_total", "Slow players disconnected under [hub] slow_reader=close.")
 	descRefused   = desc("berth_refused_total", "Publish and play requests refused, by action and reason (credentials, hook, busy, not_found).", "action", "reason")
+	descLimits    = desc("berth_limit_refusals_total", "Connections, requests and streams refused by a limit against abuse, by its config key as section.key (general.max_connections_per_ip, rtsp.header_timeout_sec, ...); each is logged too, rate-limited.", "limit")
 	descAccepted  = desc("berth_connections_accepted_total", "TCP connections accepted, by listener.", "listener")
 	descListener  = desc("berth_listener_info", "A bound socket of a listener; always 1.", "listener", "network", "family", "address")
 	descProbe     = desc("berth_listener_self_probe_ok", "1 when the start-up self-probe of a listener through this loopback address reached this Berth (or, on a family Berth does not serve, nothing); 0 when something else answered.", "listener", "address")
@@ -34,7 +35,7 @@ type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descStreams, descPublished, descEnded, descReaders, descBytesIn,
-		descBytesOut, descSkips, descDrops, descRefused, descAccepted, descListener, descProbe, descShadows} {
+		descBytesOut, descSkips, descDrops, descRefused, descLimits, descAccepted, descListener, descProbe, descShadows} {
 		ch <- d
 	}
 }
@@ -68,6 +69,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, n := range refused {
 		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+	if c.src.Limits != nil {
+		counters(ch, descLimits, c.src.Limits())
 	}
 	if c.src.Accepted != nil {
 		counters(ch, descAccepted, c.src.Accepted())

@@ -34,6 +34,9 @@ type Sources struct {
 	// Refusals counts publish/play refusals by "action/reason", cumulative:
 	// "publish/credentials", "play/hook" (auth.Checker.Refusals).
 	Refusals func() map[string]uint64
+	// Limits counts refusals by the limits against abuse, by the limit's
+	// "section.key", cumulative (limits.Warner.Counts).
+	Limits func() map[string]uint64
 	// Listeners is the ports package's view of the bound listeners.
 	Listeners func() ports.State
 	// Version is Berth's version, for berth_build_info.

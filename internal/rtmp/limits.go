@@ -53,11 +53,11 @@ func (c *conn) logLimit(err error) bool {
 	attrs := []any{"remote", c.remote, "err", err.Error(), "bytes_in", c.bytesIn.Load()}
 	switch {
 	case errors.Is(err, ErrMessageTooLarge), errors.Is(err, ErrTooMuchPartial):
-		c.s.warner().Warn("rtmp max_message_bytes", fmt.Sprintf("RTMP peer %s sent or announced more than [rtmp] max_message_bytes=%d allows; connection closed. Raise [rtmp] max_message_bytes if a real encoder sends frames that large",
-			ip, c.s.maxMessage()), append(attrs, "limit", "max_message_bytes")...)
+		c.s.warner().Warn("rtmp.max_message_bytes", "", fmt.Sprintf("RTMP peer %s sent or announced more than [rtmp] max_message_bytes=%d allows; connection closed. Raise [rtmp] max_message_bytes if a real encoder sends frames that large",
+			ip, c.s.maxMessage()), attrs...)
 	case errors.Is(err, os.ErrDeadlineExceeded) && errors.Is(err, errHandshake):
-		c.s.warner().Warn("rtmp handshakeSecond", fmt.Sprintf("RTMP peer %s did not finish the handshake within [rtmp] handshakeSecond=%d; connection closed. Raise [rtmp] handshakeSecond if real clients are that slow",
-			ip, int(c.s.handshakeTimeout()/time.Second)), append(attrs, "limit", "handshakeSecond")...)
+		c.s.warner().Warn("rtmp.handshakeSecond", "", fmt.Sprintf("RTMP peer %s did not finish the handshake within [rtmp] handshakeSecond=%d; connection closed. Raise [rtmp] handshakeSecond if real clients are that slow",
+			ip, int(c.s.handshakeTimeout()/time.Second)), attrs...)
 	default:
 		return false
 	}

@@ -2,6 +2,7 @@ package rtpproxy
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/berthmedia/berth/internal/limits"
@@ -63,10 +64,10 @@ func (s *Server) portFull(port int) bool {
 // full port.
 func (s *Server) refuseSSRC(ssrc uint32, remote, transport string, port int) {
 	n := s.ssrcRefused.Add(1)
-	s.warner().Warn(fmt.Sprintf("rtp max_ssrc_per_port %d", port),
+	s.warner().Warn("rtp_proxy.max_ssrc_per_port", strconv.Itoa(port),
 		fmt.Sprintf("RTP proxy port %d already has [rtp_proxy] max_ssrc_per_port=%d streams; packets of the new SSRC %s from %s are dropped. Raise [rtp_proxy] max_ssrc_per_port if this many senders are real",
 			port, s.maxSSRCPerPort(), ssrcHex(ssrc), remote),
-		"port", port, "transport", transport, "refused_total", n, "limit", "max_ssrc_per_port")
+		"port", port, "transport", transport, "refused_total", n)
 }
 
 // unready reports whether a stream has sent packets for unready_timeout
@@ -90,9 +91,9 @@ func (ss *session) droppedUnready(reason string, attrs []any) bool {
 	}
 	ss.log.Debug("RTP stream ended", attrs...)
 	n := ss.srv.unreadyDropped.Add(1)
-	ss.srv.warner().Warn(fmt.Sprintf("rtp unready_timeout_sec %d", ss.localPort),
+	ss.srv.warner().Warn("rtp_proxy.unready_timeout_sec", strconv.Itoa(ss.localPort),
 		fmt.Sprintf("RTP proxy port %d dropped SSRC %s from %s: no decodable stream within [rtp_proxy] unready_timeout_sec=%s. Raise [rtp_proxy] unready_timeout_sec if a real sender needs longer (a long GOP, a late PSM/PMT)",
 			ss.localPort, ssrcHex(ss.ssrc), ss.remote, ss.srv.unreadyTimeout()),
-		"port", ss.localPort, "transport", ss.transport, "dropped_total", n, "limit", "unready_timeout_sec")
+		"port", ss.localPort, "transport", ss.transport, "dropped_total", n)
 	return true
 }

@@ -155,7 +155,7 @@ func (c *conn) readFailed(err error, got int) error {
 
 // refuse answers status, logs msg (rate-limited per limit) and closes.
 func (c *conn) refuse(status base.StatusCode, text, limit, msg string) error {
-	c.s.warner().Warn("rtsp "+limit, msg, "remote", c.remote, "limit", limit)
+	c.s.warner().Warn("rtsp."+limit, "", msg, "remote", c.remote)
 	c.writeResponse(&base.Response{StatusCode: status, StatusMessage: text, Header: base.Header{}}, nil)
 	c.close(fmt.Sprintf("%d: over [rtsp] %s", status, limit))
 	return errRefused
@@ -197,7 +197,7 @@ func (c *conn) checkInterleaved(n int) error {
 	}
 	msg := fmt.Sprintf("RTSP client %s sent a %d-byte interleaved frame without publishing, over [rtsp] max_interleaved_bytes=%d; connection closed. Raise [rtsp] max_interleaved_bytes if a player sends RTCP that large",
 		c.ip(), n, c.s.maxInterleavedBytes())
-	c.s.warner().Warn("rtsp max_interleaved_bytes", msg, "remote", c.remote, "limit", "max_interleaved_bytes")
+	c.s.warner().Warn("rtsp.max_interleaved_bytes", "", msg, "remote", c.remote)
 	c.close("interleaved frame over [rtsp] max_interleaved_bytes")
 	return errRefused
 }

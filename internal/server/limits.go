@@ -52,7 +52,7 @@ func (s *Server) limitHTTP(h *http.Server, cfg *config.Config) {
 	h.MaxHeaderBytes = c.HTTPMaxHeaderBytes
 	h.ReadHeaderTimeout = time.Duration(c.HTTPHeaderTimeoutSec) * time.Second
 	h.IdleTimeout = time.Duration(c.HTTPKeepAliveSecond) * time.Second
-	h.Handler = limits.BodyHandler(int64(c.HTTPMaxReqSize), "[http] maxReqSize", s.guard.warn, h.Handler)
+	h.Handler = limits.BodyHandler(int64(c.HTTPMaxReqSize), "http.maxReqSize", s.guard.warn, h.Handler)
 }
 
 // limitAPI puts the API behind the per-IP rate ([api] max_requests_per_second).

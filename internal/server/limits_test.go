@@ -142,7 +142,17 @@ func TestAPIBodyOverMaxReqSizeIs413(t *testing.T) {
 	if res.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", res.StatusCode)
 	}
-	logs.WaitLine(t, "over [http] maxReqSize=1024", "answered 413")
+	logs.WaitLine(t, "over [http] maxReqSize=1024", "answered 413", "limit=http.maxReqSize")
+	wantLimitRefusals(t, srv, "limit=http.maxReqSize", 1)
+}
+
+// wantLimitRefusals checks berth_limit_refusals_total's series of label.
+func wantLimitRefusals(t *testing.T, srv *server.Server, label string, want float64) {
+	t.Helper()
+	got := seriesOf(scrapeMetrics(t, "http://"+srv.Addr("http")+"/metrics"), "berth_limit_refusals_total")
+	if got[label] != want {
+		t.Errorf("berth_limit_refusals_total{%s} = %v, want %v (all: %v)", label, got[label], want, got)
+	}
 }
 
 func TestAPIRateIsLimitedPerIPWith429(t *testing.T) {
@@ -168,6 +178,7 @@ func TestAPIRateIsLimitedPerIPWith429(t *testing.T) {
 		t.Fatalf("status codes %v, Retry-After %q; want 200 200 429 with Retry-After", codes, retry)
 	}
 	logs.WaitLine(t, "api request from 127.0.0.1 over the rate limit", "Raise [api] max_requests_per_second")
+	wantLimitRefusals(t, srv, "limit=api.max_requests_per_second", 1)
 	// The players on the same port are not rate limited: only the API is.
 	for range 3 {
 		res, err := http.Get("http://" + srv.Addr("http") + "/berth/health")

@@ -13,6 +13,7 @@ func (s *Server) newMetrics(checker *auth.Checker) *metrics.Metrics {
 	m := metrics.New(metrics.Sources{
 		Hub:       metrics.FromHub(s.Hub),
 		Refusals:  checker.Refusals,
+		Limits:    func() map[string]uint64 { return s.guard.warn.Counts() },
 		Listeners: s.boundState,
 		Accepted:  s.acceptedByListener,
 		Version:   Version,
