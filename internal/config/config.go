@@ -48,7 +48,10 @@ type Config struct {
 		AuthBasic       bool // offer Basic as well as Digest
 		RTPPortRange    PortRange
 	}
-	RTMP     struct{ Port int }
+	RTMP struct {
+		Port            int
+		KeepAliveSecond int // a publisher that sends nothing this long is dropped
+	}
 	HTTP     struct{ Port int }
 	Metrics  Metrics // [metrics] (metrics.go)
 	RTPProxy struct {
@@ -204,6 +207,8 @@ var keys = []key{
 		func(c *Config) *PortRange { return &c.RTSP.RTPPortRange }),
 
 	portKey("rtmp", "rtmp-port", "RTMP port (TCP); 0 = RTMP off", func(c *Config) *int { return &c.RTMP.Port }),
+	intKey("rtmp", "keepAliveSecond", "rtmp-keepalive", "seconds an RTMP publisher (or a client not yet playing) may send nothing before it is dropped; players are dropped by their writes instead", 1, 3600,
+		func(c *Config) *int { return &c.RTMP.KeepAliveSecond }),
 	portKey("http", "http-port", "HTTP port (HTTP-FLV, WS-FLV, API); 0 = HTTP off", func(c *Config) *int { return &c.HTTP.Port }),
 
 	portKey("rtp_proxy", "rtp-port", "RTP ingest port (UDP and TCP); 0 = off", func(c *Config) *int { return &c.RTPProxy.Port }),
@@ -260,6 +265,7 @@ func Default() *Config {
 	c.RTSP.KeepAliveSecond = 15
 	c.RTSP.RTPPortRange = PortRange{30000, 30999}
 	c.RTMP.Port = 1935
+	c.RTMP.KeepAliveSecond = 15
 	c.HTTP.Port = 8080
 	c.RTPProxy.Port = 10000
 	c.RTPProxy.PortRange = PortRange{31000, 31999}

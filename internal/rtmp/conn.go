@@ -232,7 +232,7 @@ func (c *conn) readMessages() error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("nothing received for %s; closing an idle connection", c.s.readTimeout())
+				return fmt.Errorf("nothing received for %s ([rtmp] keepAliveSecond); closing an idle connection (a publisher whose link died, or a client that never began)", c.s.readTimeout())
 			}
 			return err
 		}

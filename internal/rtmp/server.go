@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
@@ -31,10 +32,11 @@ type Server struct {
 	// published ([general] maxStreamWaitMS; 0 = refuse at once).
 	StreamWait time.Duration
 
-	// WriteTimeout drops a reader whose socket accepts nothing for this long;
-	// ReadTimeout drops a publisher that sends nothing. Defaults 10 s and 30 s.
+	// WriteTimeout drops a reader whose socket accepts nothing for this
+	// long; default 10 s. A publisher that sends nothing is dropped after the
+	// read timeout (SetReadTimeout).
 	WriteTimeout time.Duration
-	ReadTimeout  time.Duration
+	readTO       atomic.Int64 // [rtmp] keepAliveSecond, live; 0: 15 s
 
 	// Limits against abuse (limits.go); zero takes the default.
 	HandshakeTimeout time.Duration // [rtmp] handshakeSecond: the handshake must be done within it; default 15 s
@@ -65,11 +67,18 @@ func (s *Server) writeTimeout() time.Duration {
 	return 10 * time.Second
 }
 
+// SetReadTimeout sets how long a publisher (or a client that has not begun
+// to play) may send nothing before it is dropped ([rtmp] keepAliveSecond):
+// a publisher whose peer vanished without a FIN holds its path until then.
+// It applies from each connection's next read on. 0 restores 15 s,
+// ZLMediaKit's default.
+func (s *Server) SetReadTimeout(d time.Duration) { s.readTO.Store(int64(d)) }
+
 func (s *Server) readTimeout() time.Duration {
-	if s.ReadTimeout > 0 {
-		return s.ReadTimeout
+	if d := time.Duration(s.readTO.Load()); d > 0 {
+		return d
 	}
-	return 30 * time.Second
+	return 15 * time.Second
 }
 
 // Serve accepts connections on l until Shutdown; it returns an error that

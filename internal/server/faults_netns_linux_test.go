@@ -248,37 +248,42 @@ func nsDialer(ns *netfault.NS) func(ctx context.Context, network, addr string) (
 	}
 }
 
-// TestFaultHalfOpenPublisherIsFreed: an RTSP/TCP publisher whose link goes
-// dead without a FIN is ended after [rtsp] keepAliveSecond (3 s here)
-// without media; its readers are told (RTCP BYE and a close) and the path
-// can be published again at once.
+// TestFaultHalfOpenPublisherIsFreed: an RTSP/TCP or RTMP publisher whose
+// link goes dead without a FIN is ended after its protocol's
+// keepAliveSecond (3 s here) without media; its readers are told (RTCP BYE
+// and a close) and the path can be published again at once.
 func TestFaultHalfOpenPublisherIsFreed(t *testing.T) {
 	netfault.Require(t)
 	testmedia.RequireFFmpeg(t)
 	t.Parallel()
-	srv, logs := faultServer(t, func(c *config.Config) { c.RTSP.KeepAliveSecond = 3 })
-	port := listenerPort(t, srv, "rtsp")
-	ns := netfault.NewNS(t)
-	link := netfault.NewLink(t, ns)
-	pushVia(t, ns.Command, srv, testmedia.H264AAC, "rtsp://"+link.Host+":"+port+"/live/halfpub", "live/halfpub")
-	reader := playSeq(t, "rtsp://127.0.0.1:"+port+"/live/halfpub", nil, nil)
-	testutil.WaitFor(t, 10*time.Second, "the reader's first packets", func() bool { p, _ := reader.counts(); return p > 20 })
+	srv, logs := faultServer(t, func(c *config.Config) { c.RTSP.KeepAliveSecond, c.RTMP.KeepAliveSecond = 3, 3 })
+	rtspPort := listenerPort(t, srv, "rtsp")
+	for _, proto := range []string{"rtsp", "rtmp"} {
+		t.Run(proto, func(t *testing.T) {
+			path := "live/halfpub_" + proto
+			ns := netfault.NewNS(t)
+			link := netfault.NewLink(t, ns)
+			pushVia(t, ns.Command, srv, testmedia.H264AAC, proto+"://"+link.Host+":"+listenerPort(t, srv, proto)+"/"+path, path)
+			reader := playSeq(t, "rtsp://127.0.0.1:"+rtspPort+"/"+path, nil, nil)
+			testutil.WaitFor(t, 10*time.Second, "the reader's first packets", func() bool { p, _ := reader.counts(); return p > 20 })
 
-	link.Block()
-	cut := time.Now()
-	select {
-	case <-reader.c.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("the reader of a half-open publisher was not closed in 15 s")
+			link.Block()
+			cut := time.Now()
+			select {
+			case <-reader.c.Done():
+			case <-time.After(15 * time.Second):
+				t.Fatalf("the reader of a half-open %s publisher was not closed in 15 s", proto)
+			}
+			took := time.Since(cut)
+			if srv.Hub.Get(path) != nil {
+				t.Error("the stream is still there after its publisher was ended")
+			}
+			push(t, srv, testmedia.H264AAC, "rtsp://127.0.0.1:"+rtspPort+"/"+path, path)
+			if _, g := reader.counts(); g != 0 {
+				t.Errorf("the reader: %s; want 0 lost", reader)
+			}
+			t.Logf("a %s publisher whose peer vanished without FIN was ended and its reader closed %s after the link went dead (keepAliveSecond=3); %s",
+				proto, took.Round(time.Millisecond), logs.Line("publish ended", path))
+		})
 	}
-	took := time.Since(cut)
-	if srv.Hub.Get("live/halfpub") != nil {
-		t.Error("the stream is still there after its publisher was ended")
-	}
-	push(t, srv, testmedia.H264AAC, "rtsp://127.0.0.1:"+port+"/live/halfpub", "live/halfpub")
-	if _, g := reader.counts(); g != 0 {
-		t.Errorf("the reader: %s; want 0 lost", reader)
-	}
-	t.Logf("a publisher whose peer vanished without FIN was ended and its reader closed %s after the link went dead (keepAliveSecond=3); %s",
-		took.Round(time.Millisecond), logs.Line("publish ended", "live/halfpub"))
 }

@@ -452,6 +452,12 @@ func (s *Server) applyKey(k string, c *config.Config, portNotes map[string]strin
 		}
 		s.rtsp.SetKeepAlive(time.Duration(c.RTSP.KeepAliveSecond) * time.Second)
 		return true, "for RTSP sessions accepted from now on"
+	case "rtmp.keepAliveSecond":
+		if s.rtmp == nil {
+			return true, "RTMP is off"
+		}
+		s.rtmp.SetReadTimeout(time.Duration(c.RTMP.KeepAliveSecond) * time.Second)
+		return true, "from each RTMP connection's next read on"
 	case "rtsp.authBasic":
 		if s.rtsp == nil {
 			return true, "RTSP is off"

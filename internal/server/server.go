@@ -224,6 +224,7 @@ func (s *Server) Start() error {
 		s.rtmp = &rtmp.Server{Hub: s.Hub, Log: s.Log.With("proto", "rtmp"), Auth: checker, Instance: s.Instance, Version: Version,
 			StreamWait: s.streamWait(), MaxMessageBytes: cfg.Limits.RTMPMaxMessageBytes, HandshakeTimeout: time.Duration(cfg.Limits.RTMPHandshakeSeconds) * time.Second,
 			Warn: s.guard.warn}
+		s.rtmp.SetReadTimeout(time.Duration(cfg.RTMP.KeepAliveSecond) * time.Second)
 		if l != nil {
 			s.serve("rtmp", func() error { return s.rtmp.Serve(l) })
 		}
