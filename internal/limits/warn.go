@@ -47,21 +47,29 @@ func (w *Warner) Warn(limit, scope, msg string, args ...any) bool {
 	if w == nil {
 		return false
 	}
-	every := w.Every
-	if every <= 0 {
-		every = 10 * time.Second
-	}
-	key := limit + " " + scope
-	now := time.Now()
 	w.mu.Lock()
 	if w.counts == nil {
 		w.counts = map[string]uint64{}
 	}
 	w.counts[limit]++ // limits are config keys: a small fixed set
-	if w.Log == nil {
-		w.mu.Unlock()
+	w.mu.Unlock()
+	return w.Hold(limit+" "+scope, msg, append(args, "limit", limit)...)
+}
+
+// Hold logs msg with args unless a line of the same key went out less than
+// Every ago, and counts nothing: for warnings that are no limit's but that
+// a flood of peers would repeat once each (malformed requests). It reports
+// whether it logged.
+func (w *Warner) Hold(key, msg string, args ...any) bool {
+	if w == nil || w.Log == nil {
 		return false
 	}
+	every := w.Every
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	now := time.Now()
+	w.mu.Lock()
 	if w.last == nil || len(w.last) >= maxWarnKeys {
 		w.last = map[string]*warned{}
 	}
@@ -77,7 +85,6 @@ func (w *Warner) Warn(limit, scope, msg string, args ...any) bool {
 	}
 	w.last[key] = &warned{at: now}
 	w.mu.Unlock()
-	args = append(args, "limit", limit)
 	if held > 0 {
 		args = append(args, "same_since_last_line", held)
 	}

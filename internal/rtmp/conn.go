@@ -195,7 +195,7 @@ func (c *conn) serve(resumed bool) (moved bool) {
 		c.log.Log(context.Background(), c.lifeLevel, "rtmp connection closed", "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
 	case c.logLimit(err): // a limit against abuse, logged rate-limited (limits.go)
 	default:
-		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+		c.closedByError(err)
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -46,10 +47,7 @@ func (s *Server) warner() *limits.Warner {
 // raise, at most once per cause every few seconds however many peers break
 // it. It reports whether err was such an end.
 func (c *conn) logLimit(err error) bool {
-	ip := c.remote
-	if i := strings.LastIndexByte(ip, ':'); i > 0 {
-		ip = strings.Trim(ip[:i], "[]")
-	}
+	ip := c.ip()
 	attrs := []any{"remote", c.remote, "err", err.Error(), "bytes_in", c.bytesIn.Load()}
 	switch {
 	case errors.Is(err, ErrMessageTooLarge), errors.Is(err, ErrTooMuchPartial):
@@ -62,4 +60,28 @@ func (c *conn) logLimit(err error) bool {
 		return false
 	}
 	return true
+}
+
+// closedByError logs the error that ended c. A connection that published or
+// played gets its warning at once. One that never did (a client that is
+// not RTMP, a scan, a fuzzer) logs its closed line at the connection's level
+// and warns through the Warner: one warning per 10 s however many peers
+// send garbage, where each used to warn on its own.
+func (c *conn) closedByError(err error) {
+	if c.pub != nil || c.play != nil {
+		c.log.Warn("rtmp connection closed: "+err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+		return
+	}
+	c.log.Log(context.Background(), c.lifeLevel, "rtmp connection closed", "err", err.Error(), "bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load())
+	ip := c.ip()
+	c.s.warner().Hold("rtmp error", "RTMP connection from "+ip+" ended before it published or played: "+err.Error(),
+		"listener", "rtmp", "remote", c.remote)
+}
+
+// ip is the peer's address without its port.
+func (c *conn) ip() string {
+	if i := strings.LastIndexByte(c.remote, ':'); i > 0 {
+		return strings.Trim(c.remote[:i], "[]")
+	}
+	return c.remote
 }

@@ -109,6 +109,28 @@ func TestMalformedInputClosesOnlyThatConnection(t *testing.T) {
 	}
 }
 
+// TestGarbageFromManyPeersWarnsOnce: a scan (connection after connection
+// of non-RTMP bytes) gets one warning per the Warner's rate, not one per
+// peer; each connection's closed line (info) keeps its error.
+func TestGarbageFromManyPeersWarnsOnce(t *testing.T) {
+	ts := startServer(t, nil)
+	for range 5 {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Write(append([]byte("GET / HTTP/1.1\r\n"), make([]byte, 1600)...))
+		closedByServer(t, nc)
+		nc.Close()
+	}
+	waitFor(t, "5 closed lines", 5*time.Second, func() bool {
+		return strings.Count(ts.logs.String(), "level=INFO msg=\"rtmp connection closed\"") == 5
+	})
+	if n := strings.Count(ts.logs.String(), "level=WARN msg=\"RTMP connection from 127.0.0.1 ended before it published or played"); n != 1 {
+		t.Errorf("%d warnings for 5 garbage connections within 10 s, want 1:\n%s", n, ts.logs.String())
+	}
+}
+
 func TestSecondPublisherGetsBadName(t *testing.T) {
 	ts := startServer(t, nil)
 	first := connected(t, ts.addr)

@@ -174,7 +174,7 @@ func (c *conn) readLoop() error {
 			}
 			// The stream position is lost after a malformed request, so
 			// answer 400 and close, as HTTP servers do.
-			c.log.Warn("malformed request; answered 400 and closed the connection", "err", err)
+			c.malformed(err)
 			c.writeResponse(&base.Response{StatusCode: base.StatusBadRequest, Header: base.Header{}}, nil)
 			c.close("malformed request: " + err.Error())
 			return nil

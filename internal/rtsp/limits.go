@@ -219,3 +219,17 @@ func (r *requestScratch) put() {
 	r.br.Reset(nil)
 	requestScratches.Put(r)
 }
+
+// malformed logs a request that does not parse. From a connection that never
+// set up a session (a client that is not RTSP, a scan, a fuzzer) the line
+// goes through the Warner: one per 10 s however many peers send garbage,
+// where each used to log its own; the connection's closed line still names
+// the cause. A client in a session gets its own line at once.
+func (c *conn) malformed(err error) {
+	if c.sess.state != stateInitial {
+		c.log.Warn("malformed request; answered 400 and closed the connection", "err", err)
+		return
+	}
+	c.s.warner().Hold("rtsp malformed", "malformed request from "+c.ip()+" on the RTSP port (not RTSP, or a scan); answered 400 and closed the connection",
+		"listener", "rtsp", "remote", c.remote, "err", err.Error())
+}

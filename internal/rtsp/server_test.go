@@ -347,6 +347,24 @@ func TestMalformedRequests(t *testing.T) {
 	}
 }
 
+// TestMalformedRequestsFromManyPeersLogOneLine: garbage from connection
+// after connection (a scan) is answered 400 each time and warned about once
+// (the Warner's rate); each connection's closed line keeps the cause.
+func TestMalformedRequestsFromManyPeersLogOneLine(t *testing.T) {
+	ts := startServer(t)
+	for range 5 {
+		if got := rawRequest(t, ts.addr, []byte("\x16\x03\x01 not rtsp\r\n\r\n")); !strings.HasPrefix(got, "RTSP/1.0 400") {
+			t.Fatalf("got %q, want 400", firstLine(got))
+		}
+	}
+	testutil.WaitFor(t, 5*time.Second, "5 closed lines", func() bool {
+		return strings.Count(ts.log.String(), "reason=\"malformed request:") == 5
+	})
+	if n := strings.Count(ts.log.String(), "level=WARN msg=\"malformed request from 127.0.0.1 on the RTSP port"); n != 1 {
+		t.Errorf("%d warnings for 5 malformed requests within 10 s, want 1:\n%s", n, ts.log.String())
+	}
+}
+
 func firstLine(s string) string { return strings.SplitN(s, "\r\n", 2)[0] }
 
 // TestAuth: publish and play with Digest (ffmpeg's choice); wrong
