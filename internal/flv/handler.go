@@ -223,20 +223,7 @@ func serve(rd *hub.Reader, m *Muxer, out httpstream.Sink) (uint64, error) {
 		if err != nil {
 			return sent, err
 		}
-		for i, f := range frames[:n] {
-			frames[i] = nil
-			if !m.Carries(f) {
-				continue
-			}
-			tags, ok := m.Start(f)
-			if !ok {
-				continue
-			}
-			for _, t := range tags {
-				bufs = append(bufs, AppendTag(nil, t.Type, t.TS, t.Body))
-			}
-			bufs = append(bufs, m.FrameTag(f))
-		}
+		bufs = m.appendTags(bufs, frames[:n])
 		if len(bufs) == 0 {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 )
@@ -45,6 +46,10 @@ type Handler struct {
 	// StreamWait is how long a player of a path not yet published waits for
 	// it (ZLMediaKit's [general] maxStreamWaitMS); 0 answers 404 at once.
 	StreamWait time.Duration
+
+	// senders write for event-driven HTTP players (httpstream.StartEvents);
+	// they live as long as the handler.
+	senders fanout.Pool
 }
 
 // StreamPath maps /app/stream.live.mp4 to the hub path app/stream; ok is
@@ -103,8 +108,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpstream.SubscribeFailed(w, log, proto, path, err)
 		return
 	}
+	handed := false // to an event-driven player, which closes reg and cur itself
 	if reg != nil {
-		defer reg.Close()
+		defer func() {
+			if !handed {
+				reg.Close()
+			}
+		}()
 	}
 	cur, err := h.Muxers.Open(st)
 	if err != nil {
@@ -116,7 +126,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("stream %s: %v", path, err), status)
 		return
 	}
-	defer cur.Close()
+	defer func() {
+		if !handed {
+			cur.Close()
+		}
+	}()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	initCtx, initCancel := context.WithTimeout(ctx, orDefault(h.InitTimeout, 10*time.Second))
@@ -134,6 +148,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := orDefault(h.WriteTimeout, 10*time.Second)
+	if !ws && h.startEvents(w, r, cur, reg, init, codecs, timeout, log) {
+		handed = true
+		return
+	}
 	var out httpstream.Sink
 	if ws {
 		conn, err := httpstream.Upgrader.Upgrade(w, r, hdr.Clone())

@@ -49,34 +49,9 @@ func (c *Cursor) Ready(ctx context.Context) (header []byte, codecs string, err e
 // reason (hub.ErrEnded, ErrStopped); ErrSlowReader when the reader fell
 // off the ring.
 func (c *Cursor) Next(ctx context.Context, dst []*Chunk) ([]*Chunk, error) {
-	r := c.r
-	size := uint64(len(r.chunks))
 	for {
-		r.mu.Lock()
-		if r.head-c.next > size {
-			if c.started {
-				r.mu.Unlock()
-				return dst, ErrSlowReader
-			}
-			c.next = r.startLocked() // still waiting for its first keyframe
-		}
-		n := len(dst)
-		for c.next < r.head && len(dst) < cap(dst) {
-			ch := r.chunks[c.next%size]
-			c.next++
-			if !c.started && !ch.Key {
-				continue
-			}
-			c.started = true
-			dst = append(dst, ch)
-		}
-		if len(dst) > n || cap(dst) == n {
-			r.mu.Unlock()
-			return dst, nil
-		}
-		err, wake := r.err, r.wake
-		r.mu.Unlock()
-		if err != nil {
+		dst, wake, err := c.take(dst)
+		if wake == nil {
 			return dst, err
 		}
 		select {
@@ -85,6 +60,65 @@ func (c *Cursor) Next(ctx context.Context, dst []*Chunk) ([]*Chunk, error) {
 			return dst, ctx.Err()
 		}
 	}
+}
+
+// TryNext is Next without the wait: with nothing new it returns dst as it
+// was and a nil error, and the function given to SetReady runs once there
+// may be more.
+func (c *Cursor) TryNext(dst []*Chunk) ([]*Chunk, error) {
+	dst, _, err := c.take(dst)
+	return dst, err
+}
+
+// take appends what is there; wake is non-nil when there was nothing and
+// the muxer goes on (wait on it, or for SetReady's function).
+func (c *Cursor) take(dst []*Chunk) (_ []*Chunk, wake chan struct{}, _ error) {
+	r := c.r
+	size := uint64(len(r.chunks))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.head-c.next > size {
+		if c.started {
+			return dst, nil, ErrSlowReader
+		}
+		c.next = r.startLocked() // still waiting for its first keyframe
+	}
+	n := len(dst)
+	for c.next < r.head && len(dst) < cap(dst) {
+		ch := r.chunks[c.next%size]
+		c.next++
+		if !c.started && !ch.Key {
+			continue
+		}
+		c.started = true
+		dst = append(dst, ch)
+	}
+	if len(dst) > n || cap(dst) == n {
+		return dst, nil, nil
+	}
+	if r.err != nil {
+		return dst, nil, r.err
+	}
+	return dst, r.wake, nil
+}
+
+// SetReady makes the cursor event-driven: its owner calls TryNext instead
+// of blocking in Next, and ready runs whenever the ring changes (a chunk,
+// the header, the muxer's end). It runs on the muxer's goroutine with the
+// ring locked, so it must only schedule work (fanout.Runner.Wake). Close
+// removes it.
+func (c *Cursor) SetReady(ready func()) {
+	r := c.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ready == nil {
+		delete(r.ready, c)
+		return
+	}
+	if r.ready == nil {
+		r.ready = map[*Cursor]func(){}
+	}
+	r.ready[c] = ready
 }
 
 // Lag is how many chunks the cursor is behind the muxer.
@@ -96,5 +130,31 @@ func (c *Cursor) Lag() uint64 {
 
 // Close releases the cursor; the muxer's last one starts its stop delay.
 func (c *Cursor) Close() {
-	c.once.Do(func() { c.ms.release(c.r) })
+	c.once.Do(func() {
+		c.SetReady(nil)
+		c.ms.release(c.r)
+	})
+}
+
+// Bytes is a cursor as an event-driven player's source
+// (httpstream.Source): the data of its chunks, max at a time.
+type Bytes struct {
+	c      *Cursor
+	chunks []*Chunk
+}
+
+// Bytes makes the cursor's source for an event-driven player.
+func (c *Cursor) Bytes(max int) *Bytes { return &Bytes{c: c, chunks: make([]*Chunk, 0, max)} }
+
+func (b *Bytes) SetReady(ready func()) { b.c.SetReady(ready) }
+
+// Next appends the data of the chunks waiting to bufs; the muxer's end
+// (or ErrSlowReader) comes once the chunks before it are taken.
+func (b *Bytes) Next(bufs [][]byte) ([][]byte, error) {
+	chunks, err := b.c.TryNext(b.chunks[:0])
+	for _, ch := range chunks {
+		bufs = append(bufs, ch.Data)
+	}
+	clear(chunks)
+	return bufs, err
 }

@@ -104,8 +104,9 @@ type Ring struct {
 	head    uint64 // Seq of the next chunk
 	lastKey uint64 // Seq of the newest Key chunk, valid when haveKey
 	haveKey bool
-	wake    chan struct{} // closed and replaced when something changes
-	err     error         // why it stopped; readers drain the ring first
+	wake    chan struct{}      // closed and replaced when something changes
+	ready   map[*Cursor]func() // event-driven cursors' wake-ups (Cursor.SetReady)
+	err     error              // why it stopped; readers drain the ring first
 
 	// Guarded by the owning Muxers' mu.
 	readers   int
@@ -181,6 +182,9 @@ func (r *Ring) end(err error) {
 func (r *Ring) signalLocked() {
 	close(r.wake)
 	r.wake = make(chan struct{})
+	for _, ready := range r.ready {
+		ready()
+	}
 }
 
 // startLocked is where a new reader starts: the newest Key chunk still in

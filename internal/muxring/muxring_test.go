@@ -255,3 +255,50 @@ func TestEnginePanicEndsOnlyItsMuxer(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestEventDrivenCursor: a cursor with SetReady is woken by each chunk and
+// by the end, TryNext never waits, and Close stops the wake-ups.
+func TestEventDrivenCursor(t *testing.T) {
+	pub, s := publish(t)
+	ms := &Muxers{}
+	c, _ := ms.Open(s, &echo{})
+	woken := make(chan struct{}, 64)
+	c.SetReady(func() {
+		select {
+		case woken <- struct{}{}:
+		default:
+		}
+	})
+	src := c.Bytes(8)
+	if bufs, err := src.Next(nil); len(bufs) != 0 || err != nil {
+		t.Fatalf("Next before any chunk: %d buffers, %v", len(bufs), err)
+	}
+	write(pub, 0, 3)
+	var got []byte
+	for len(got) < 3 {
+		select {
+		case <-woken:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("not woken; got % x", got)
+		}
+		bufs, err := src.Next(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bufs {
+			got = append(got, b[0])
+		}
+	}
+	if string(got) != "\x00\x01\x02" {
+		t.Errorf("got % x, want 00 01 02", got)
+	}
+	pub.Close()
+	testutil.WaitFor(t, 5*time.Second, "the end through TryNext", func() bool {
+		_, err := src.Next(nil)
+		return errors.Is(err, hub.ErrEnded)
+	})
+	c.Close()
+	if r := c.Ring(); func() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.ready) }() != 0 {
+		t.Error("Close left the cursor's wake-up on the ring")
+	}
+}
