@@ -37,23 +37,7 @@ func startLive(t *testing.T, cfg *config.Config) (*server.Server, *testutil.LogB
 	}
 	cfg.General.ListenIP = "127.0.0.1"
 	cfg.API.Secret = "s3cret"
-	logs := &testutil.LogBuffer{}
-	level := logging.NewLevel("info")
-	srv := server.New(cfg, logging.New(logs, level))
-	srv.Level = level
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, logging.NewLevel("info"))
 }
 
 // freePort is a TCP port nobody listens on right now.

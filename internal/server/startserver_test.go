@@ -14,11 +14,15 @@ import (
 
 // startServer starts Berth on cfg with ephemeral ports, logging at level
 // into the returned buffer; the server is shut down at the test's end and
-// its log printed if the test failed.
+// its log printed if the test failed. A *slog.LevelVar level is the
+// server's Level, which a reload of [log] level changes (as the CLI's).
 func startServer(t *testing.T, cfg *config.Config, level slog.Leveler) (*server.Server, *testutil.LogBuffer) {
 	t.Helper()
 	logs := &testutil.LogBuffer{}
 	srv := server.New(cfg, logging.New(logs, level))
+	if lv, ok := level.(*slog.LevelVar); ok {
+		srv.Level = lv
+	}
 	srv.Ephemeral = true
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -37,23 +37,7 @@ func startTLS(t *testing.T, tc *testutil.TestCert, mod func(*config.Config)) (*s
 	if mod != nil {
 		mod(cfg)
 	}
-	logs := &testutil.LogBuffer{}
-	level := logging.NewLevel("debug")
-	srv := server.New(cfg, logging.New(logs, level))
-	srv.Level = level
-	srv.Ephemeral = true
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	return srv, logs
+	return startServer(t, cfg, logging.NewLevel("debug"))
 }
 
 // httpsClient trusts tc's certificate and nothing else.
