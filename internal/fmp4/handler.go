@@ -47,7 +47,7 @@ type Handler struct {
 	// it (ZLMediaKit's [general] maxStreamWaitMS); 0 answers 404 at once.
 	StreamWait time.Duration
 
-	// senders write for event-driven HTTP players (httpstream.StartEvents);
+	// senders write for event-driven HTTP players (httpstream.StartMux);
 	// they live as long as the handler.
 	senders fanout.Pool
 }
@@ -148,9 +148,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := orDefault(h.WriteTimeout, 10*time.Second)
-	if !ws && h.startEvents(w, r, cur, reg, init, codecs, timeout, log) {
-		handed = true
-		return
+	if !ws {
+		// Plain HTTP: no goroutine per player where the connection allows.
+		hdr.Set("Content-Type", "video/mp4")
+		start := time.Now()
+		handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.senders, First: init, Timeout: timeout, Log: log,
+			Started: func() { start = time.Now(); log.Info("fmp4 play started", "codecs", codecs) },
+			Ended:   func(err error, sent uint64) { logEnd(log, err, start, sent, timeout) },
+		})
+		if handed {
+			return
+		}
 	}
 	var out httpstream.Sink
 	if ws {

@@ -40,7 +40,7 @@ type Handler struct {
 	// it (ZLMediaKit's [general] maxStreamWaitMS); 0 answers 404 at once.
 	StreamWait time.Duration
 
-	// senders write for event-driven HTTP players (httpstream.StartEvents);
+	// senders write for event-driven HTTP players (httpstream.StartMux);
 	// they live as long as the handler.
 	senders fanout.Pool
 }
@@ -140,9 +140,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := orDefault(h.WriteTimeout, 10*time.Second)
-	if !ws && h.startEvents(w, r, cur, reg, nil, codecs, timeout, log) {
-		handed = true
-		return
+	if !ws {
+		// Plain HTTP: no goroutine per player where the connection allows.
+		hdr.Set("Content-Type", "video/mp2t")
+		start := time.Now()
+		handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.senders, First: nil, Timeout: timeout, Log: log,
+			Started: func() { start = time.Now(); log.Info("ts play started", "codecs", codecs) },
+			Ended:   func(err error, sent uint64) { logEnd(log, err, start, sent, timeout) },
+		})
+		if handed {
+			return
+		}
 	}
 	var out httpstream.Sink
 	if ws {
