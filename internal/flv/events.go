@@ -3,6 +3,7 @@ package flv
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/berthmedia/berth/internal/httpstream"
@@ -37,10 +38,13 @@ func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Re
 // tagSource is an event-driven player's FLV tags: the frames of its own
 // hub reader, muxed for it.
 type tagSource struct {
-	rd     *hub.Reader
-	m      *Muxer
-	frames [readBatch]*hub.Frame
+	rd *hub.Reader
+	m  *Muxer
 }
+
+// framePool lends Next its frame pointers for a call, so a waiting player
+// holds none (issue 14: memory per viewer).
+var framePool = sync.Pool{New: func() any { return new([readBatch]*hub.Frame) }}
 
 func (s *tagSource) SetReady(ready func()) { s.rd.SetReady(ready) }
 
@@ -48,13 +52,15 @@ func (s *tagSource) SetReady(ready func()) { s.rd.SetReady(ready) }
 // carry (or before its first keyframe) are skipped, so it reads on until
 // it has a tag or the ring is empty.
 func (s *tagSource) Next(bufs [][]byte) ([][]byte, error) {
+	frames := framePool.Get().(*[readBatch]*hub.Frame)
+	defer framePool.Put(frames) // appendTags leaves it cleared
 	for {
-		n, err := s.rd.TryRead(s.frames[:])
+		n, err := s.rd.TryRead(frames[:])
 		if err != nil || n == 0 {
 			return bufs, err
 		}
 		before := len(bufs)
-		bufs = s.m.appendTags(bufs, s.frames[:n])
+		bufs = s.m.appendTags(bufs, frames[:n])
 		if len(bufs) > before {
 			return bufs, nil
 		}

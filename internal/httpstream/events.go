@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berthmedia/berth/internal/fanout"
@@ -60,7 +61,7 @@ type player struct {
 	w       *fanout.Writer
 	runner  *fanout.Runner
 	chunked bool
-	bufs    [][]byte    // bufs[0] is the chunk-size line
+	bufs    [][]byte    // bufs[0] is the chunk-size line; nil while parked with nothing pending (bufPool)
 	nb      net.Buffers // the blocking write's, on the heap once
 	size    [18]byte    // the chunk-size line's bytes
 	sent    uint64
@@ -69,6 +70,36 @@ type player struct {
 
 // crlf ends an HTTP chunk.
 var crlf = []byte("\r\n")
+
+// pooledBufs is the capacity of the batches a parked player gives back:
+// a player waits far longer than it writes, so its 1-2 KB of buffer
+// headers are borrowed for a turn, not held (issue 14: memory per viewer).
+const pooledBufs = 80
+
+var bufPool = sync.Pool{New: func() any { b := make([][]byte, 1, pooledBufs); return &b }}
+
+// takeBufs gives the player a batch for its turn.
+func (p *player) takeBufs() {
+	if p.bufs != nil {
+		return
+	}
+	if p.MaxBufs+3 > pooledBufs {
+		p.bufs = make([][]byte, 1, p.MaxBufs+3)
+		return
+	}
+	p.bufs = (*bufPool.Get().(*[][]byte))[:1]
+}
+
+// parkBufs gives an empty batch back as the player parks.
+func (p *player) parkBufs() {
+	if len(p.bufs) != 1 || cap(p.bufs) != pooledBufs {
+		return // First still waits in it, or it is not the pool's
+	}
+	b := p.bufs[:1]
+	b[0] = nil
+	p.bufs = nil
+	bufPool.Put(&b)
+}
 
 // StartEvents serves a GET event-driven where the connection can be taken
 // over and written that way, with the response head w's header holds (its
@@ -93,7 +124,8 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 		p.Done(fmt.Errorf("the connection is not a socket Berth can write (%T)", nc), 0)
 		return true
 	}
-	pl := &player{Play: p, nc: nc, w: fw, chunked: r.ProtoAtLeast(1, 1), bufs: make([][]byte, 1, p.MaxBufs+3)}
+	pl := &player{Play: p, nc: nc, w: fw, chunked: r.ProtoAtLeast(1, 1)}
+	pl.takeBufs()
 	// The response head, as net/http would have written it for a streamed
 	// body: chunked for HTTP/1.1, ended by the close for HTTP/1.0.
 	var head bytes.Buffer
@@ -138,6 +170,7 @@ func (p *player) serve() bool {
 	if p.over {
 		return false
 	}
+	p.takeBufs()
 	for {
 		before := len(p.bufs)
 		bufs, err := p.Src.Next(p.bufs)
@@ -148,7 +181,8 @@ func (p *player) serve() bool {
 		}
 		p.bufs = bufs
 		if len(bufs) == before {
-			return true // nothing new; what First holds waits for the first batch
+			p.parkBufs() // nothing new; what First holds waits for the first batch
+			return true
 		}
 		bufs = p.chunk()
 		w, ok := p.w.TryWrite(bufs)
@@ -200,6 +234,7 @@ func (p *player) finishWrite(rest [][]byte) {
 	p.nc.SetWriteDeadline(time.Now().Add(p.Timeout))
 	p.nb = rest
 	w, err := p.nb.WriteTo(p.nc)
+	p.nb = nil
 	p.wrote(int(w))
 	if err != nil {
 		p.over = true

@@ -139,22 +139,34 @@ func (c *Cursor) Close() {
 // Bytes is a cursor as an event-driven player's source
 // (httpstream.Source): the data of its chunks, max at a time.
 type Bytes struct {
-	c      *Cursor
-	chunks []*Chunk
+	c   *Cursor
+	max int
 }
 
 // Bytes makes the cursor's source for an event-driven player.
-func (c *Cursor) Bytes(max int) *Bytes { return &Bytes{c: c, chunks: make([]*Chunk, 0, max)} }
+func (c *Cursor) Bytes(max int) *Bytes { return &Bytes{c: c, max: max} }
+
+// chunkPool lends Next its chunk pointers for a call, so a waiting player
+// holds none (issue 14: memory per viewer).
+var chunkPool = sync.Pool{New: func() any { s := make([]*Chunk, 0, 64); return &s }}
 
 func (b *Bytes) SetReady(ready func()) { b.c.SetReady(ready) }
 
 // Next appends the data of the chunks waiting to bufs; the muxer's end
 // (or ErrSlowReader) comes once the chunks before it are taken.
 func (b *Bytes) Next(bufs [][]byte) ([][]byte, error) {
-	chunks, err := b.c.TryNext(b.chunks[:0])
+	pooled := chunkPool.Get().(*[]*Chunk)
+	dst := (*pooled)[:0]
+	if cap(dst) < b.max {
+		dst = make([]*Chunk, 0, b.max)
+	}
+	chunks, err := b.c.TryNext(dst[:0:b.max])
 	for _, ch := range chunks {
 		bufs = append(bufs, ch.Data)
 	}
 	clear(chunks)
+	if cap(dst) == cap(*pooled) {
+		chunkPool.Put(pooled)
+	}
 	return bufs, err
 }
