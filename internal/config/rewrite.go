@@ -108,7 +108,7 @@ func Rewrite(src []byte, kv map[string]string) ([]byte, error) {
 	text := string(src)
 	endsWithNL := strings.HasSuffix(text, "\n")
 	if endsWithNL {
-		text = strings.TrimSuffix(strings.TrimSuffix(text, "\n"), "\r")
+		text = strings.TrimSuffix(text, "\n") // its "\r" goes with the last line's, below: once
 	}
 	var lines []string
 	if len(src) > 0 {
