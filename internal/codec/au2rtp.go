@@ -25,6 +25,13 @@ import (
 // Ethernet MTU) - 20 (IPv4) - 8 (UDP) - 12 (RTP) - 10 (room for SRTP).
 const PayloadMaxSize = 1450
 
+// maxOpusPacket is the most an Opus packet can hold (RFC 6716 section
+// 3.2.5: at most 48 frames of at most 1275 bytes). RFC 7587 puts one Opus
+// packet in one RTP packet, unsplit, so a large one goes over PayloadMaxSize
+// (fine over TCP; UDP leaves it to IP fragmentation); one over this bound is
+// no Opus packet, and would overflow RTSP's 16-bit interleaved length.
+const maxOpusPacket = 48 * 1275
+
 // packetizer turns a stream's access units into RTP packets: the AU to RTP
 // conversion. One runs per converter goroutine; it is not shared.
 type packetizer struct {
@@ -179,6 +186,10 @@ func (p *packetizer) push(f *hub.Frame, out []*hub.Frame) (res []*hub.Frame) {
 		}
 	case kindOpus:
 		if len(f.AU[0]) == 0 {
+			return out
+		}
+		if len(f.AU[0]) > maxOpusPacket {
+			p.drop(t, fmt.Sprintf("an Opus packet of %d bytes, over the %d one can hold (RFC 6716)", len(f.AU[0]), maxOpusPacket))
 			return out
 		}
 		var pkt *rtp.Packet

@@ -129,7 +129,13 @@ func FuzzAUToRTP(f *testing.F) {
 			if _, ok := ParseRTP(o.RTP()); !ok {
 				t.Fatal("packetizer made a packet that is not RTP")
 			}
-			if len(o.RTP()) > 12+PayloadMaxSize {
+			// An Opus packet is never split (RFC 7587): it may go over
+			// PayloadMaxSize, never over what one Opus packet holds.
+			max := PayloadMaxSize
+			if _, opus := tracks[o.Track].Format.(*format.Opus); opus {
+				max = maxOpusPacket
+			}
+			if len(o.RTP()) > 12+max {
 				t.Fatalf("packet of %d bytes", len(o.RTP()))
 			}
 		}
@@ -218,5 +224,29 @@ func TestDepacketizerDropsBrokenPacketsAndKeepsGoing(t *testing.T) {
 				t.Fatalf("the valid AU after the broken packet did not come out")
 			}
 		})
+	}
+}
+
+// TestOpusPacketSizes: an Opus packet is one RTP packet whatever its size
+// (RFC 7587), up to what an Opus packet can hold; one past that is dropped.
+func TestOpusPacketSizes(t *testing.T) {
+	s := &hub.Stream{Path: "opus", Tracks: []*hub.Track{OpusTrack(2)}}
+	for _, tc := range []struct {
+		size, packets int
+	}{
+		{100, 1},
+		{3000, 1}, // 60 ms at a high rate: over PayloadMaxSize, still one packet
+		{maxOpusPacket, 1},
+		{maxOpusPacket + 1, 0},
+		{70000, 0}, // would overflow RTSP's 16-bit interleaved length
+	} {
+		p := newPacketizer(s, slog.New(slog.DiscardHandler))
+		out := p.push(&hub.Frame{Track: 0, AU: [][]byte{bytes.Repeat([]byte{0xfc}, tc.size)}, PTS: time.Second}, nil)
+		if len(out) != tc.packets {
+			t.Errorf("an Opus AU of %d bytes made %d packets, want %d", tc.size, len(out), tc.packets)
+		}
+		if len(out) == 1 && len(out[0].RTP()) != 12+tc.size {
+			t.Errorf("an Opus AU of %d bytes made an RTP packet of %d", tc.size, len(out[0].RTP()))
+		}
 	}
 }
