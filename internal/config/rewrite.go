@@ -115,7 +115,9 @@ func Rewrite(src []byte, kv map[string]string) ([]byte, error) {
 		lines = strings.Split(text, "\n")
 	}
 	for i := range lines {
-		lines[i] = strings.TrimSuffix(lines[i], "\r")
+		if i < len(lines)-1 || endsWithNL { // a last line without "\n" has no CRLF to end it
+			lines[i] = strings.TrimSuffix(lines[i], "\r")
+		}
 	}
 
 	// One pass: replace values in place, and remember where each section's
