@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 func TestDoctorFreeConfigExitsZero(t *testing.T) {
-	cfg := berthConfig(t, "::", freeDualPort(t), freeDualPort(t), freeDualPort(t), freeDualPort(t))
+	cfg := berthConfig(t, "::", testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t))
 	code, out, _ := runBerth(t, "doctor", "-c", cfg)
 	t.Log(out)
 	if code != 0 {
@@ -27,9 +29,9 @@ func TestDoctorHeldPortNamesHolder(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("holder lookup is tested end to end on Linux")
 	}
-	p, q := freeDualPort(t), freeDualPort(t)
+	p, q := testutil.FreeDualPort(t), testutil.FreeDualPort(t)
 	pid := startPortHolder(t, "-tcp", fmt.Sprintf("127.0.0.1:%d", p), "-tcp", fmt.Sprintf("127.0.0.1:%d", q))
-	cfg := berthConfig(t, "::", p, freeDualPort(t), 0, 0)
+	cfg := berthConfig(t, "::", p, testutil.FreeDualPort(t), 0, 0)
 	code, out, _ := runBerth(t, "doctor", "-c", cfg)
 	t.Log(out)
 	if code != 3 {
@@ -77,7 +79,7 @@ func TestDoctorHeldPortNamesHolder(t *testing.T) {
 }
 
 func TestDoctorDuplicatePortInConfig(t *testing.T) {
-	p := freeDualPort(t)
+	p := testutil.FreeDualPort(t)
 	code, out, _ := runBerth(t, "doctor", "-c", berthConfig(t, "::", p, 0, p, 0))
 	if code != 3 || !strings.Contains(out, fmt.Sprintf("http: cannot listen on [::]:%d/tcp: rtsp listens on the same port %d/tcp in this config", p, p)) {
 		t.Errorf("exit %d:\n%s", code, out)
@@ -89,7 +91,7 @@ func TestDoctorShadowAndRunningBerth(t *testing.T) {
 	if runtime.GOOS != "linux" || !hasIPv6Loopback() {
 		t.Skip("needs Linux and IPv6 loopback")
 	}
-	p := freeDualPort(t)
+	p := testutil.FreeDualPort(t)
 	pid := startPortHolder(t, "-tcp6", fmt.Sprintf("[::1]:%d", p))
 	code, out, _ := runBerth(t, "doctor", "-c", berthConfig(t, "0.0.0.0", p, 0, 0, 0))
 	t.Log(out)
@@ -99,8 +101,8 @@ func TestDoctorShadowAndRunningBerth(t *testing.T) {
 	}
 
 	// A Berth already running elsewhere on this host is a note, not a problem.
-	other := startBerth(t, "-c", berthConfig(t, "127.0.0.1", freeDualPort(t), 0, 0, 0))
-	code, out, _ = runBerth(t, "doctor", "-c", berthConfig(t, "127.0.0.1", freeDualPort(t), 0, 0, 0))
+	other := startBerth(t, "-c", berthConfig(t, "127.0.0.1", testutil.FreeDualPort(t), 0, 0, 0))
+	code, out, _ = runBerth(t, "doctor", "-c", berthConfig(t, "127.0.0.1", testutil.FreeDualPort(t), 0, 0, 0))
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("Berth is running: pid %d (berth", other.pid)) {
 		t.Errorf("exit %d, want 0 and a note about pid %d:\n%s", code, other.pid, out)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // A port held by another process refuses the start within a second, with a
@@ -33,7 +35,7 @@ func TestPortsHeldRTSPPortRefusesStart(t *testing.T) {
 			if c.v6 && !hasIPv6Loopback() {
 				t.Skip("no IPv6")
 			}
-			p := freeDualPort(t)
+			p := testutil.FreeDualPort(t)
 			pid := startPortHolder(t, c.holder(p)...)
 			cfg := berthConfig(t, c.listen, p, 0, 0, 0)
 			code, out, d := runBerth(t, "-c", cfg)
@@ -62,7 +64,7 @@ func TestPortsEveryHeldListenerInOneRun(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("holder lookup is tested end to end on Linux")
 	}
-	pr, pm, ph, pu := freeDualPort(t), freeDualPort(t), freeDualPort(t), freeDualPort(t)
+	pr, pm, ph, pu := testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t)
 	pid := startPortHolder(t, "-tcp", fmt.Sprintf("127.0.0.1:%d", pr), "-tcp", fmt.Sprintf("127.0.0.1:%d", pm),
 		"-tcp", fmt.Sprintf("127.0.0.1:%d", ph), "-udp", fmt.Sprintf("127.0.0.1:%d", pu))
 	cfg := berthConfig(t, "::", pr, pm, ph, pu)
@@ -90,7 +92,7 @@ func TestPortsSecondBerthNamesTheFirst(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("holder lookup is tested end to end on Linux")
 	}
-	cfg := berthConfig(t, "::", freeDualPort(t), freeDualPort(t), freeDualPort(t), freeDualPort(t))
+	cfg := berthConfig(t, "::", testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t))
 	first := startBerth(t, "-c", cfg)
 	code, out, _ := runBerth(t, "-c", cfg)
 	t.Log(out)
@@ -112,7 +114,7 @@ func TestPortsShadowAndSelfProbe(t *testing.T) {
 	if runtime.GOOS != "linux" || !hasIPv6Loopback() {
 		t.Skip("needs Linux and IPv6 loopback")
 	}
-	p := freeDualPort(t)
+	p := testutil.FreeDualPort(t)
 	pid := startPortHolder(t, "-tcp6", fmt.Sprintf("[::1]:%d", p), "-reply", `RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: FakeCam/2.0\r\n\r\n`)
 	b := startBerth(t, "-c", berthConfig(t, "0.0.0.0", p, 0, 0, 0))
 	logs := b.logs.String()
@@ -132,7 +134,7 @@ func TestPortsShadowAndSelfProbe(t *testing.T) {
 // With --port-fallback a held port moves to the nearest free one, loudly:
 // a WARN-worthy notice in the banner with the new URL, and Berth serves there.
 func TestPortsFallbackMovesLoudly(t *testing.T) {
-	p := freeDualPort(t)
+	p := testutil.FreeDualPort(t)
 	startPortHolder(t, "-tcp4", fmt.Sprintf("0.0.0.0:%d", p))
 	b := startBerth(t, "-c", berthConfig(t, "::", p, 0, 0, 0), "--port-fallback")
 	logs := b.logs.String()

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,27 +53,6 @@ func startPortHolder(t *testing.T, args ...string) int {
 		t.Fatal("portholder did not start")
 	}
 	return cmd.Process.Pid
-}
-
-// freeDualPort returns a port that is free on TCP and UDP, IPv4 and IPv6.
-func freeDualPort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		u, err := net.ListenPacket("udp", ":"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return p
-	}
-	t.Fatal("no free port")
-	return 0
 }
 
 // berthConfig writes a config with the given ports (0 = off); SRT is off.

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // Run as an unprivileged user (the tests run as root, so the child drops to
@@ -37,7 +39,7 @@ func TestPortsUnprivilegedUser(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	bin := filepath.Join(dir, "berth")
 	copyFile(t, berthBinary(t), bin, 0o755)
-	held := freeDualPort(t)
+	held := testutil.FreeDualPort(t)
 	startPortHolder(t, "-tcp", fmt.Sprintf("127.0.0.1:%d", held))
 	cfg := filepath.Join(dir, "berth.ini")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("[general]\nlisten_ip=::\n[rtsp]\nport=%d\n[rtmp]\nport=%d\n[http]\nport=0\n[rtp_proxy]\nport=0\n", low, held)), 0o644)

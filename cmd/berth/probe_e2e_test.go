@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/testmedia"
+	"github.com/berthmedia/berth/internal/testutil"
 )
 
 // berth probe of a stream being published: exit 0; of a path nobody
 // publishes: the 404 is reported; over RTSP, RTMP and HTTP-FLV.
 func TestProbeRunningBerth(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
-	rtsp, rtmp, http := freeDualPort(t), freeDualPort(t), freeDualPort(t)
+	rtsp, rtmp, http := testutil.FreeDualPort(t), testutil.FreeDualPort(t), testutil.FreeDualPort(t)
 	b := startBerth(t, "-c", berthConfig(t, "::", rtsp, rtmp, http, 0))
 	url := fmt.Sprintf("rtsp://127.0.0.1:%d/live/probe", rtsp)
 	pub := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC),
@@ -70,7 +71,7 @@ func TestProbeRunningBerth(t *testing.T) {
 
 	// The user pushes to a port where nothing listens while Berth runs on
 	// another: the probe prints the URL that works.
-	closed := freeDualPort(t)
+	closed := testutil.FreeDualPort(t)
 	code, out, _ = runBerth(t, "probe", fmt.Sprintf("rtsp://127.0.0.1:%d/live/probe", closed))
 	want := fmt.Sprintf("runs on this host and serves RTSP on 127.0.0.1:%d: try rtsp://127.0.0.1:%d/live/probe", rtsp, rtsp)
 	if code != 1 || !strings.Contains(out, "connection refused") || !strings.Contains(out, want) {
@@ -83,7 +84,7 @@ func TestProbeHTTPServerOnRTSPPort(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not found")
 	}
-	p := freeDualPort(t)
+	p := testutil.FreeDualPort(t)
 	py := exec.Command("python3", "-m", "http.server", strconv.Itoa(p), "--bind", "127.0.0.1")
 	py.Dir = t.TempDir()
 	if err := py.Start(); err != nil {
@@ -118,7 +119,7 @@ func TestProbeHTTPServerOnRTSPPort(t *testing.T) {
 }
 
 func TestProbeClosedPortAndBadURL(t *testing.T) {
-	p := freeDualPort(t)
+	p := testutil.FreeDualPort(t)
 	code, out, _ := runBerth(t, "probe", fmt.Sprintf("rtsp://127.0.0.1:%d/live/stream", p))
 	if code != 1 || !strings.Contains(out, fmt.Sprintf("FAIL: 127.0.0.1:%d/tcp: connection refused: nothing listens on port %d there", p, p)) {
 		t.Errorf("closed port: exit %d:\n%s", code, out)

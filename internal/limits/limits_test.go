@@ -46,19 +46,6 @@ func listen(t *testing.T, c *limits.Conns, name string) string {
 	return raw.Addr().String()
 }
 
-// dialFrom connects to addr from the local address ip (127.0.0.2 and the
-// like: Linux routes all of 127.0.0.0/8 to lo).
-func dialFrom(t *testing.T, ip, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
-	nc, err := d.Dial("tcp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return nc
-}
-
 // closedByServer reports whether the server closed nc (a read gets EOF or
 // a reset) within a second.
 func closedByServer(nc net.Conn) bool {
@@ -76,12 +63,12 @@ func TestConnsPerIPCapRefusesTheConnectionOverItAndLogsTheKey(t *testing.T) {
 	c.Set(0, 2, false) // loopback held to the cap: the test's clients are on 127.0.0.x
 	addr := listen(t, c, "rtsp")
 
-	a := dialFrom(t, "127.0.0.2", addr)
-	b := dialFrom(t, "127.0.0.2", addr)
+	a := testutil.DialFrom(t, "127.0.0.2", addr)
+	b := testutil.DialFrom(t, "127.0.0.2", addr)
 	testutil.WaitFor(t, 2*time.Second, "two connections counted", func() bool {
 		return c.OpenFrom(netip.MustParseAddr("127.0.0.2")) == 2
 	})
-	third := dialFrom(t, "127.0.0.2", addr)
+	third := testutil.DialFrom(t, "127.0.0.2", addr)
 	if !closedByServer(third) {
 		t.Fatal("a third connection from 127.0.0.2 stayed open over max_connections_per_ip=2")
 	}
@@ -90,7 +77,7 @@ func TestConnsPerIPCapRefusesTheConnectionOverItAndLogsTheKey(t *testing.T) {
 		t.Errorf("the line does not say which key to raise: %s", line)
 	}
 	// Another address is not affected.
-	other := dialFrom(t, "127.0.0.3", addr)
+	other := testutil.DialFrom(t, "127.0.0.3", addr)
 	if closedByServer(other) {
 		t.Fatal("a connection from 127.0.0.3 was refused by 127.0.0.2's cap")
 	}
@@ -99,7 +86,7 @@ func TestConnsPerIPCapRefusesTheConnectionOverItAndLogsTheKey(t *testing.T) {
 	testutil.WaitFor(t, 2*time.Second, "the closed connection released", func() bool {
 		return c.OpenFrom(netip.MustParseAddr("127.0.0.2")) == 1
 	})
-	again := dialFrom(t, "127.0.0.2", addr)
+	again := testutil.DialFrom(t, "127.0.0.2", addr)
 	if closedByServer(again) {
 		t.Fatal("a connection after one closed was refused")
 	}
@@ -112,10 +99,10 @@ func TestConnsTotalCapCountsEveryListener(t *testing.T) {
 	c.Set(2, 0, true)
 	rtsp := listen(t, c, "rtsp")
 	http := listen(t, c, "http")
-	dialFrom(t, "127.0.0.1", rtsp)
-	dialFrom(t, "127.0.0.1", http)
+	testutil.DialFrom(t, "127.0.0.1", rtsp)
+	testutil.DialFrom(t, "127.0.0.1", http)
 	testutil.WaitFor(t, 2*time.Second, "two connections counted", func() bool { return c.Open() == 2 })
-	third := dialFrom(t, "127.0.0.1", rtsp)
+	third := testutil.DialFrom(t, "127.0.0.1", rtsp)
 	if !closedByServer(third) {
 		t.Fatal("a third connection stayed open over max_connections=2")
 	}
@@ -126,8 +113,8 @@ func TestConnsLoopbackExemptFromPerIPCap(t *testing.T) {
 	c := &limits.Conns{}
 	c.Set(0, 1, true)
 	addr := listen(t, c, "rtmp")
-	dialFrom(t, "127.0.0.1", addr)
-	second := dialFrom(t, "127.0.0.1", addr)
+	testutil.DialFrom(t, "127.0.0.1", addr)
+	second := testutil.DialFrom(t, "127.0.0.1", addr)
 	if closedByServer(second) {
 		t.Fatal("a loopback client was held to max_connections_per_ip with limits_exempt_loopback=1")
 	}
@@ -278,7 +265,7 @@ func serveHTTP(t *testing.T, c *limits.Conns, w *limits.Warner, maxHeader int, h
 func TestHTTPSlowHeadIsCutOffAndLogged(t *testing.T) {
 	w, lb := newWarner()
 	addr := serveHTTP(t, &limits.Conns{}, w, 4096, 500*time.Millisecond)
-	nc := dialFrom(t, "127.0.0.1", addr)
+	nc := testutil.DialFrom(t, "127.0.0.1", addr)
 	// A slowloris client: the head, one byte at a time, never finished.
 	start := time.Now()
 	head := "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -308,7 +295,7 @@ func TestHTTPSlowHeadIsCutOffAndLogged(t *testing.T) {
 func TestHTTPIdleKeepAliveTimeoutIsNotLoggedAsSlow(t *testing.T) {
 	w, lb := newWarner()
 	addr := serveHTTP(t, &limits.Conns{}, w, 4096, 200*time.Millisecond)
-	nc := dialFrom(t, "127.0.0.1", addr)
+	nc := testutil.DialFrom(t, "127.0.0.1", addr)
 	nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	br := bufio.NewReader(nc)
 	res, err := http.ReadResponse(br, nil)
@@ -334,7 +321,7 @@ func closedByServerWithin(nc net.Conn, d time.Duration) bool {
 func TestHTTPHeadOverMaxHeaderBytesIs431AndLogged(t *testing.T) {
 	w, lb := newWarner()
 	addr := serveHTTP(t, &limits.Conns{}, w, 1024, 5*time.Second)
-	nc := dialFrom(t, "127.0.0.1", addr)
+	nc := testutil.DialFrom(t, "127.0.0.1", addr)
 	go nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nCookie: " + strings.Repeat("a", 8192) + "\r\n\r\n"))
 	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
 	status, err := bufio.NewReader(nc).ReadString('\n')

@@ -36,19 +36,6 @@ func startLimited(t *testing.T, keys map[string]string) (*server.Server, *testut
 	return startServer(t, cfg, logging.LevelTrace)
 }
 
-// dialFrom connects to addr from the local address ip: Linux routes all of
-// 127.0.0.0/8 to lo, so 127.0.0.2 is a second client address on one machine.
-func dialFrom(t *testing.T, ip, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
-	nc, err := d.Dial("tcp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return nc
-}
-
 // closedWithin reports whether the server closed nc within d.
 func closedWithin(nc net.Conn, d time.Duration) bool {
 	nc.SetReadDeadline(time.Now().Add(d))
@@ -63,8 +50,8 @@ func TestConnectionsPerIPAreCappedOverEveryListener(t *testing.T) {
 		"general.limits_exempt_loopback": "0",
 	})
 	// Two connections from 127.0.0.2 on two protocols fill its share ...
-	dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
-	dialFrom(t, "127.0.0.2", srv.Addr("http"))
+	testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	testutil.DialFrom(t, "127.0.0.2", srv.Addr("http"))
 	testutil.WaitFor(t, 3*time.Second, "both connections listed", func() bool {
 		n := 0
 		for _, s := range srv.Sessions.List() {
@@ -75,13 +62,13 @@ func TestConnectionsPerIPAreCappedOverEveryListener(t *testing.T) {
 		return n == 2
 	})
 	// ... so a third, on a third protocol, is closed at once,
-	third := dialFrom(t, "127.0.0.2", srv.Addr("rtmp"))
+	third := testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtmp"))
 	if !closedWithin(third, 2*time.Second) {
 		t.Fatal("a third connection from 127.0.0.2 stayed open with max_connections_per_ip=2")
 	}
 	logs.WaitLine(t, "rtmp connection from 127.0.0.2 refused", "raise [general] max_connections_per_ip")
 	// while another address still gets in.
-	other := dialFrom(t, "127.0.0.3", srv.Addr("rtmp"))
+	other := testutil.DialFrom(t, "127.0.0.3", srv.Addr("rtmp"))
 	if closedWithin(other, 300*time.Millisecond) {
 		t.Fatal("a connection from 127.0.0.3 was refused")
 	}
@@ -89,8 +76,8 @@ func TestConnectionsPerIPAreCappedOverEveryListener(t *testing.T) {
 
 func TestLoopbackIsExemptFromThePerIPCapByDefault(t *testing.T) {
 	srv, _ := startLimited(t, map[string]string{"general.max_connections_per_ip": "1"})
-	dialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
-	second := dialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
+	testutil.DialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
+	second := testutil.DialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
 	if closedWithin(second, 300*time.Millisecond) {
 		t.Fatal("a second loopback connection was refused with limits_exempt_loopback at its default (1)")
 	}
@@ -98,7 +85,7 @@ func TestLoopbackIsExemptFromThePerIPCapByDefault(t *testing.T) {
 
 func TestHTTPSlowHeadIsCutOffAtHeaderTimeout(t *testing.T) {
 	srv, logs := startLimited(t, map[string]string{"http.header_timeout_sec": "1"})
-	nc := dialFrom(t, "127.0.0.1", srv.Addr("http"))
+	nc := testutil.DialFrom(t, "127.0.0.1", srv.Addr("http"))
 	start := time.Now()
 	go func() { // slowloris: a request head a byte every 100 ms, never ended
 		head := "GET /index/api/getMediaList HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 100)
@@ -120,7 +107,7 @@ func TestHTTPSlowHeadIsCutOffAtHeaderTimeout(t *testing.T) {
 
 func TestHTTPHeadOverMaxHeaderBytesIs431(t *testing.T) {
 	srv, logs := startLimited(t, map[string]string{"http.max_header_bytes": "1024"})
-	nc := dialFrom(t, "127.0.0.1", srv.Addr("http"))
+	nc := testutil.DialFrom(t, "127.0.0.1", srv.Addr("http"))
 	// net/http allows 4 KB over MaxHeaderBytes before it refuses.
 	go fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n", strings.Repeat("c", 8<<10))
 	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -194,7 +181,7 @@ func TestAPIRateIsLimitedPerIPWith429(t *testing.T) {
 
 func TestRTSPBodyLimitComesFromTheConfig(t *testing.T) {
 	srv, logs := startLimited(t, map[string]string{"rtsp.max_body_bytes": "1024"})
-	nc := dialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
+	nc := testutil.DialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
 	sdp := strings.Repeat("a=x:0123456789\r\n", 100)
 	go fmt.Fprintf(nc, "ANNOUNCE rtsp://h/live/a RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(sdp), sdp)
 	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -210,8 +197,8 @@ func TestReloadChangesTheConnectionCapLive(t *testing.T) {
 		"general.max_connections_per_ip": "1",
 		"general.limits_exempt_loopback": "0",
 	})
-	dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
-	second := dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	second := testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
 	if !closedWithin(second, 2*time.Second) {
 		t.Fatal("a second connection stayed open with max_connections_per_ip=1")
 	}
@@ -227,7 +214,7 @@ func TestReloadChangesTheConnectionCapLive(t *testing.T) {
 	if r := rep.Restart(); len(r) > 0 {
 		t.Fatalf("the reload wants a restart for %v", r)
 	}
-	third := dialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
+	third := testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
 	if closedWithin(third, 300*time.Millisecond) {
 		t.Fatal("a second connection was refused after the cap was raised to 3 by a reload")
 	}

@@ -3,6 +3,7 @@ package testutil
 import (
 	"net"
 	"testing"
+	"time"
 )
 
 // ClosedAddr is a 127.0.0.1 address nothing listens on: a dial of it fails
@@ -16,4 +17,18 @@ func ClosedAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// DialFrom connects to addr over TCP from the local address ip: Linux
+// routes all of 127.0.0.0/8 to lo, so 127.0.0.2 is a second client address
+// on one machine (for per-IP limits). The connection closes at the test's end.
+func DialFrom(t testing.TB, ip, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
+	nc, err := d.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }
