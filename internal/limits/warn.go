@@ -115,3 +115,20 @@ func Key(limit string) string {
 	}
 	return "[" + section + "] " + key
 }
+
+// Own is a protocol server's Warner when it runs alone: the one the
+// composition root shares, when set, else one of its own made on first use.
+// The zero value is ready.
+type Own struct {
+	once sync.Once
+	w    *Warner
+}
+
+// Get returns shared if non-nil, else the server's own Warner on log.
+func (o *Own) Get(shared *Warner, log *slog.Logger) *Warner {
+	if shared != nil {
+		return shared
+	}
+	o.once.Do(func() { o.w = &Warner{Log: log} })
+	return o.w
+}

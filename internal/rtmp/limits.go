@@ -34,14 +34,7 @@ var errHandshake = errors.New("handshake failed")
 
 // warner is the rate-limited logger of the refusals: Warn, which Berth
 // shares between every protocol, or else one of the server's own.
-func (s *Server) warner() *limits.Warner {
-	s.warnOnce.Do(func() {
-		if s.Warn == nil {
-			s.Warn = &limits.Warner{Log: s.log()}
-		}
-	})
-	return s.Warn
-}
+func (s *Server) warner() *limits.Warner { return s.ownWarn.Get(s.Warn, s.log()) }
 
 // logLimit logs err, the end of c, when a limit ended it: with the key to
 // raise, at most once per cause every few seconds however many peers break

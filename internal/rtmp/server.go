@@ -42,7 +42,7 @@ type Server struct {
 	HandshakeTimeout time.Duration // [rtmp] handshakeSecond: the handshake must be done within it; default 15 s
 	MaxMessageBytes  int           // [rtmp] max_message_bytes: one message; default DefaultMaxMessage
 	Warn             *limits.Warner
-	warnOnce         sync.Once
+	ownWarn          limits.Own // Warn, or one of its own when Warn is nil
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -36,14 +36,7 @@ func (s *Server) unreadyTimeout() time.Duration {
 
 // warner is the rate-limited logger of the refusals: Warn, which Berth
 // shares between every protocol, or else one of the server's own.
-func (s *Server) warner() *limits.Warner {
-	s.warnOnce.Do(func() {
-		if s.Warn == nil {
-			s.Warn = &limits.Warner{Log: s.Log}
-		}
-	})
-	return s.Warn
-}
+func (s *Server) warner() *limits.Warner { return s.ownWarn.Get(s.Warn, s.Log) }
 
 // portFull reports whether port already holds max_ssrc_per_port streams;
 // s.mu is held. The scan is bounded by the cap of every port together and

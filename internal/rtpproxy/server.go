@@ -58,7 +58,7 @@ type Server struct {
 	MaxSSRCPerPort int           // [rtp_proxy] max_ssrc_per_port: streams one port holds at once
 	UnreadyTimeout time.Duration // [rtp_proxy] unready_timeout_sec: an SSRC that is not a stream by then ends
 	Warn           *limits.Warner
-	warnOnce       sync.Once
+	ownWarn        limits.Own // Warn, or one of its own when Warn is nil
 	ssrcRefused    atomic.Uint64
 	unreadyDropped atomic.Uint64
 

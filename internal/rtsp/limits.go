@@ -51,14 +51,7 @@ func orDefault(v, d int) int {
 
 // warner is the rate-limited logger of the refusals: Warn, which Berth
 // shares between every protocol, or else one of the server's own.
-func (s *Server) warner() *limits.Warner {
-	s.warnOnce.Do(func() {
-		if s.Warn == nil {
-			s.Warn = &limits.Warner{Log: s.Log}
-		}
-	})
-	return s.Warn
-}
+func (s *Server) warner() *limits.Warner { return s.ownWarn.Get(s.Warn, s.Log) }
 
 // readRequest reads one request into req. Its head must be at most
 // max_header_bytes (else 431), its body at most max_body_bytes (else 413,

@@ -49,7 +49,7 @@ type Server struct {
 	HeaderTimeout       time.Duration // [rtsp] header_timeout_sec: a request must arrive within it (408)
 	MaxInterleavedBytes int           // [rtsp] max_interleaved_bytes: a '$' frame of a connection that does not publish
 	Warn                *limits.Warner
-	warnOnce            sync.Once
+	ownWarn             limits.Own // Warn, or one of its own when Warn is nil
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
