@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
 )
@@ -338,6 +339,7 @@ func (c *conn) setup(req *base.Request) response {
 		t.rtp, t.rtcp = rtpc, rtcpc
 		t.clientRTP = &net.UDPAddr{IP: rip, Port: th.ClientPorts[0]}
 		t.clientRTCP = &net.UDPAddr{IP: rip, Port: th.ClientPorts[1]}
+		t.rtpOut, t.rtcpOut = fanout.NewUDPSender(rtpc, t.clientRTP), fanout.NewUDPSender(rtcpc, t.clientRTCP)
 		reply.ClientPorts = th.ClientPorts
 		sp := [2]int{rtpc.LocalAddr().(*net.UDPAddr).Port, rtcpc.LocalAddr().(*net.UDPAddr).Port}
 		reply.ServerPorts = &sp

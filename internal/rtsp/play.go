@@ -25,8 +25,9 @@ const (
 // A TCP player on Linux is event-driven (playevents.go): its hub reader
 // wakes one of the server's sender goroutines, which writes the batch with
 // one non-blocking writev, so an idle player costs no goroutine and a
-// frame costs no goroutine wake-up per player. A UDP player, and every
-// player where the socket cannot be written that way, runs loop in a
+// frame costs no goroutine wake-up per player. A UDP player is too: its
+// sends never wait (fanout.UDPSender) and the poller reads its RTCP. A
+// player where the socket cannot be written that way runs loop in a
 // goroutine of its own, which blocks in Read and in the write.
 type player struct {
 	c      *conn
@@ -44,6 +45,7 @@ type player struct {
 	last        []*hub.Frame
 	startAt     time.Time // the publisher's time of the keyframe the play starts on (beforeStart)
 	sent, bytes uint64
+	udpDropped  uint64 // UDP: packets the socket buffer could not take
 	lastSR      time.Time
 	wdl         time.Time // when the write deadline was last pushed forward
 
@@ -88,14 +90,14 @@ func (c *conn) startPlay(rd *hub.Reader, done chan struct{}) {
 	if p.udp {
 		for _, t := range p.tracks {
 			// One reader per RTCP socket for the session's life: a PLAY
-			// after PAUSE starts this again, and each extra reader would
-			// hold a goroutine and a 64 KB buffer until TEARDOWN.
+			// after PAUSE starts this again.
 			if t != nil && !t.rtcpReading {
 				t.rtcpReading = true
-				go c.readUDP(t, false)
+				c.watchRTCP(t)
 			}
 		}
-	} else if p.startEvents() {
+	}
+	if p.startEvents() {
 		return
 	}
 	go p.loop()
@@ -178,7 +180,11 @@ func (p *player) batch(n int, now time.Time) [][]byte {
 		p.sent++
 		p.bytes += uint64(len(pkt))
 		if p.udp {
-			t.rtp.WriteToUDP(pkt, t.clientRTP)
+			// Never waits: a datagram the socket buffer cannot take is
+			// dropped, as the network would, and counted.
+			if t.rtpOut.Send(pkt) != nil {
+				p.udpDropped++
+			}
 			continue
 		}
 		if t.channel == 2*f.Track {
@@ -215,6 +221,10 @@ func (p *player) writeBlocking(bufs [][]byte, now time.Time) error {
 func (p *player) finish(err error) {
 	defer close(p.done)
 	c := p.c
+	if p.udpDropped > 0 {
+		c.log.Warn("play over UDP lost packets: the server's socket buffer was full; raise net.core.wmem_default or play over TCP (-rtsp_transport tcp)",
+			"path", c.sess.path, "packets_dropped", p.udpDropped)
+	}
 	c.log.Info("play ended", "path", c.sess.path, "packets_out", p.sent, "bytes_out", p.bytes, "reason", playEndReason(err))
 	switch {
 	case errors.Is(err, hub.ErrEnded):
@@ -343,8 +353,8 @@ func (c *conn) appendReports(dst []byte, st *hub.Stream, tracks []*trackSetup, n
 		if err != nil {
 			continue
 		}
-		if t.rtcp != nil {
-			t.rtcp.WriteToUDP(buf, t.clientRTCP)
+		if t.rtcpOut != nil {
+			t.rtcpOut.Send(buf)
 			continue
 		}
 		dst = append(dst, '$', byte(t.channel+1), byte(len(buf)>>8), byte(len(buf)))

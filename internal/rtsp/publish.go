@@ -1,12 +1,17 @@
 package rtsp
 
 import (
+	"errors"
 	"math"
+	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pion/rtcp"
 
 	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -82,6 +87,49 @@ func (c *conn) readUDP(t *trackSetup, rtp bool) {
 		} else {
 			c.sess.onRTCP(c, t.index, buf[:n], time.Now())
 		}
+	}
+}
+
+// watchRTCP reads a UDP player's RTCP port, whose receiver reports keep the
+// session alive, through the server's poller: a short goroutine when a
+// report comes, instead of one per track (and its 64 KB buffer) for the
+// session's life. Where the poller cannot watch it, readUDP reads it.
+func (c *conn) watchRTCP(t *trackSetup) {
+	w, ok := c.s.poller.Watch(t.rtcp, func() { go c.drainRTCP(t) })
+	if !ok {
+		go c.readUDP(t, false)
+		return
+	}
+	t.rtcpWatch = w
+	w.Arm()
+}
+
+// rtcpBufPool lends drainRTCP a buffer for its turn: a player's reports
+// are a few hundred bytes every few seconds.
+var rtcpBufPool = sync.Pool{New: func() any { return new([1500]byte) }}
+
+// drainRTCP reads the datagrams waiting on a UDP player's RTCP port, then
+// waits on the poller again; it ends when the socket is closed.
+func (c *conn) drainRTCP(t *trackSetup) {
+	buf := rtcpBufPool.Get().(*[1500]byte)
+	defer rtcpBufPool.Put(buf)
+	client, _ := netip.AddrFromSlice(t.clientRTP.IP)
+	client = client.Unmap()
+	for {
+		n, from, err := fanout.TryRecvFrom(t.rtcp, buf[:])
+		switch {
+		case errors.Is(err, fanout.ErrWouldBlock):
+			t.rtcpWatch.Arm()
+			return
+		case errors.Is(err, net.ErrClosed):
+			return // the session ended
+		case err != nil:
+			continue // an ICMP error of an earlier send; reading it cleared it
+		case from != client:
+			continue
+		}
+		c.touch()
+		c.bytesIn.Add(uint64(n))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 
 	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -76,9 +77,11 @@ type trackSetup struct {
 	index   int
 	channel int // TCP: the RTP interleaved channel; RTCP is channel+1
 
-	clientRTP, clientRTCP *net.UDPAddr // UDP: where the client listens
-	rtp, rtcp             *net.UDPConn // UDP: the server pair
-	rtcpReading           bool         // UDP play: a readUDP goroutine reads rtcp (set by startPlay)
+	clientRTP, clientRTCP *net.UDPAddr      // UDP: where the client listens
+	rtp, rtcp             *net.UDPConn      // UDP: the server pair
+	rtpOut, rtcpOut       *fanout.UDPSender // UDP: the pair's sends to the client, which never wait
+	rtcpReading           bool              // UDP play: rtcp is read (watchRTCP, set by startPlay)
+	rtcpWatch             *fanout.Watch     // UDP play: the poller's watch of rtcp; nil where a goroutine reads it
 
 	// play-side state for RTCP sender reports (RFC 3550 6.4.1)
 	clockRate int
@@ -149,6 +152,9 @@ func (s *session) setTrack(t *trackSetup, n int) {
 }
 
 func (t *trackSetup) closeUDP() {
+	if t.rtcpWatch != nil {
+		t.rtcpWatch.Stop() // before the close, which epoll would not report
+	}
 	if t.rtp != nil {
 		t.rtp.Close()
 		t.rtcp.Close()

@@ -315,9 +315,11 @@ func syntheticPublisher(t *testing.T, ts *testServer, path string) (ssrc uint32)
 func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 	ts := startServer(t, func(s *rtsp.Server, _ *hub.Options) { s.KeepAlive = time.Second })
 	publishDirect(t, ts, "live/ka", &format.H264{PayloadTyp: 96, PacketizationMode: 1})
+	var serverRTCP int // the last udpPlayer's RTCP port on the server
 	udpPlayer := func() *rawSession {
 		r := dialRaw(t, ts.addr)
-		r.setupUDP(ts.url("live/ka")+"/trackID=0", false)
+		th := r.setupUDP(ts.url("live/ka")+"/trackID=0", false)
+		serverRTCP = th.ServerPorts[1]
 		r.expect(base.StatusOK, base.Play, ts.url("live/ka"), nil, nil)
 		return r
 	}
@@ -328,14 +330,17 @@ func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 		r.expect(base.StatusOK, base.Record, ts.url(path), nil, nil)
 		return r
 	}
+	request := func(m base.Method) func(r *rawSession) {
+		return func(r *rawSession) { r.expect(base.StatusOK, m, ts.url("live/ka"), nil, nil) }
+	}
 	alive := []struct {
-		name   string
-		r      *rawSession
-		method base.Method
-		url    string
+		name string
+		r    *rawSession
+		keep func(r *rawSession)
 	}{
-		{"UDP player with GET_PARAMETER", udpPlayer(), base.GetParameter, ts.url("live/ka")},
-		{"UDP player with SET_PARAMETER", udpPlayer(), base.SetParameter, ts.url("live/ka")},
+		{"UDP player with GET_PARAMETER", udpPlayer(), request(base.GetParameter)},
+		{"UDP player with SET_PARAMETER", udpPlayer(), request(base.SetParameter)},
+		{"UDP player with RTCP receiver reports", udpPlayer(), receiverReports(t, serverRTCP)},
 	}
 	medialess := publisher("live/ka-pub")
 	silent := map[string]*rawSession{"silent UDP player": udpPlayer(), "silent TCP publisher": publisher("live/silent-pub"),
@@ -364,7 +369,7 @@ func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 			if a.r.isClosed() {
 				t.Fatalf("%s: closed %s after start though it sent keep-alives", a.name, time.Since(start).Round(time.Millisecond))
 			}
-			a.r.expect(base.StatusOK, a.method, a.url, nil, nil)
+			a.keep(a.r)
 		}
 		if !medialess.isClosed() {
 			medialess.send(base.GetParameter, ts.url("live/ka-pub"))
@@ -382,6 +387,18 @@ func TestKeepAliveRequestsHoldASessionPastTheTimeout(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "the media-less publishers' streams to leave the registry", func() bool {
 		return ts.hub.Get("live/silent-pub") == nil && ts.hub.Get("live/ka-pub") == nil
 	})
+}
+
+// receiverReports keeps a UDP player alive the way most players do: an
+// RTCP receiver report (RFC 3550 6.4.2, no report blocks) from its RTCP
+// port to the server's.
+func receiverReports(t *testing.T, serverRTCP int) func(r *rawSession) {
+	rr := []byte{0x80, 201, 0, 1, 0, 0, 0x12, 0x34}
+	return func(r *rawSession) {
+		if _, err := r.udp[1].WriteToUDP(rr, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: serverRTCP}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestPauseStopsPacketsAndPlayResumes: PAUSE of a playing session answers
@@ -434,16 +451,21 @@ func TestPauseStopsPacketsAndPlayResumes(t *testing.T) {
 			}
 			if transport == "udp" {
 				// Each PLAY must not add a reader of the track's RTCP
-				// socket: they would pile up, a goroutine and a 64 KB
-				// buffer each, until TEARDOWN.
+				// socket: they would pile up until TEARDOWN. On Linux the
+				// poller reads it and the player is event-driven: a UDP
+				// player holds no goroutine of its own.
 				for range 3 {
 					r.expect(base.StatusOK, base.Pause, url, nil, nil)
 					n := r.rtp.Load()
 					r.expect(base.StatusOK, base.Play, url, nil, nil)
 					testutil.WaitFor(t, 5*time.Second, "RTP packets after PLAY", func() bool { return r.rtp.Load() > n })
 				}
-				if n := goroutinesIn("rtsp.(*conn).readUDP("); n != 1 {
-					t.Errorf("%d goroutines read the player's RTCP socket after 4 PAUSE/PLAY cycles, want 1", n)
+				readers, loops, want := goroutinesIn("rtsp.(*conn).readUDP("), goroutinesIn("rtsp.(*player).loop("), 1
+				if runtime.GOOS == "linux" {
+					want = 0
+				}
+				if readers != want || loops != want {
+					t.Errorf("after 4 PAUSE/PLAY cycles %d goroutines read the player's RTCP socket and %d run its loop, want %d each", readers, loops, want)
 				}
 			}
 		})
