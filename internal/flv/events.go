@@ -13,14 +13,17 @@ import (
 // readBatch is how many frames a player takes from the ring per write.
 const readBatch = 64
 
-// startEvents serves an HTTP-FLV GET event-driven (httpstream.StartEvents:
-// no goroutine per player) where the connection allows; it reports false,
-// having written nothing, when not.
-func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Reader, m *Muxer, log *slog.Logger) bool {
-	w.Header().Set("Content-Type", "video/x-flv")
+// startEvents serves an HTTP-FLV GET, or a WS-FLV upgrade, event-driven
+// (httpstream.StartEvents: no goroutine per player) where the connection
+// allows; it reports false, having written nothing, when not.
+func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Reader, m *Muxer, ws bool, log *slog.Logger) bool {
+	if !ws {
+		w.Header().Set("Content-Type", "video/x-flv")
+	}
 	start := time.Now()
 	return httpstream.StartEvents(w, r, &httpstream.Play{
 		Src: &tagSource{rd: rd, m: m}, Pool: &h.senders, MaxBufs: readBatch + 8,
+		WebSocket: ws, Poller: &h.poller, // a batch per message: flv.js takes the byte stream in any split
 		First: Header(m.VideoTrack >= 0, m.AudioTrack >= 0), Timeout: h.writeTimeout(), Log: log,
 		Clean: isEnded,
 		Started: func() {

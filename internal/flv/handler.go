@@ -39,9 +39,11 @@ type Handler struct {
 	mu      sync.Mutex
 	readers map[*hub.Reader]struct{}
 	closed  bool
-	// senders write for event-driven HTTP-FLV players (events.go); they
-	// live as long as the handler.
+	// senders write for event-driven HTTP-FLV and WS-FLV players
+	// (events.go), and poller waits for what WS-FLV pages send; they live
+	// as long as the handler.
 	senders fanout.Pool
+	poller  fanout.Poller
 }
 
 // Close ends every FLV reader and refuses new ones. http.Server.Shutdown
@@ -161,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Type", "video/x-flv")
 		return
 	}
-	if !ws && h.startEvents(w, r, rd, m, log) {
+	if h.startEvents(w, r, rd, m, ws, log) {
 		handed = true
 		return
 	}

@@ -50,6 +50,7 @@ type Handler struct {
 	// senders write for event-driven HTTP players (httpstream.StartMux);
 	// they live as long as the handler.
 	senders fanout.Pool
+	poller  fanout.Poller // waits for what WebSocket players' pages send
 }
 
 // StreamPath maps /app/stream.live.mp4 to the hub path app/stream; ok is
@@ -148,17 +149,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := orDefault(h.WriteTimeout, 10*time.Second)
+	// No goroutine per player where the connection allows, over plain
+	// HTTP and over a WebSocket.
 	if !ws {
-		// Plain HTTP: no goroutine per player where the connection allows.
 		hdr.Set("Content-Type", "video/mp4")
-		start := time.Now()
-		handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.senders, First: init, Timeout: timeout, Log: log,
-			Started: func() { start = time.Now(); log.Info("fmp4 play started", "codecs", codecs) },
-			Ended:   func(err error, sent uint64) { logEnd(log, err, start, sent, timeout) },
-		})
-		if handed {
-			return
-		}
+	}
+	start := time.Now()
+	handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.senders, First: init, Timeout: timeout, Log: log,
+		WebSocket: ws, PerMessage: true, Poller: &h.poller,
+		Started: func() { start = time.Now(); log.Info("fmp4 play started", "codecs", codecs) },
+		Ended:   func(err error, sent uint64) { logEnd(log, err, start, sent, timeout) },
+	})
+	if handed {
+		return
 	}
 	var out httpstream.Sink
 	if ws {
@@ -177,7 +180,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out = &httpstream.HTTPSink{W: w, RC: http.NewResponseController(w), Timeout: timeout}
 	}
 	log.Info("fmp4 play started", "codecs", codecs)
-	start := time.Now()
+	start = time.Now()
 	sent, err := serve(ctx, cur, init, out, reg)
 	logEnd(log, err, start, sent, timeout)
 }

@@ -18,8 +18,10 @@ import (
 // connection over from net/http, writes the response head itself, and
 // returns; from then on the player holds no goroutine at all. Its source
 // wakes the handler's sender goroutines, which write each batch as one
-// HTTP chunk with one non-blocking writev. HTTP-FLV, HTTP-TS and HTTP-fMP4
-// players share it; what differs is the Source.
+// HTTP chunk (or WebSocket message) with one non-blocking writev.
+// HTTP-FLV, HTTP-TS and HTTP-fMP4 players share it, over plain HTTP and
+// over a WebSocket; what differs is the Source. A WebSocket player's page
+// may send pings and a close: the handler's poller waits for them (ws.go).
 
 // Source is what an event-driven player sends.
 type Source interface {
@@ -52,6 +54,14 @@ type Play struct {
 	// Done runs once when the play ended and the connection is closed,
 	// with why and the bytes sent: release the source, log the end.
 	Done func(err error, sent uint64)
+
+	// WebSocket serves the request, an upgrade, as a WebSocket of binary
+	// messages: each batch one message, or each buffer one with
+	// PerMessage (fMP4 segments a page appends one message at a time).
+	WebSocket, PerMessage bool
+	// Poller waits for what a WebSocket player's page sends (the
+	// handler's; it lives as long as the handler). Required for WebSocket.
+	Poller *fanout.Poller
 }
 
 // player is a Play under way.
@@ -63,9 +73,23 @@ type player struct {
 	chunked bool
 	bufs    [][]byte    // bufs[0] is the chunk-size line; nil while parked with nothing pending (bufPool)
 	nb      net.Buffers // the blocking write's, on the heap once
-	size    [18]byte    // the chunk-size line's bytes
+	size    [18]byte    // the chunk-size line's (or WebSocket header's) bytes
 	sent    uint64
-	over    bool // end has been called
+	over    bool     // end has been called
+	ws      *wsState // nil for plain HTTP
+}
+
+// wsState is a WebSocket player's: what its page asked for, and the
+// headers of PerMessage framing.
+type wsState struct {
+	rd    wsReader      // only the goroutine reading the page touches it
+	watch *fanout.Watch // nil where a goroutine of the player's own reads the page
+	mu    sync.Mutex
+	reply wsReply   // pending for the sender: a pong, or the close and the end
+	final []byte    // the close frame end sends; the turn's holder sets it
+	one   [1][]byte // a control frame's write
+	msgs  [][]byte  // PerMessage: header, buffer, header, buffer...
+	hdrs  []byte    // PerMessage: the headers msgs points into (never grown)
 }
 
 // crlf ends an HTTP chunk.
@@ -112,11 +136,22 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 	if r.ProtoMajor != 1 || r.TLS != nil || !fanout.Supported() {
 		return false
 	}
+	var accept string
+	if p.WebSocket {
+		var ok bool
+		if accept, ok = wsAccept(r); !ok || p.Poller == nil {
+			return false // gorilla's Upgrader answers what is wrong with it
+		}
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
 	}
-	fw, ok := fanout.NewWriter(nc, p.MaxBufs+3)
+	maxBufs := p.MaxBufs + 3
+	if p.WebSocket && p.PerMessage {
+		maxBufs = 2*p.MaxBufs + 2
+	}
+	fw, ok := fanout.NewWriter(nc, maxBufs)
 	if !ok {
 		// Only a connection that is not a socket gets here, and it is
 		// taken over already: it cannot be answered the plain way.
@@ -124,18 +159,31 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 		p.Done(fmt.Errorf("the connection is not a socket Berth can write (%T)", nc), 0)
 		return true
 	}
-	pl := &player{Play: p, nc: nc, w: fw, chunked: r.ProtoAtLeast(1, 1)}
+	pl := &player{Play: p, nc: nc, w: fw, chunked: r.ProtoAtLeast(1, 1) && !p.WebSocket}
 	pl.takeBufs()
-	// The response head, as net/http would have written it for a streamed
-	// body: chunked for HTTP/1.1, ended by the close for HTTP/1.0.
 	var head bytes.Buffer
-	head.WriteString("HTTP/1.1 200 OK\r\n")
 	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("Connection", "close")
-	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	if pl.chunked {
-		hdr.Set("Transfer-Encoding", "chunked")
+	if p.WebSocket {
+		pl.ws = &wsState{}
+		if p.PerMessage {
+			pl.ws.msgs = make([][]byte, 0, 2*p.MaxBufs+2)
+			pl.ws.hdrs = make([]byte, 0, wsMaxHeader*(p.MaxBufs+1))
+		}
+		head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+		hdr.Del("Content-Type")
+		hdr.Set("Upgrade", "websocket")
+		hdr.Set("Connection", "Upgrade")
+		hdr.Set("Sec-WebSocket-Accept", accept)
+	} else {
+		// As net/http would have written it for a streamed body: chunked
+		// for HTTP/1.1, ended by the close for HTTP/1.0.
+		head.WriteString("HTTP/1.1 200 OK\r\n")
+		hdr.Set("Cache-Control", "no-cache")
+		hdr.Set("Connection", "close")
+		hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+		if pl.chunked {
+			hdr.Set("Transfer-Encoding", "chunked")
+		}
 	}
 	hdr.Write(&head)
 	head.WriteString("\r\n")
@@ -158,6 +206,9 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 		p.Started()
 	}
 	pl.runner = fanout.NewRunner(p.Pool, pl.serve, pl.crashed)
+	if pl.ws != nil {
+		pl.startReading(brw.Reader)
+	}
 	p.Src.SetReady(pl.runner.Wake)
 	pl.runner.Start()
 	return true
@@ -172,6 +223,9 @@ func (p *player) serve() bool {
 	}
 	p.takeBufs()
 	for {
+		if p.ws != nil && !p.sendControl() {
+			return false
+		}
 		before := len(p.bufs)
 		bufs, err := p.Src.Next(p.bufs)
 		if err != nil {
@@ -184,16 +238,48 @@ func (p *player) serve() bool {
 			p.parkBufs() // nothing new; what First holds waits for the first batch
 			return true
 		}
-		bufs = p.chunk()
+		bufs = p.frame()
 		w, ok := p.w.TryWrite(bufs)
 		p.wrote(w)
 		if !ok {
-			go p.finishWrite(fanout.Rest(bufs, w))
+			go p.finishWrite(fanout.Rest(bufs, w), true)
 			return false
 		}
-		clear(p.bufs[1:])
-		p.bufs = p.bufs[:1]
+		p.clearBatch()
 	}
+}
+
+// clearBatch empties the batch just written, holding no buffer of it.
+func (p *player) clearBatch() {
+	clear(p.bufs[1:])
+	p.bufs = p.bufs[:1]
+	if p.ws != nil && p.ws.msgs != nil {
+		clear(p.ws.msgs)
+		p.ws.msgs = p.ws.msgs[:0]
+	}
+}
+
+// frame frames p.bufs[1:] for the wire: one HTTP chunk, one WebSocket
+// message, or a message per buffer.
+func (p *player) frame() [][]byte {
+	switch {
+	case p.ws == nil:
+		return p.chunk()
+	case p.ws.msgs == nil:
+		size := 0
+		for _, b := range p.bufs[1:] {
+			size += len(b)
+		}
+		p.bufs[0] = appendWSHeader(p.size[:0], wsBinary, size)
+		return p.bufs
+	}
+	hdrs := p.ws.hdrs[:0]
+	for _, b := range p.bufs[1:] {
+		at := len(hdrs)
+		hdrs = appendWSHeader(hdrs, wsBinary, len(b)) // within cap: msgs point into it
+		p.ws.msgs = append(p.ws.msgs, hdrs[at:], b)
+	}
+	return p.ws.msgs
 }
 
 // chunk frames p.bufs[1:] as one HTTP chunk (or as they are for HTTP/1.0).
@@ -228,9 +314,10 @@ func (p *player) crashed(v any) {
 	}
 }
 
-// finishWrite writes the rest of a batch, waiting for the socket up to the
-// write timeout, then serves the player here until its source parks.
-func (p *player) finishWrite(rest [][]byte) {
+// finishWrite writes the rest of a batch (or of a control frame: batch
+// false), waiting for the socket up to the write timeout, then serves the
+// player here until its source parks.
+func (p *player) finishWrite(rest [][]byte, batch bool) {
 	p.nc.SetWriteDeadline(time.Now().Add(p.Timeout))
 	p.nb = rest
 	w, err := p.nb.WriteTo(p.nc)
@@ -243,15 +330,30 @@ func (p *player) finishWrite(rest [][]byte) {
 	}
 	// Non-blocking writes set no deadline; one left set would fail them.
 	p.nc.SetWriteDeadline(time.Time{})
-	clear(p.bufs[1:])
-	p.bufs = p.bufs[:1]
+	if batch {
+		p.clearBatch()
+	}
 	p.runner.Run()
 }
 
 // end finishes the body where the stream ended, closes the connection and
 // hands over to Done.
 func (p *player) end(err error) {
-	if p.chunked && p.sent > 0 && p.Clean != nil && p.Clean(err) {
+	clean := p.Clean != nil && p.Clean(err)
+	switch {
+	case p.ws != nil:
+		final := p.ws.final
+		if final == nil && clean {
+			final = wsCloseFrame(1000, "the stream ended")
+		}
+		if final != nil {
+			p.nc.SetWriteDeadline(time.Now().Add(p.Timeout))
+			p.nc.Write(final)
+		}
+		if p.ws.watch != nil {
+			p.ws.watch.Stop() // before the close, which epoll would not report
+		}
+	case p.chunked && p.sent > 0 && clean:
 		p.nc.SetWriteDeadline(time.Now().Add(p.Timeout))
 		p.nc.Write([]byte("0\r\n\r\n")) // the last chunk: a clean end of the body
 	}

@@ -28,6 +28,11 @@ type MuxPlay struct {
 	// sent (after the cursor and the registration are closed).
 	Started func()
 	Ended   func(err error, sent uint64)
+	// WebSocket, PerMessage and Poller are Play's: serve the upgrade as a
+	// WebSocket (a message per buffer with PerMessage), its page's frames
+	// waited for by Poller.
+	WebSocket, PerMessage bool
+	Poller                *fanout.Poller
 }
 
 // StartMux serves p event-driven (StartEvents) where the connection
@@ -42,7 +47,7 @@ func StartMux(w http.ResponseWriter, r *http.Request, p MuxPlay) bool {
 		Src: p.Cur.Bytes(muxBatch), Pool: p.Pool, MaxBufs: muxBatch, First: p.First, Timeout: p.Timeout, Log: p.Log,
 		Wrote:   wrote,
 		Clean:   func(err error) bool { return errors.Is(err, hub.ErrEnded) },
-		Started: p.Started,
+		Started: p.Started, WebSocket: p.WebSocket, PerMessage: p.PerMessage, Poller: p.Poller,
 		Done: func(err error, sent uint64) {
 			p.Cur.Close()
 			if p.Reg != nil {

@@ -244,6 +244,44 @@ func TestStatusPage(t *testing.T) {
 		}
 	})
 
+	t.Run("Chromium plays WS-FLV, WS-TS and WS-fMP4 and closes cleanly", func(t *testing.T) {
+		// The server answers these upgrades itself (event-driven players):
+		// Chromium's handshake (it offers permessage-deflate, which is
+		// declined), binary messages, and its close echoed.
+		for _, c := range []struct{ path, magic string }{
+			{"/live/web.live.flv", "464c5601"}, // "FLV", version 1
+			{"/live/web.live.ts", "47"},        // a TS sync byte
+			{"/live/web.live.mp4", ""},         // the init segment: "ftyp" at 4
+		} {
+			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]any](`new Promise((resolve, reject) => {
+				const ws = new WebSocket("ws://`+srv.Addr("http")+c.path+`");
+				ws.binaryType = "arraybuffer";
+				let first = "", bytes = 0, msgs = 0;
+				ws.onmessage = (e) => {
+					const b = new Uint8Array(e.data);
+					if (msgs++ === 0) first = Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, "0")).join("");
+					bytes += b.length;
+					if (bytes > 20000 && ws.readyState === WebSocket.OPEN) ws.close(1000, "done");
+				};
+				ws.onclose = (e) => resolve([first, bytes, e.code, e.wasClean]);
+				ws.onerror = () => reject(new Error("WebSocket error"));
+			})`, chromedp.EvalAwaitPromise))
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v", c.path, err)
+			}
+			first, _ := got[0].(string)
+			magicOK := strings.HasPrefix(first, c.magic)
+			if c.magic == "" {
+				magicOK = len(first) == 16 && first[8:] == "66747970" // "ftyp"
+			}
+			if !magicOK || got[2] != float64(1000) || got[3] != true {
+				t.Errorf("%s: first bytes %v, %v bytes, close code %v, clean %v; want %q..., a clean 1000", c.path, got[0], got[1], got[2], got[3], c.magic)
+			}
+		}
+	})
+
 	t.Run("the preview switches streams and back", func(t *testing.T) {
 		if !servesFMP4(t, base+"/live/web.live.mp4") {
 			t.Skip("no HTTP-fMP4 handler in this build: /live/web.live.mp4 is a 404 (it comes with branch fmp4, internal/fmp4)")
