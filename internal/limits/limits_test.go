@@ -303,19 +303,12 @@ func TestHTTPIdleKeepAliveTimeoutIsNotLoggedAsSlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if !closedByServerWithin(nc, 3*time.Second) { // idle: IdleTimeout closes it
+	if !testutil.ClosedWithin(nc, 3*time.Second) { // idle: IdleTimeout closes it
 		t.Fatal("the idle connection was not closed")
 	}
 	if strings.Contains(lb.String(), "did not arrive in time") {
 		t.Fatalf("an idle keep-alive connection was logged as a slow head:\n%s", lb.String())
 	}
-}
-
-func closedByServerWithin(nc net.Conn, d time.Duration) bool {
-	nc.SetReadDeadline(time.Now().Add(d))
-	_, err := io.Copy(io.Discard, nc)
-	ne, ok := err.(net.Error)
-	return !(ok && ne.Timeout())
 }
 
 func TestHTTPHeadOverMaxHeaderBytesIs431AndLogged(t *testing.T) {

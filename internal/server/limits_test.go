@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,14 +35,6 @@ func startLimited(t *testing.T, keys map[string]string) (*server.Server, *testut
 	return startServer(t, cfg, logging.LevelTrace)
 }
 
-// closedWithin reports whether the server closed nc within d.
-func closedWithin(nc net.Conn, d time.Duration) bool {
-	nc.SetReadDeadline(time.Now().Add(d))
-	_, err := io.Copy(io.Discard, nc)
-	ne, ok := err.(net.Error)
-	return !(ok && ne.Timeout())
-}
-
 func TestConnectionsPerIPAreCappedOverEveryListener(t *testing.T) {
 	srv, logs := startLimited(t, map[string]string{
 		"general.max_connections_per_ip": "2",
@@ -63,13 +54,13 @@ func TestConnectionsPerIPAreCappedOverEveryListener(t *testing.T) {
 	})
 	// ... so a third, on a third protocol, is closed at once,
 	third := testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtmp"))
-	if !closedWithin(third, 2*time.Second) {
+	if !testutil.ClosedWithin(third, 2*time.Second) {
 		t.Fatal("a third connection from 127.0.0.2 stayed open with max_connections_per_ip=2")
 	}
 	logs.WaitLine(t, "rtmp connection from 127.0.0.2 refused", "raise [general] max_connections_per_ip")
 	// while another address still gets in.
 	other := testutil.DialFrom(t, "127.0.0.3", srv.Addr("rtmp"))
-	if closedWithin(other, 300*time.Millisecond) {
+	if testutil.ClosedWithin(other, 300*time.Millisecond) {
 		t.Fatal("a connection from 127.0.0.3 was refused")
 	}
 }
@@ -78,7 +69,7 @@ func TestLoopbackIsExemptFromThePerIPCapByDefault(t *testing.T) {
 	srv, _ := startLimited(t, map[string]string{"general.max_connections_per_ip": "1"})
 	testutil.DialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
 	second := testutil.DialFrom(t, "127.0.0.1", srv.Addr("rtsp"))
-	if closedWithin(second, 300*time.Millisecond) {
+	if testutil.ClosedWithin(second, 300*time.Millisecond) {
 		t.Fatal("a second loopback connection was refused with limits_exempt_loopback at its default (1)")
 	}
 }
@@ -96,7 +87,7 @@ func TestHTTPSlowHeadIsCutOffAtHeaderTimeout(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the client's pace, not a wait for the server
 		}
 	}()
-	if !closedWithin(nc, 5*time.Second) {
+	if !testutil.ClosedWithin(nc, 5*time.Second) {
 		t.Fatal("a slow HTTP head was not cut off")
 	}
 	if d := time.Since(start); d > 4*time.Second {
@@ -199,7 +190,7 @@ func TestReloadChangesTheConnectionCapLive(t *testing.T) {
 	})
 	testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
 	second := testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
-	if !closedWithin(second, 2*time.Second) {
+	if !testutil.ClosedWithin(second, 2*time.Second) {
 		t.Fatal("a second connection stayed open with max_connections_per_ip=1")
 	}
 	logs.WaitLine(t, "rtsp connection from 127.0.0.2 refused")
@@ -215,7 +206,7 @@ func TestReloadChangesTheConnectionCapLive(t *testing.T) {
 		t.Fatalf("the reload wants a restart for %v", r)
 	}
 	third := testutil.DialFrom(t, "127.0.0.2", srv.Addr("rtsp"))
-	if closedWithin(third, 300*time.Millisecond) {
+	if testutil.ClosedWithin(third, 300*time.Millisecond) {
 		t.Fatal("a second connection was refused after the cap was raised to 3 by a reload")
 	}
 }

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -31,4 +32,13 @@ func DialFrom(t testing.TB, ip, addr string) net.Conn {
 	}
 	t.Cleanup(func() { nc.Close() })
 	return nc
+}
+
+// ClosedWithin reports whether the server closed nc within d: reading
+// what it sends meets the end (or a reset) before the deadline.
+func ClosedWithin(nc net.Conn, d time.Duration) bool {
+	nc.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, nc)
+	ne, ok := err.(net.Error)
+	return !(ok && ne.Timeout())
 }
