@@ -128,8 +128,8 @@ func eofMid(err error) error {
 }
 
 func (p *player) readFLV(ctx context.Context, st *readerStats, up func()) error {
-	ff := &firstFrames{p: p, t0: time.Now()}
-	body, err := p.openStream(ctx) // HTTP, or a WebSocket (ws-flv)
+	ff := newFirstFrames(p)
+	body, err := p.openStream(ctx, ff.start) // HTTP, or a WebSocket (ws-flv)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (p *player) readRTMPWith(ctx context.Context, st *readerStats, up func(), o
 	}
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	ff := &firstFrames{p: p, t0: time.Now()}
+	ff := newFirstFrames(p)
 	c, err := rtmp.Dial(dctx, ru.host, false)
 	if err != nil {
 		return fmt.Errorf("RTMP %s: %w", ru.host, err)
@@ -223,6 +223,7 @@ func (p *player) readRTMPWith(ctx context.Context, st *readerStats, up func(), o
 	if err := c.Connect(ru.app, ru.tcURL); err != nil {
 		return fmt.Errorf("RTMP connect %s: %w", ru.tcURL, err)
 	}
+	ff.start()
 	code, err := c.Play(ru.name)
 	if err != nil {
 		return fmt.Errorf("RTMP play %s: %w", ru.name, err)

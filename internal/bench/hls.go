@@ -55,7 +55,7 @@ func (p *player) readHLS(ctx context.Context, st *readerStats, up func()) error 
 	}
 	defer tr.CloseIdleConnections()
 	jar, _ := cookiejar.New(nil)
-	v := &hlsViewer{p: p, st: st, ff: &firstFrames{p: p, t0: time.Now()}, client: &http.Client{Transport: tr, Jar: jar}}
+	v := &hlsViewer{p: p, st: st, ff: newFirstFrames(p), client: &http.Client{Transport: tr, Jar: jar}}
 	pl, err := v.playlist(ctx, p.cfg.URL)
 	if err != nil {
 		return err

@@ -306,18 +306,35 @@ func (p *player) runReader(ctx context.Context, i int, proto string) {
 }
 
 // firstFrames tracks one reader's first packet, first video packet and
-// first keyframe.
+// first keyframe, timed from its request for the media (start): RTSP's
+// PLAY, RTMP's play, the HTTP GET or WebSocket upgrade once written, so a
+// protocol's set-up (TCP connect, RTSP's DESCRIBE and SETUP, RTMP's
+// handshake and connect) is not counted in one protocol and not another.
 type firstFrames struct {
 	p         *player
-	t0        time.Time
+	t0        atomic.Int64 // unix nanos of the request (start); an HTTP transport's goroutine sets it
 	gotPacket atomic.Bool
 	gotVideo  bool // touched by the video track's callback only
 	gotKey    bool
 }
 
+// newFirstFrames times from now, until start says when the request went.
+func newFirstFrames(p *player) *firstFrames {
+	f := &firstFrames{p: p}
+	f.start()
+	return f
+}
+
+// start marks the request for the media as sent.
+func (f *firstFrames) start() { f.t0.Store(time.Now().UnixNano()) }
+
+func (f *firstFrames) since() time.Duration {
+	return time.Duration(time.Now().UnixNano() - f.t0.Load())
+}
+
 func (f *firstFrames) packet() {
 	if !f.gotPacket.Load() && f.gotPacket.CompareAndSwap(false, true) {
-		f.p.firstPacket.add(time.Since(f.t0))
+		f.p.firstPacket.add(f.since())
 	}
 }
 
@@ -333,7 +350,7 @@ func (f *firstFrames) video(key bool) {
 	}
 	if key && !f.gotKey {
 		f.gotKey = true
-		f.p.firstKey.add(time.Since(f.t0))
+		f.p.firstKey.add(f.since())
 	}
 }
 
@@ -382,11 +399,11 @@ func (p *player) readRTSP(ctx context.Context, st *readerStats, up func()) error
 			}
 		}
 	}
-	ff.t0 = time.Now()
+	ff.start()
 	if _, err := c.Play(); err != nil {
 		return err
 	}
-	p.playRTT.add(time.Since(ff.t0))
+	p.playRTT.add(ff.since())
 	up()
 	return c.Wait()
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"time"
 
@@ -21,11 +23,21 @@ type scanner interface {
 	partial() bool
 }
 
-// openStream GETs url over HTTP, or dials it as a WebSocket.
-func (p *player) openStream(ctx context.Context) (io.ReadCloser, error) {
+// openStream GETs url over HTTP, or dials it as a WebSocket; sent runs
+// when the request is written (for a WebSocket, once connected: the
+// upgrade goes at once), the start of a first packet's time.
+func (p *player) openStream(ctx context.Context, sent func()) (io.ReadCloser, error) {
 	u := p.cfg.URL
 	if strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://") {
-		d := websocket.Dialer{HandshakeTimeout: p.cfg.Timeout, ReadBufferSize: 32 << 10, WriteBufferSize: 1 << 10}
+		var nd net.Dialer
+		d := websocket.Dialer{HandshakeTimeout: p.cfg.Timeout, ReadBufferSize: 32 << 10, WriteBufferSize: 1 << 10,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := nd.DialContext(ctx, network, addr)
+				if err == nil {
+					sent()
+				}
+				return c, err
+			}}
 		c, res, err := d.DialContext(ctx, u, nil)
 		if err != nil {
 			if res != nil {
@@ -36,7 +48,8 @@ func (p *player) openStream(ctx context.Context) (io.ReadCloser, error) {
 		stop := context.AfterFunc(ctx, func() { c.Close() })
 		return &wsReader{c: c, stop: stop, timeout: p.cfg.Timeout}, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent() }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("URL %q: %w", u, err)
 	}
@@ -93,8 +106,8 @@ func (w *wsReader) Close() error {
 // readStream plays an HTTP-TS or HTTP-fMP4 URL (or its ws:// form) and
 // counts what comes with sc.
 func (p *player) readStream(ctx context.Context, st *readerStats, up func(), sc scanner, format string) error {
-	ff := &firstFrames{p: p, t0: time.Now()}
-	body, err := p.openStream(ctx)
+	ff := newFirstFrames(p)
+	body, err := p.openStream(ctx, ff.start)
 	if err != nil {
 		return err
 	}
