@@ -17,7 +17,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berthmedia/berth/internal/auth"
-	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 )
@@ -39,11 +38,19 @@ type Handler struct {
 	mu      sync.Mutex
 	readers map[*hub.Reader]struct{}
 	closed  bool
-	// senders write for event-driven HTTP-FLV and WS-FLV players
-	// (events.go), and poller waits for what WS-FLV pages send; they live
-	// as long as the handler.
-	senders fanout.Pool
-	poller  fanout.Poller
+	// Players are the sender goroutines and the poller of event-driven
+	// HTTP-FLV and WS-FLV players (events.go), shared with the server's
+	// other HTTP players; nil: the handler's own. They live as long as it.
+	Players *httpstream.Players
+	own     httpstream.Players
+}
+
+// players is the set the handler's event-driven players use.
+func (h *Handler) players() *httpstream.Players {
+	if h.Players != nil {
+		return h.Players
+	}
+	return &h.own
 }
 
 // Close ends every FLV reader and refuses new ones. http.Server.Shutdown

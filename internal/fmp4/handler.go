@@ -17,7 +17,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/berthmedia/berth/internal/auth"
-	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 )
@@ -47,10 +46,19 @@ type Handler struct {
 	// it (ZLMediaKit's [general] maxStreamWaitMS); 0 answers 404 at once.
 	StreamWait time.Duration
 
-	// senders write for event-driven HTTP players (httpstream.StartMux);
-	// they live as long as the handler.
-	senders fanout.Pool
-	poller  fanout.Poller // waits for what WebSocket players' pages send
+	// Players are the sender goroutines and the poller of event-driven
+	// players (httpstream.StartMux), shared with the server's other HTTP
+	// players; nil: the handler's own. They live as long as it.
+	Players *httpstream.Players
+	own     httpstream.Players
+}
+
+// players is the set the handler's event-driven players use.
+func (h *Handler) players() *httpstream.Players {
+	if h.Players != nil {
+		return h.Players
+	}
+	return &h.own
 }
 
 // StreamPath maps /app/stream.live.mp4 to the hub path app/stream; ok is
@@ -155,8 +163,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Type", "video/mp4")
 	}
 	start := time.Now()
-	handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.senders, First: init, Timeout: timeout, Log: log,
-		WebSocket: ws, PerMessage: true, Poller: &h.poller,
+	handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.players().Senders, First: init, Timeout: timeout, Log: log,
+		WebSocket: ws, PerMessage: true, Poller: &h.players().Poller,
 		Started: func() { start = time.Now(); log.Info("fmp4 play started", "codecs", codecs) },
 		Ended:   func(err error, sent uint64) { logEnd(log, err, start, sent, timeout) },
 	})

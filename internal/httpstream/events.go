@@ -360,3 +360,14 @@ func (p *player) end(err error) {
 	p.nc.Close()
 	p.Done(err, p.sent)
 }
+
+// Players is what a server's event-driven HTTP players share, whatever
+// their format: the sender goroutines that write for them and the poller
+// that waits for what WebSocket players' pages send. One set serves every
+// handler, so a server runs one epoll goroutine and one sender per CPU for
+// all its HTTP players, not a set per format. The zero value is ready;
+// both start with the first player.
+type Players struct {
+	Senders fanout.Pool
+	Poller  fanout.Poller
+}

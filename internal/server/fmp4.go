@@ -19,7 +19,7 @@ func (s *Server) newFMP4(checker *auth.Checker) *fmp4.Handler {
 		// which here would hold a stream's fragments for no one: cap it.
 		StopDelay: min(time.Duration(s.Config.General.StreamNoneReaderDelayMS)*time.Millisecond, 5*time.Second),
 	}
-	return &fmp4.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait()}
+	return &fmp4.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: &s.players}
 }
 
 // FMP4Muxers returns the shared fMP4 muxers (nil without an HTTP port), for

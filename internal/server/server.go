@@ -82,16 +82,19 @@ type Server struct {
 	srt   *srt.Server      // [srt] port (srt.go)
 	rtc   *webrtc.Server   // [rtc] port: WHEP, WHIP (webrtc.go)
 	flv   *flv.Handler
-	api   *api.Handler
-	fmp4  *fmp4.Handler
-	hls   *hls.Handler
-	ts    *mpegts.Handler
-	http  *http.Server
-	pprof *http.Server
-	web   webState // the status page's view of this run (web.go)
-	wg    sync.WaitGroup
-	live  liveState    // hot reload (reload.go)
-	guard serverLimits // limits against abuse (limits.go)
+	// players is what every event-driven HTTP player shares (FLV, TS, fMP4):
+	// one set of sender goroutines and one poller for WebSocket pages.
+	players httpstream.Players
+	api     *api.Handler
+	fmp4    *fmp4.Handler
+	hls     *hls.Handler
+	ts      *mpegts.Handler
+	http    *http.Server
+	pprof   *http.Server
+	web     webState // the status page's view of this run (web.go)
+	wg      sync.WaitGroup
+	live    liveState    // hot reload (reload.go)
+	guard   serverLimits // limits against abuse (limits.go)
 
 	certs         certs.Store    // the certificate of the TLS listeners (tls.go)
 	hooks         *hooks.Client  // web hooks (hooks.go)
@@ -343,7 +346,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
 	// paths ending in .flv go there; the status page takes / and
 	// /index.html, and answers 404 for any other path.
-	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait()} // it names proto=http-flv or ws-flv per request
+	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: &s.players} // it names proto=http-flv or ws-flv per request
 	page := s.webHandler()
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	s.ts = s.newTS(checker)     // HTTP-TS / WS-TS: /app/stream.live.ts

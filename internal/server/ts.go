@@ -18,7 +18,7 @@ func (s *Server) newTS(checker *auth.Checker) *mpegts.Handler {
 		// ZLMediaKit's 20 s.
 		StopDelay: min(time.Duration(s.Config.General.StreamNoneReaderDelayMS)*time.Millisecond, 5*time.Second),
 	}
-	return &mpegts.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait()}
+	return &mpegts.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: &s.players}
 }
 
 // TSMuxers returns the shared MPEG-TS muxers (nil without an HTTP port),
