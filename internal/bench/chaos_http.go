@@ -96,9 +96,19 @@ func chaosWebSocket(ctx context.Context, c *chaosRun, r *rand.Rand) error {
 	if err != nil {
 		return err
 	}
-	msg := c.httpRequest(r, true)
-	if r.IntN(3) == 0 {
-		msg = mutate(r, msg)
+	var msg []byte
+	if r.IntN(2) == 0 {
+		// A sound upgrade to the legitimate stream, so the frames behind it
+		// (sent at once, before the 101: the server reads them with the
+		// request) reach the parser of a playing WebSocket.
+		msg = fmt.Appendf(nil, "GET /%s.live.%s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+			c.cfg.Path, oneOf(r, "flv", "ts", "mp4"), c.cfg.HTTP)
+	} else {
+		msg = c.httpRequest(r, true)
+		if r.IntN(3) == 0 {
+			msg = mutate(r, msg)
+		}
 	}
 	for n := r.IntN(6); n > 0; n-- {
 		msg = append(msg, maybeMutate(r, wsFrame(r))...)
