@@ -22,8 +22,8 @@ func (h *Handler) startEvents(w http.ResponseWriter, r *http.Request, rd *hub.Re
 	}
 	start := time.Now()
 	return httpstream.StartEvents(w, r, &httpstream.Play{
-		Src: &tagSource{rd: rd, m: m}, Pool: &h.players().Senders, MaxBufs: readBatch + 8,
-		WebSocket: ws, Poller: &h.players().Poller, // a batch per message: flv.js takes the byte stream in any split
+		Src: &tagSource{rd: rd, m: m}, Pool: &h.Players.Get().Senders, MaxBufs: readBatch + 8,
+		WebSocket: ws, Poller: &h.Players.Get().Poller, // a batch per message: flv.js takes the byte stream in any split
 		First: Header(m.VideoTrack >= 0, m.AudioTrack >= 0), Timeout: h.writeTimeout(), Log: log,
 		Clean: isEnded,
 		Started: func() {

@@ -40,17 +40,8 @@ type Handler struct {
 	closed  bool
 	// Players are the sender goroutines and the poller of event-driven
 	// HTTP-FLV and WS-FLV players (events.go), shared with the server's
-	// other HTTP players; nil: the handler's own. They live as long as it.
-	Players *httpstream.Players
-	own     httpstream.Players
-}
-
-// players is the set the handler's event-driven players use.
-func (h *Handler) players() *httpstream.Players {
-	if h.Players != nil {
-		return h.Players
-	}
-	return &h.own
+	// other HTTP players (Shared), or the handler's own. They live as long as it.
+	Players httpstream.PlayersRef
 }
 
 // Close ends every FLV reader and refuses new ones. http.Server.Shutdown

@@ -48,17 +48,8 @@ type Handler struct {
 
 	// Players are the sender goroutines and the poller of event-driven
 	// players (httpstream.StartMux), shared with the server's other HTTP
-	// players; nil: the handler's own. They live as long as it.
-	Players *httpstream.Players
-	own     httpstream.Players
-}
-
-// players is the set the handler's event-driven players use.
-func (h *Handler) players() *httpstream.Players {
-	if h.Players != nil {
-		return h.Players
-	}
-	return &h.own
+	// players (Shared), or the handler's own. They live as long as it.
+	Players httpstream.PlayersRef
 }
 
 // StreamPath maps /app/stream.live.mp4 to the hub path app/stream; ok is
@@ -163,8 +154,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Type", "video/mp4")
 	}
 	start := time.Now()
-	handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.players().Senders, First: init, Timeout: timeout, Log: log,
-		WebSocket: ws, PerMessage: true, Poller: &h.players().Poller,
+	handed = httpstream.StartMux(w, r, httpstream.MuxPlay{Cur: cur, Reg: reg, Pool: &h.Players.Get().Senders, First: init, Timeout: timeout, Log: log,
+		WebSocket: ws, PerMessage: true, Poller: &h.Players.Get().Poller,
 		Started: func() { start = time.Now(); log.Info("fmp4 play started", "codecs", codecs) },
 		Ended:   func(err error, sent uint64) { logEnd(log, err, start, sent, timeout) },
 	})

@@ -371,3 +371,19 @@ type Players struct {
 	Senders fanout.Pool
 	Poller  fanout.Poller
 }
+
+// PlayersRef is a handler's hold on the Players its players use: Shared,
+// the server's set, or the handler's own when Shared is nil (a handler
+// used alone, as in its package's tests). The zero value is ready.
+type PlayersRef struct {
+	Shared *Players
+	own    Players
+}
+
+// Get is the set to use.
+func (r *PlayersRef) Get() *Players {
+	if r.Shared != nil {
+		return r.Shared
+	}
+	return &r.own
+}

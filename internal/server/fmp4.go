@@ -5,6 +5,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/fmp4"
+	"github.com/berthmedia/berth/internal/httpstream"
 )
 
 // newFMP4 builds the HTTP-fMP4 / WS-fMP4 handler (/app/stream.live.mp4)
@@ -19,7 +20,7 @@ func (s *Server) newFMP4(checker *auth.Checker) *fmp4.Handler {
 		// which here would hold a stream's fragments for no one: cap it.
 		StopDelay: min(time.Duration(s.Config.General.StreamNoneReaderDelayMS)*time.Millisecond, 5*time.Second),
 	}
-	return &fmp4.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: &s.players}
+	return &fmp4.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: httpstream.PlayersRef{Shared: &s.players}}
 }
 
 // FMP4Muxers returns the shared fMP4 muxers (nil without an HTTP port), for

@@ -346,7 +346,7 @@ func (s *Server) httpHandler(checker *auth.Checker) http.Handler {
 	// HTTP-FLV / WS-FLV: /app/stream.live.flv and /app/stream.flv. Only
 	// paths ending in .flv go there; the status page takes / and
 	// /index.html, and answers 404 for any other path.
-	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: &s.players} // it names proto=http-flv or ws-flv per request
+	s.flv = &flv.Handler{Hub: s.Hub, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: httpstream.PlayersRef{Shared: &s.players}} // it names proto=http-flv or ws-flv per request
 	page := s.webHandler()
 	s.fmp4 = s.newFMP4(checker) // HTTP-fMP4 / WS-fMP4: /app/stream.live.mp4
 	s.ts = s.newTS(checker)     // HTTP-TS / WS-TS: /app/stream.live.ts

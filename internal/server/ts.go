@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/berthmedia/berth/internal/auth"
+	"github.com/berthmedia/berth/internal/httpstream"
 	"github.com/berthmedia/berth/internal/mpegts"
 )
 
@@ -18,7 +19,7 @@ func (s *Server) newTS(checker *auth.Checker) *mpegts.Handler {
 		// ZLMediaKit's 20 s.
 		StopDelay: min(time.Duration(s.Config.General.StreamNoneReaderDelayMS)*time.Millisecond, 5*time.Second),
 	}
-	return &mpegts.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: &s.players}
+	return &mpegts.Handler{Hub: s.Hub, Muxers: ms, Log: s.Log, Auth: checker, StreamWait: s.streamWait(), Players: httpstream.PlayersRef{Shared: &s.players}}
 }
 
 // TSMuxers returns the shared MPEG-TS muxers (nil without an HTTP port),
