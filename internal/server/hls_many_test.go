@@ -21,7 +21,11 @@ type hlsViewer struct {
 }
 
 func newHLSViewer(jar bool) *hlsViewer {
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	// One connection, waited for when busy: a viewer without cookies is
+	// known by its address (hls.fallbackKey), and Go's transport may dial a
+	// second connection for a request sent just before the first goes back
+	// to its idle pool; that made a 201st viewer once in CI.
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}}
 	if jar {
 		c.Jar, _ = cookiejar.New(nil)
 	}
