@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtcp"
 
 	"github.com/berthmedia/berth/internal/codec"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 )
 
@@ -46,6 +47,8 @@ type player struct {
 	startAt     time.Time // the publisher's time of the keyframe the play starts on (beforeStart)
 	sent, bytes uint64
 	udpDropped  uint64 // UDP: packets the socket buffer could not take
+	udpFailed   uint64 // UDP: packets the socket refused otherwise (udpErr the last why)
+	udpErr      error
 	lastSR      time.Time
 	wdl         time.Time // when the write deadline was last pushed forward
 
@@ -182,8 +185,12 @@ func (p *player) batch(n int, now time.Time) [][]byte {
 		if p.udp {
 			// Never waits: a datagram the socket buffer cannot take is
 			// dropped, as the network would, and counted.
-			if t.rtpOut.Send(pkt) != nil {
+			switch err := t.rtpOut.Send(pkt); {
+			case errors.Is(err, fanout.ErrWouldBlock):
 				p.udpDropped++
+			case err != nil:
+				p.udpFailed++
+				p.udpErr = err
 			}
 			continue
 		}
@@ -224,6 +231,10 @@ func (p *player) finish(err error) {
 	if p.udpDropped > 0 {
 		c.log.Warn("play over UDP lost packets: the server's socket buffer was full; raise net.core.wmem_default or play over TCP (-rtsp_transport tcp)",
 			"path", c.sess.path, "packets_dropped", p.udpDropped)
+	}
+	if p.udpFailed > 0 {
+		c.log.Warn("play over UDP lost packets: sending to the client's port "+clientRTPAddr(p.tracks)+" failed ("+p.udpErr.Error()+"); check the route to the client, or play over TCP (-rtsp_transport tcp)",
+			"path", c.sess.path, "packets_failed", p.udpFailed)
 	}
 	c.log.Info("play ended", "path", c.sess.path, "packets_out", p.sent, "bytes_out", p.bytes, "reason", playEndReason(err))
 	switch {
@@ -369,4 +380,15 @@ func ntpTime(t time.Time) uint64 {
 	s := uint64(t.Unix()) + ntpEpochOffset
 	frac := uint64(t.Nanosecond()) << 32 / 1e9
 	return s<<32 | frac
+}
+
+// clientRTPAddr names where the first UDP track's packets go, for a line
+// about failed sends.
+func clientRTPAddr(tracks []*trackSetup) string {
+	for _, t := range tracks {
+		if t != nil && t.clientRTP != nil {
+			return t.clientRTP.String()
+		}
+	}
+	return "?"
 }
