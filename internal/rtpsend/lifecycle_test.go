@@ -186,7 +186,7 @@ func TestPassiveSenderSendsToThePeerThatConnects(t *testing.T) {
 	if !errors.Is(ev.err, ErrPeerTimedOut) || Code(ev.err) != 2 || ev.info.LocalPort != port {
 		t.Errorf("stopped with %v (code %d, port %d), want the wait's timeout (2) on port %d", ev.err, Code(ev.err), ev.info.LocalPort, port)
 	}
-	if _, err := net.Dial("tcp", "127.0.0.1:"+itoa(port)); err == nil {
+	if testutil.ListensHere(t, port) {
 		t.Errorf("port %d still listens after the wait", port)
 	}
 }

@@ -197,9 +197,8 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 	if n, err := describe("rtsp://" + newRTSP + "/live/r"); err != nil || n != 2 {
 		t.Errorf("DESCRIBE on the new port: %d medias, %v", n, err)
 	}
-	if c, err := net.DialTimeout("tcp", oldRTSP, time.Second); err == nil {
-		c.Close()
-		t.Errorf("the old RTSP port %s still accepts", oldRTSP)
+	if listensHere(t, oldRTSP) {
+		t.Errorf("the old RTSP port %s still listens", oldRTSP)
 	}
 	if !srv.Log.Enabled(context.Background(), slog.LevelDebug) {
 		t.Error("log level debug did not apply live")
@@ -225,9 +224,8 @@ func TestReloadMovesRTSPWhileRTMPReadersPlayOn(t *testing.T) {
 	} else {
 		res.Body.Close()
 	}
-	if c, err := net.DialTimeout("tcp", oldHTTP, time.Second); err == nil {
-		c.Close()
-		t.Errorf("the old HTTP port %s still accepts", oldHTTP)
+	if listensHere(t, oldHTTP) {
+		t.Errorf("the old HTTP port %s still listens", oldHTTP)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the HTTP-FLV player on the old port to read on", func() bool { return flv.Load() > flvBefore+20000 })
 	testutil.WaitFor(t, 10*time.Second, "25 more frames at the RTMP reader", func() bool { n, _ := reader.frames(); return n >= before+25 })
@@ -423,4 +421,13 @@ func TestRestartServerShutsDownThenExecs(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("RestartServer never executed Berth again")
 	}
+}
+
+// listensHere reports whether this process still listens on addr's port.
+func listensHere(t *testing.T, addr string) bool {
+	p, err := strconv.Atoi(portOf(addr))
+	if err != nil {
+		t.Fatalf("port of %s: %v", addr, err)
+	}
+	return testutil.ListensHere(t, p)
 }
