@@ -20,7 +20,7 @@ import (
 
 const benchUsage = `Usage: berth bench play URL [-n N] [-duration 30s] [-ramp 50/100ms] [-pid PID] [-transport tcp|udp] [-floor] [-json]
        berth bench push URL [-n M] [-file F] [-rate 4M] [-duration D] [-transport tcp|udp] [-json]
-       berth bench latency PUSH_URL READ_URL [-duration 10s] [-rate 4M] [-json]
+       berth bench latency PUSH_URL READ_URL [-duration 10s] [-rate 4M] [-stalls=false] [-json]
        berth bench floor [-n 400] [-rate 4M] [-duration 20s] [-json]
        berth bench soak [-n 400] [-duration 30m] [-every 1m] [-csv soak.csv] [-rtsp P -rtmp P -http P -srt P -rtp P]
        berth bench chaos [-n 100000] [-c 16] [-seed S] [-pid PID] [-rtsp ADDR ...] [-json]
@@ -42,7 +42,9 @@ push     M publishers at real-time speed, looping: -file F is pushed with ffmpeg
          (RTSP or RTMP), else a synthetic H.264 stream (RTSP or RTMP). M > 1 publishes URL_0..URL_{M-1}.
 latency  publishes a synthetic stream whose packets carry their send time to PUSH_URL,
          reads it back from READ_URL (rtsp://, rtmp://, .flv, or a WHEP URL: WebRTC)
-         and prints the delay distribution.
+         and prints the delay distribution; meanwhile a sleeping thread per CPU notes when
+         the machine itself stalls (a VM's host does, for milliseconds), and the slow
+         samples that spanned such a stall are counted.
 floor    the same bytes written with plain writev to N loopback sockets, no protocol:
          the least CPU per GB any server can spend.
 soak     a publisher per protocol (RTSP synthetic, RTMP, SRT and RTP-TS with ffmpeg) and N
@@ -298,6 +300,7 @@ func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rate := fs.String("rate", "4M", "bit rate of the synthetic stream")
 	transport := fs.String("transport", "tcp", "RTSP transport for both ends: tcp or udp")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
+	stalls := fs.Bool("stalls", true, "watch the machine's own stalls during the run, and count the slow samples they explain")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -318,7 +321,7 @@ func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return exitConfig
 	}
 	res, err := bench.Latency(ctx, bench.LatencyConfig{PushURL: pos[0], ReadURL: pos[1], Duration: *duration,
-		Warmup: *warmup, Rate: r, Transport: tr, Timeout: *timeout})
+		Warmup: *warmup, Rate: r, Transport: tr, Timeout: *timeout, Stalls: *stalls})
 	if err != nil {
 		fmt.Fprintln(stderr, "berth bench latency:", err)
 		return exitFail

@@ -206,13 +206,20 @@ func TestPlayReportsFailedReaders(t *testing.T) {
 func TestLatencyAgainstBerth(t *testing.T) {
 	srv := startBerth(t)
 	url := "rtsp://" + srv.Addr("rtsp") + "/live/lat"
-	res, err := Latency(context.Background(), LatencyConfig{PushURL: url, ReadURL: url, Duration: 1500 * time.Millisecond, Warmup: 200 * time.Millisecond, Rate: 2e6})
+	res, err := Latency(context.Background(), LatencyConfig{PushURL: url, ReadURL: url, Duration: 1500 * time.Millisecond, Warmup: 200 * time.Millisecond, Rate: 2e6, Stalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 1.5 s at 25 fps of ~10 fragments each: well over 100 samples.
 	if res.Delay.Count < 100 || res.Delay.P50 <= 0 || res.Delay.P50 > 100 {
 		t.Fatalf("delay %v; want > 100 samples with a p50 between 0 and 100 ms", res.Delay)
+	}
+	// A frame's last packet carries a stamp: one sample per frame.
+	if f := res.FrameDelay; f == nil || f.Count < 25 || f.Count > 60 {
+		t.Fatalf("frame delay %v; want about 37 frames", f)
+	}
+	if m := res.Machine; m == nil || m.CPUs < 1 || m.Seconds < 1 || m.InStall > m.Slow {
+		t.Fatalf("machine %+v; want the stalls watched over the run", m)
 	}
 	t.Log(res)
 }

@@ -22,7 +22,14 @@ type LatencyConfig struct {
 	Rate      float64       // bits/s, default 4e6
 	Transport rtspclient.Transport
 	Timeout   time.Duration
+	// Stalls watches the machine's own stalls during the run (Stalls),
+	// so that a tail of the delays can be told from the host's.
+	Stalls bool
 }
+
+// slowDelay is the delay whose excess Stalls checks against the machine:
+// the server-added delay a p99 should stay under (issue 14's goal).
+const slowDelay = 1500 * time.Microsecond
 
 // LatencyResult is the delay from a packet's write by the publisher to
 // its read by the reader, both in this process.
@@ -34,10 +41,20 @@ type LatencyResult struct {
 	// FLV: the delay of its first fragment, so it includes the server
 	// waiting for the whole frame).
 	Unit string `json:"unit"`
+	// FrameDelay (RTSP) is the delay of each frame's last packet.
+	FrameDelay *Percentiles `json:"frame_delay,omitempty"`
+	Machine    *StallReport     `json:"machine,omitempty"`
 }
 
 func (r *LatencyResult) String() string {
-	return fmt.Sprintf("%s -> %s: delay per %s: %s", r.PushURL, r.ReadURL, r.Unit, r.Delay)
+	s := fmt.Sprintf("%s -> %s: delay per %s: %s", r.PushURL, r.ReadURL, r.Unit, r.Delay)
+	if r.FrameDelay != nil {
+		s += fmt.Sprintf("\n  per whole frame (its last packet): %s", r.FrameDelay)
+	}
+	if r.Machine != nil {
+		s += "\n" + r.Machine.String()
+	}
+	return s
 }
 
 // Latency publishes the synthetic stream, whose fragments carry their send
@@ -83,9 +100,15 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 	}
 
 	var mu sync.Mutex
-	var delays []time.Duration
+	var delays, frames []time.Duration
+	var slow, slowFrames []stallSpan // [sent, read] of samples over slowDelay
 	var first time.Time
-	record := func(d time.Duration) {
+	var stalls *Stalls
+	if cfg.Stalls {
+		stalls = WatchStalls()
+		defer stalls.Stop()
+	}
+	record := func(d time.Duration, frameEnd bool) {
 		now := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
@@ -94,6 +117,15 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 		}
 		if now.Sub(first) >= cfg.Warmup {
 			delays = append(delays, d)
+			if d > slowDelay {
+				slow = append(slow, stallSpan{now.Add(-d), now})
+			}
+			if frameEnd {
+				frames = append(frames, d)
+				if d > slowDelay {
+					slowFrames = append(slowFrames, stallSpan{now.Add(-d), now})
+				}
+			}
 		}
 	}
 	readCtx, readCancel := context.WithTimeout(ctx, cfg.Duration+cfg.Warmup+cfg.Timeout)
@@ -104,14 +136,23 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 	var once sync.Once
 	onDelay := func(d time.Duration) {
 		once.Do(stopAfter)
-		record(d)
+		record(d, false)
+	}
+	// A frame's last RTP packet (the marker's): its delay is when a
+	// decoder can show the frame. The server holds a video frame's first
+	// packets until its last one came (hub.ring's held wake-ups), so the
+	// per-packet figure also counts how long the publisher took to send
+	// the frame; this one does not.
+	onFrameEnd := func(d time.Duration) {
+		once.Do(stopAfter)
+		record(d, true)
 	}
 	res := &LatencyResult{PushURL: cfg.PushURL, ReadURL: cfg.ReadURL, Unit: "frame"}
 	var err error
 	switch proto {
 	case "rtsp":
 		res.Unit = "RTP packet"
-		err = latencyRTSP(readCtx, cfg, onDelay)
+		err = latencyRTSP(readCtx, cfg, onDelay, onFrameEnd)
 	case "http-flv":
 		err = latencyFLV(readCtx, cfg, onDelay)
 	case "rtmp":
@@ -125,14 +166,29 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 	cancel()
 	mu.Lock()
 	res.Delay = percentiles(delays)
+	if len(frames) > 0 {
+		f := percentiles(frames)
+		res.FrameDelay = &f
+		slow = slowFrames // the figure a viewer sees: whole frames
+	}
 	mu.Unlock()
+	if stalls != nil {
+		stalls.Stop()
+		res.Machine = stalls.Summary()
+		res.Machine.SlowMs, res.Machine.Slow = float64(slowDelay)/1e6, len(slow)
+		for _, sp := range slow {
+			if stalls.Overlaps(sp.from, sp.to) {
+				res.Machine.InStall++
+			}
+		}
+	}
 	if res.Delay.Count == 0 {
 		return res, fmt.Errorf("bench latency: no stamped packets came back from %s within %s", cfg.ReadURL, cfg.Timeout)
 	}
 	return res, nil
 }
 
-func latencyRTSP(ctx context.Context, cfg LatencyConfig, onDelay func(time.Duration)) error {
+func latencyRTSP(ctx context.Context, cfg LatencyConfig, onDelay, onFrameEnd func(time.Duration)) error {
 	c, err := rtspclient.Dial(ctx, cfg.ReadURL, rtspclient.Options{Transport: cfg.Transport, Timeout: cfg.Timeout})
 	if err != nil {
 		return err
@@ -148,7 +204,11 @@ func latencyRTSP(ctx context.Context, cfg LatencyConfig, onDelay func(time.Durat
 	c.OnPacket = func(_ int, pkt []byte) {
 		if len(pkt) >= stampOffset+stampLen {
 			if d, ok := stampDelay(pkt[stampOffset:], time.Since(stampEpoch)); ok {
-				onDelay(d)
+				if pkt[1]&0x80 != 0 {
+					onFrameEnd(d)
+				} else {
+					onDelay(d)
+				}
 			}
 		}
 	}
