@@ -43,7 +43,7 @@ type LatencyResult struct {
 	Unit string `json:"unit"`
 	// FrameDelay (RTSP) is the delay of each frame's last packet.
 	FrameDelay *Percentiles `json:"frame_delay,omitempty"`
-	Machine    *StallReport     `json:"machine,omitempty"`
+	Machine    *StallReport `json:"machine,omitempty"`
 }
 
 func (r *LatencyResult) String() string {
