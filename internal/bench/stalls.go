@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,12 +37,40 @@ const (
 
 // WatchStalls starts the sleepers; Stop ends them.
 func WatchStalls() *Stalls {
-	s := &Stalls{stop: make(chan struct{}), cpus: runtime.NumCPU(), begin: time.Now()}
-	for cpu := range s.cpus {
+	cpus := machineCPUs()
+	if len(cpus) == 0 {
+		for c := range runtime.NumCPU() {
+			cpus = append(cpus, c)
+		}
+	}
+	s := &Stalls{stop: make(chan struct{}), cpus: len(cpus), begin: time.Now()}
+	for _, cpu := range cpus {
 		s.wg.Add(1)
 		go s.sleeper(cpu)
 	}
 	return s
+}
+
+// parseCPUList reads the kernel's CPU list format: "0-3,5,7-8".
+func parseCPUList(s string) []int {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, ok := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil
+		}
+		b := a
+		if ok {
+			if b, err = strconv.Atoi(hi); err != nil || b < a || b-a > 4096 {
+				return nil
+			}
+		}
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (s *Stalls) sleeper(cpu int) {

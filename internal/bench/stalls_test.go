@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,5 +40,20 @@ func TestWatchStallsStops(t *testing.T) {
 	s.Stop() // a second Stop is harmless
 	if h := s.Summary(); h.CPUs < 1 || h.Seconds <= 0 {
 		t.Errorf("summary %+v", h)
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for in, want := range map[string][]int{
+		"0":         {0},
+		"0-1":       {0, 1},
+		"0-2,5,7-8": {0, 1, 2, 5, 7, 8},
+		"":          nil,
+		"x":         nil,
+		"3-1":       nil,
+	} {
+		if got := parseCPUList(in); !slices.Equal(got, want) {
+			t.Errorf("%q: %v, want %v", in, got, want)
+		}
 	}
 }
