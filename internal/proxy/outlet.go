@@ -323,7 +323,7 @@ func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) (bye bool) {
 		if !ok || c.rate <= 0 {
 			continue
 		}
-		ref := hub.ClockRef{NTP: ntpTime(sr.NTPTime), RTPTime: sr.RTPTime, ClockRate: c.rate, Recv: now}
+		ref := hub.ClockRef{NTP: codec.NTPToTime(sr.NTPTime), RTPTime: sr.RTPTime, ClockRate: c.rate, Recv: now}
 		if !c.started {
 			c.sr = &ref // places the session's first packet (placeRTP)
 			continue
@@ -334,13 +334,6 @@ func (o *outlet) writeRTCP(track int, pkt []byte, now time.Time) (bye bool) {
 		}
 	}
 	return bye
-}
-
-// ntpTime converts a 64-bit NTP timestamp (RFC 5905 section 6) to a time.
-func ntpTime(v uint64) time.Time {
-	secs := int64(v>>32) - 2208988800
-	frac := (v & 0xffffffff) * 1e9 >> 32
-	return time.Unix(secs, int64(frac))
 }
 
 // writeAU forwards one access unit; f's times are the source's and are

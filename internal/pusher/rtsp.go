@@ -125,17 +125,9 @@ func (t *rtspTarget) report(i int, now time.Time) {
 	if ts, ok := t.st.RTPTimeAt(i, now); ok {
 		rtpTime = ts
 	}
-	buf, err := rtcp.Marshal([]rtcp.Packet{&rtcp.SenderReport{SSRC: tk.ssrc, NTPTime: ntpTime(now),
+	buf, err := rtcp.Marshal([]rtcp.Packet{&rtcp.SenderReport{SSRC: tk.ssrc, NTPTime: codec.NTPTime(now),
 		RTPTime: rtpTime, PacketCount: tk.packets, OctetCount: tk.octets}})
 	if err == nil {
 		t.c.WriteRTCP(i, buf) // a lost report costs nothing; the next one comes in 5 s
 	}
-}
-
-// ntpTime is RFC 3550's 64-bit NTP timestamp.
-func ntpTime(t time.Time) uint64 {
-	const ntpEpochOffset = 2208988800
-	s := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return s<<32 | frac
 }

@@ -355,7 +355,7 @@ func (c *conn) appendReports(dst []byte, st *hub.Stream, tracks []*trackSetup, n
 			rtpTime = ts
 		}
 		pkts := []rtcp.Packet{&rtcp.SenderReport{
-			SSRC: t.ssrc, NTPTime: ntpTime(now), RTPTime: rtpTime, PacketCount: t.packets, OctetCount: t.octets,
+			SSRC: t.ssrc, NTPTime: codec.NTPTime(now), RTPTime: rtpTime, PacketCount: t.packets, OctetCount: t.octets,
 		}}
 		if bye {
 			pkts = append(pkts, &rtcp.Goodbye{Sources: []uint32{t.ssrc}, Reason: "stream ended"})
@@ -372,14 +372,6 @@ func (c *conn) appendReports(dst []byte, st *hub.Stream, tracks []*trackSetup, n
 		dst = append(dst, buf...)
 	}
 	return dst
-}
-
-// ntpTime is RFC 3550's 64-bit NTP timestamp.
-func ntpTime(t time.Time) uint64 {
-	const ntpEpochOffset = 2208988800
-	s := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return s<<32 | frac
 }
 
 // clientRTPAddr names where the first UDP track's packets go, for a line

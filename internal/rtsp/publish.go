@@ -2,7 +2,6 @@ package rtsp
 
 import (
 	"errors"
-	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -198,17 +197,8 @@ func parseSenderReport(b []byte) (senderReport, bool) {
 	}
 	for _, p := range pkts {
 		if sr, ok := p.(*rtcp.SenderReport); ok {
-			return senderReport{SSRC: sr.SSRC, NTP: ntpToTime(sr.NTPTime), RTPTime: sr.RTPTime}, true
+			return senderReport{SSRC: sr.SSRC, NTP: codec.NTPToTime(sr.NTPTime), RTPTime: sr.RTPTime}, true
 		}
 	}
 	return senderReport{}, false
-}
-
-// ntpToTime converts RFC 3550's 64-bit NTP timestamp (seconds since 1900
-// and a 32-bit fraction) to a time; ntpTime is its inverse.
-func ntpToTime(v uint64) time.Time {
-	const ntpEpochOffset = 2208988800
-	secs := int64(v>>32) - ntpEpochOffset
-	nsec := int64((v & math.MaxUint32) * 1e9 >> 32)
-	return time.Unix(secs, nsec).UTC()
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+
+	"github.com/berthmedia/berth/internal/codec"
 )
 
 func marshalRTCP(t testing.TB, pkts ...rtcp.Packet) []byte {
@@ -25,7 +27,7 @@ type srCase struct {
 
 func senderReportCases(t testing.TB) []srCase {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 500_000_000, time.UTC)
-	sr := &rtcp.SenderReport{SSRC: 0x1234, NTPTime: ntpTime(at), RTPTime: 0xfffffff0, PacketCount: 9, OctetCount: 900}
+	sr := &rtcp.SenderReport{SSRC: 0x1234, NTPTime: codec.NTPTime(at), RTPTime: 0xfffffff0, PacketCount: 9, OctetCount: 900}
 	rr := &rtcp.ReceiverReport{SSRC: 7}
 	sdes := &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{Source: 0x1234,
 		Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "ffmpeg"}}}}}
@@ -69,9 +71,9 @@ func TestNTPTimeRoundTrips(t *testing.T) {
 		time.Date(2036, 2, 7, 6, 28, 15, 999_999_999, time.UTC), // the last second of NTP era 0
 		time.Date(2026, 11, 24, 7, 0, 0, 123_456_789, time.UTC),
 	} {
-		got := ntpToTime(ntpTime(at))
+		got := codec.NTPToTime(codec.NTPTime(at))
 		if d := got.Sub(at); d < -time.Nanosecond || d > time.Nanosecond {
-			t.Errorf("ntpToTime(ntpTime(%v)) = %v", at, got)
+			t.Errorf("NTPToTime(NTPTime(%v)) = %v", at, got)
 		}
 	}
 }
