@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
+
+	"github.com/berthmedia/berth/internal/codec"
 	"github.com/berthmedia/berth/internal/rtspclient"
 )
 
@@ -203,6 +206,13 @@ func (s *synth) nextFrame(emit func(pkt []byte) error) error {
 	return nil
 }
 
+// senderReport is the RTCP sender report of the frame about to go out,
+// captured now.
+func (s *synth) senderReport(now time.Time, st *pubStats) ([]byte, error) {
+	return rtcp.Marshal([]rtcp.Packet{&rtcp.SenderReport{SSRC: s.ssrc, NTPTime: codec.NTPTime(now), RTPTime: s.ts,
+		PacketCount: uint32(st.packets.Load()), OctetCount: uint32(st.bytes.Load())}})
+}
+
 // packet writes the RTP header in front of the n payload bytes in s.buf.
 func (s *synth) packet(n int, marker bool) []byte {
 	b := s.buf
@@ -292,7 +302,18 @@ func publishSynth(ctx context.Context, url string, bitsPerSec float64, tr rtspcl
 	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var lastSR time.Time
 	for k := 0; ; k++ {
+		// A sender report with the first frame and every 5 s, as ffmpeg
+		// sends them: it ties the RTP clock to the wall clock, so that a
+		// converter starting on the stream places it at once (without
+		// one, RTP to AU watches 500 ms of arrivals first).
+		if now := time.Now(); now.Sub(lastSR) >= 5*time.Second {
+			lastSR = now
+			if sr, err := s.senderReport(now, st); err == nil {
+				c.WriteRTCP(0, sr) // a lost report costs nothing; the next comes in 5 s
+			}
+		}
 		if err := s.nextFrame(emit); err != nil {
 			if ctx.Err() != nil {
 				return nil
