@@ -203,7 +203,7 @@ func (p *Poller) loop() {
 
 // sweepEvery is how often the poller looks for sockets closed under their
 // watch (Check): the longest a kicked idle player stays.
-const sweepEvery = 2 * time.Second
+var sweepEvery = 2 * time.Second // a variable so a test can take the sweep out of the way
 
 // sweep checks every armed watch; buf is reused between sweeps.
 func (p *Poller) sweep(buf []*Watch) []*Watch {

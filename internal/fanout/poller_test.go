@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthmedia/berth/internal/sessions"
 	"github.com/berthmedia/berth/internal/testutil"
 )
 
@@ -138,6 +139,57 @@ func TestPollerCheckFindsASocketClosedUnderItsWatch(t *testing.T) {
 
 // TestPollerCloseEndsItsGoroutine: Close returns after the epoll goroutine
 // has ended, and a closed poller refuses new watches.
+// TestPollerHearsAKickAtOnce: kick_session (sessions.Registry.Kick) of a
+// connection whose player is parked on the poller wakes the player through
+// epoll, not through the sweep, which the test takes out of the way.
+func TestPollerHearsAKickAtOnce(t *testing.T) {
+	defer func(d time.Duration) { sweepEvery = d }(sweepEvery)
+	sweepEvery = time.Hour
+	var reg sessions.Registry
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := reg.Listener(l, "rtsp")
+	defer rl.Close()
+	cli, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	srv, err := rl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Poller
+	defer p.Close()
+	woke := make(chan struct{}, 1)
+	w, ok := p.Watch(srv, func() { woke <- struct{}{} })
+	if !ok {
+		t.Fatal("no watch")
+	}
+	w.Arm()
+	time.Sleep(50 * time.Millisecond) // the poller's first sweep has run
+	if !reg.Kick(srv.(*sessions.Conn).ID()) {
+		t.Fatal("Kick found no connection")
+	}
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kicked socket's watch was not woken (the sweep is an hour away)")
+	}
+	// The player's read meets the end, and the client sees it too.
+	if n, err := srv.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("read of the kicked socket: %d, %v; want the end", n, err)
+	}
+	w.Stop()
+	srv.Close()
+	cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := cli.Read(make([]byte, 1)); err == nil {
+		t.Error("the client read data from a kicked connection")
+	}
+}
+
 func TestPollerCloseEndsItsGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var p Poller

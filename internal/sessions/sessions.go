@@ -275,11 +275,39 @@ func (r *Registry) find(id string) *Conn {
 // session's next read fails and it ends the way it ends on a disconnect
 // (a publisher's stream ends, a player's reader is released). It reports
 // whether the connection was open.
+//
+// A socket is shut down first and closed kickGrace later, if its owner has
+// not closed it by then: epoll still reports a shut-down socket, so a
+// player parked on a poller (fanout.Poller) hears of the kick at once,
+// where a socket closed under it drops out of epoll unheard until the
+// poller's next sweep, up to 2 s later.
 func (r *Registry) Kick(id string) bool {
 	c := r.find(id)
 	if c == nil {
 		return false
 	}
-	c.Close()
+	if !c.shutdown() {
+		c.Close()
+		return true
+	}
+	c.Unregister()
+	time.AfterFunc(kickGrace, func() { c.Conn.Close() })
+	return true
+}
+
+// kickGrace is how long a kicked socket, shut down, waits for its owner to
+// close it before Kick closes it.
+const kickGrace = time.Second
+
+// shutdown shuts the socket down both ways, where there is one.
+func (c *Conn) shutdown() bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = shutdownFD(fd) }); err != nil || serr != nil {
+		return false
+	}
 	return true
 }

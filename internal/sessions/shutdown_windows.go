@@ -1,0 +1,5 @@
+package sessions
+
+import "syscall"
+
+func shutdownFD(fd uintptr) error { return syscall.Shutdown(syscall.Handle(fd), syscall.SHUT_RDWR) }
