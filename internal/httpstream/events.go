@@ -2,6 +2,7 @@ package httpstream
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -67,7 +68,9 @@ type Play struct {
 // player is a Play under way.
 type player struct {
 	*Play
-	nc      net.Conn
+	nc      net.Conn   // the taken-over connection: a *tls.Conn over TLS
+	raw     net.Conn   // the socket's: where sealed (or plain) bytes go
+	seal    *tlsSealer // nil for plain HTTP
 	w       *fanout.Writer
 	runner  *fanout.Runner
 	chunked bool
@@ -132,8 +135,11 @@ func (p *player) parkBufs() {
 // is p's: Done runs when it ends, also when it fails at once.
 func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 	// Over TLS the taken-over connection is a *tls.Conn, whose bytes a raw
-	// writev would bypass: such a player is served the plain way.
-	if r.ProtoMajor != 1 || r.TLS != nil || !fanout.Supported() {
+	// writev would bypass: it seals each batch into memory first (through
+	// the fanout.SealConn the server put under it), or, without one, the
+	// player is served the plain way. A WebSocket over TLS is gorilla's:
+	// its page's pings would have to be read through the TLS layer.
+	if r.ProtoMajor != 1 || !fanout.Supported() || (r.TLS != nil && p.WebSocket) {
 		return false
 	}
 	var accept string
@@ -143,15 +149,24 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 			return false // gorilla's Upgrader answers what is wrong with it
 		}
 	}
+	if r.TLS != nil && !sealable(r) {
+		return false
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
+	}
+	var sealer *tlsSealer
+	raw := nc // what a writev writes to: the socket, under TLS if any
+	if tc, ok := nc.(*tls.Conn); ok {
+		sc, _ := tc.NetConn().(*fanout.SealConn) // sealable checked it
+		sealer, raw = &tlsSealer{tc: tc, sc: sc}, sc
 	}
 	maxBufs := p.MaxBufs + 3
 	if p.WebSocket && p.PerMessage {
 		maxBufs = 2*p.MaxBufs + 2
 	}
-	fw, ok := fanout.NewWriter(nc, maxBufs)
+	fw, ok := fanout.NewWriter(raw, maxBufs)
 	if !ok {
 		// Only a connection that is not a socket gets here, and it is
 		// taken over already: it cannot be answered the plain way.
@@ -159,7 +174,7 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 		p.Done(fmt.Errorf("the connection is not a socket Berth can write (%T)", nc), 0)
 		return true
 	}
-	pl := &player{Play: p, nc: nc, w: fw, chunked: r.ProtoAtLeast(1, 1) && !p.WebSocket}
+	pl := &player{Play: p, nc: nc, raw: raw, seal: sealer, w: fw, chunked: r.ProtoAtLeast(1, 1) && !p.WebSocket}
 	pl.takeBufs()
 	var head bytes.Buffer
 	hdr := w.Header()
@@ -238,15 +253,26 @@ func (p *player) serve() bool {
 			p.parkBufs() // nothing new; what First holds waits for the first batch
 			return true
 		}
-		bufs = p.frame()
-		w, ok := p.w.TryWrite(bufs)
-		p.wrote(w)
-		if !ok {
-			go p.finishWrite(fanout.Rest(bufs, w), true)
+		if !p.send(p.frame()) {
 			return false
 		}
 		p.clearBatch()
 	}
+}
+
+// send writes one framed batch with one writev that never waits. It
+// reports false when the turn is given away: the socket did not take it
+// all (a goroutine of the player's own finishes it), or sealing it failed.
+func (p *player) send(bufs [][]byte) bool {
+	if p.seal != nil {
+		return p.sendSealed(bufs)
+	}
+	w, ok := p.w.TryWrite(bufs)
+	p.wrote(w)
+	if !ok {
+		go p.finishWrite(fanout.Rest(bufs, w), true)
+	}
+	return ok
 }
 
 // clearBatch empties the batch just written, holding no buffer of it.
@@ -318,10 +344,13 @@ func (p *player) crashed(v any) {
 // false), waiting for the socket up to the write timeout, then serves the
 // player here until its source parks.
 func (p *player) finishWrite(rest [][]byte, batch bool) {
-	p.nc.SetWriteDeadline(time.Now().Add(p.Timeout))
+	p.raw.SetWriteDeadline(time.Now().Add(p.Timeout))
 	p.nb = rest
-	w, err := p.nb.WriteTo(p.nc)
+	w, err := p.nb.WriteTo(p.raw)
 	p.nb = nil
+	if p.seal != nil {
+		w = int64(p.seal.done()) // what the player counts is the bytes before the seal
+	}
 	p.wrote(int(w))
 	if err != nil {
 		p.over = true
@@ -329,7 +358,7 @@ func (p *player) finishWrite(rest [][]byte, batch bool) {
 		return
 	}
 	// Non-blocking writes set no deadline; one left set would fail them.
-	p.nc.SetWriteDeadline(time.Time{})
+	p.raw.SetWriteDeadline(time.Time{})
 	if batch {
 		p.clearBatch()
 	}

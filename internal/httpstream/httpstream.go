@@ -91,8 +91,14 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // server did not set ConnContext or the connection is not registered.
 func ConnID(ctx context.Context) string {
 	nc := ctx.Value(connKey{})
-	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = t.NetConn() // HTTPS: the registered connection is under the TLS one
+	// HTTPS: the registered connection is under the TLS one (and under
+	// the fanout.SealConn between them).
+	for range 3 {
+		t, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = t.NetConn()
 	}
 	if c, ok := nc.(interface{ ID() string }); ok {
 		return c.ID()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/certs"
 	"github.com/berthmedia/berth/internal/config"
+	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/ports"
 )
 
@@ -99,7 +100,9 @@ func (s *Server) serveTLS(b *ports.Bound) {
 func (s *Server) serveTLSListener(name string, l net.Listener) {
 	switch name {
 	case "https":
-		tl := s.overTLS(l, "http/1.1")
+		// A SealConn under the TLS layer lets HTTPS players be
+		// event-driven (httpstream: the TLS layer seals into memory).
+		tl := s.overTLS(fanout.SealListener(l), "http/1.1")
 		s.serve(name, func() error { return s.http.Serve(tl) })
 	case "rtsps":
 		tl := s.overTLS(l)

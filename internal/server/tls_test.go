@@ -62,8 +62,8 @@ func getOK(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 // TestHTTPSServesEveryHTTPURL: with a certificate, the HTTPS port serves
 // what the HTTP port does, to a client that verifies the certificate: the
 // health path, the API, the status page; and an RTMPS push is played over
-// https as HTTP-FLV (served the plain way: a TLS connection cannot take the
-// event-driven writev), HTTP-fMP4, HTTP-TS and HLS by ffprobe, and over
+// https as HTTP-FLV, HTTP-fMP4, HTTP-TS (event-driven: see
+// TestHTTPSPlayersAreEventDriven) and HLS by ffprobe, and over
 // wss:// as WS-fMP4 and WS-FLV. The self-probe proved every TLS listener at start.
 func TestHTTPSServesEveryHTTPURL(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
