@@ -200,18 +200,21 @@ func (p *playSession) serve() bool {
 		}
 		c := p.c
 		if !c.wmu.TryLock() { // a control message is being written
-			go p.finishWrite()
+			go p.finishWrite(false)
 			return false
 		}
 		w, ok := p.w.TryWrite(p.bufs)
-		c.wmu.Unlock()
 		p.sent += uint64(w)
 		c.bytesOut.Add(uint64(w))
 		if !ok {
+			// wmu stays locked for the goroutine that writes the rest:
+			// a control message let in now would land inside a
+			// half-written chunk.
 			p.bufs = fanout.Rest(p.bufs, w)
-			go p.finishWrite()
+			go p.finishWrite(true)
 			return false
 		}
+		c.wmu.Unlock()
 	}
 }
 
@@ -226,8 +229,15 @@ func (p *playSession) crashed(v any) {
 
 // finishWrite writes the rest of p.bufs, waiting for the socket up to the
 // write timeout, then serves the player here until its reader parks.
-func (p *playSession) finishWrite() {
-	if err := p.write(); err != nil {
+// locked: the caller holds wmu for it (the rest of a write the socket
+// took in part).
+func (p *playSession) finishWrite(locked bool) {
+	if !locked {
+		p.c.wmu.Lock()
+	}
+	err := p.writeLocked()
+	p.c.wmu.Unlock()
+	if err != nil {
 		p.over = true
 		p.releaseBatch()
 		p.end(err)
@@ -273,9 +283,14 @@ func (p *playSession) batch(n int) bool {
 }
 
 func (p *playSession) write() error {
+	p.c.wmu.Lock()
+	defer p.c.wmu.Unlock()
+	return p.writeLocked()
+}
+
+// writeLocked is write for a caller that holds wmu.
+func (p *playSession) writeLocked() error {
 	c := p.c
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
 	p.wbufs = p.bufs
 	n, err := p.wbufs.WriteTo(c.nc)

@@ -207,9 +207,14 @@ func (p *player) batch(n int, now time.Time) [][]byte {
 
 // writeBlocking writes bufs, waiting for the socket up to writeTimeout.
 func (p *player) writeBlocking(bufs [][]byte, now time.Time) error {
+	p.c.wmu.Lock()
+	defer p.c.wmu.Unlock()
+	return p.writeLocked(bufs, now)
+}
+
+// writeLocked is writeBlocking for a caller that holds wmu.
+func (p *player) writeLocked(bufs [][]byte, now time.Time) error {
 	c := p.c
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	// Moving the deadline costs a runtime timer update; once a second is
 	// enough (a stuck client is dropped after 9-10 s).
 	if now.Sub(p.wdl) >= time.Second {

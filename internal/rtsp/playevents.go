@@ -64,16 +64,19 @@ func (p *player) serve() bool {
 		ev.held = 0
 		if bufs := p.batch(n, time.Now()); len(bufs) > 0 {
 			if !p.c.wmu.TryLock() { // a response is being written
-				go p.finishWrite(bufs, err)
+				go p.finishWrite(bufs, err, false)
 				return false
 			}
 			w, ok := ev.w.TryWrite(bufs)
-			p.c.wmu.Unlock()
 			p.c.bytesOut.Add(uint64(w))
 			if !ok {
-				go p.finishWrite(fanout.Rest(bufs, w), err)
+				// wmu stays locked for the goroutine that writes the
+				// rest: a response let in now would land inside the
+				// half-written interleaved frame.
+				go p.finishWrite(fanout.Rest(bufs, w), err, true)
 				return false
 			}
+			p.c.wmu.Unlock()
 			p.report = p.report[:0]
 		}
 		if err != nil {
@@ -95,9 +98,14 @@ func (p *player) crashed(v any) {
 }
 
 // finishWrite writes what the socket did not take, waiting for it up to
-// writeTimeout, then serves p here until its reader parks.
-func (p *player) finishWrite(bufs [][]byte, readErr error) {
-	err := p.writeBlocking(bufs, time.Now())
+// writeTimeout, then serves p here until its reader parks. locked: the
+// caller holds wmu for it (the rest of a write the socket took in part).
+func (p *player) finishWrite(bufs [][]byte, readErr error, locked bool) {
+	if !locked {
+		p.c.wmu.Lock()
+	}
+	err := p.writeLocked(bufs, time.Now())
+	p.c.wmu.Unlock()
 	if err == nil {
 		err = readErr
 	}
