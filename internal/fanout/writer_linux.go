@@ -3,6 +3,7 @@
 package fanout
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"syscall"
@@ -20,6 +21,12 @@ type Writer struct {
 	written int
 	errno   syscall.Errno
 	fn      func(fd uintptr) bool // w.writev, bound once: a method value per write would allocate
+
+	// A TLS connection over a SealConn (see SealConn): batches are sealed
+	// into memory, then written as a plain batch is.
+	tc  *tls.Conn
+	sc  *SealConn
+	one [1][]byte
 }
 
 // maxIovecs bounds the buffers of one writev (the kernel's IOV_MAX is 1024).
@@ -46,11 +53,18 @@ func rawConn(nc net.Conn) (syscall.RawConn, bool) {
 // NewWriter makes a Writer of up to maxBufs buffers per write for nc, or
 // reports false when nc is not a socket it can write that way.
 func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) {
+	tc, sc, sealed := sealedOf(nc)
+	if sealed {
+		nc = sc
+	}
 	rc, ok := rawConn(nc)
 	if !ok {
 		return nil, false
 	}
 	w := &Writer{rc: rc, max: min(maxBufs, maxIovecs)}
+	if sealed {
+		w.tc, w.sc = tc, sc
+	}
 	w.fn = w.writev
 	return w, true
 }
@@ -59,7 +73,75 @@ func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) {
 // waits. It returns the bytes written and whether that was all; when not,
 // the caller writes the rest with a blocking write, which also meets any
 // error the socket has.
+//
+// Over TLS (a SealConn under the connection) the bytes counted are the
+// batch's before the seal, and a write the socket took in part counts
+// whole: the sealed rest waits in the SealConn, and the caller's blocking
+// write (of nothing, or of the next batch through the TLS layer) and
+// Flush send it first.
 func (w *Writer) TryWrite(bufs [][]byte) (int, bool) {
+	if w.sc != nil {
+		return w.trySealed(bufs)
+	}
+	return w.tryWritev(bufs)
+}
+
+// Flush writes what a TLS write left pending, waiting for the socket; it
+// does nothing for a plain socket. The caller's blocking path calls it
+// after writing its rest.
+func (w *Writer) Flush() error {
+	if w == nil || w.sc == nil {
+		return nil
+	}
+	return w.sc.Flush()
+}
+
+// trySealed is TryWrite over TLS.
+func (w *Writer) trySealed(bufs [][]byte) (int, bool) {
+	sc := w.sc
+	if sc.hasPending() && !w.tryPending() {
+		return 0, false // the caller's write through the TLS layer sends what waits first
+	}
+	sealed, buf, plain, err := sc.seal(w.tc, bufs)
+	if err != nil {
+		return 0, false // the caller's blocking write meets the error
+	}
+	w.one[0] = sealed
+	n, ok := w.tryWritev(w.one[:])
+	w.one[0] = nil
+	if ok {
+		putSealBuf(buf, sealed)
+		return plain, true
+	}
+	sc.keepPending(sealed, buf, n)
+	return plain, false
+}
+
+// tryPending writes what waits without waiting; true when all went.
+func (w *Writer) tryPending() bool {
+	sc := w.sc
+	if !sc.fmu.TryLock() {
+		return false // a Flush is writing it
+	}
+	defer sc.fmu.Unlock()
+	sc.mu.Lock()
+	p := sc.pending
+	sc.mu.Unlock()
+	w.one[0] = p
+	n, ok := w.tryWritev(w.one[:])
+	w.one[0] = nil
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if ok {
+		sc.dropPending()
+		return true
+	}
+	sc.pending = sc.pending[n:]
+	return false
+}
+
+// tryWritev is TryWrite to the socket itself.
+func (w *Writer) tryWritev(bufs [][]byte) (int, bool) {
 	total, n := 0, 0
 	iov := iovPool.Get().(*iovecs)
 	for _, b := range bufs {

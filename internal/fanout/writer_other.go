@@ -14,5 +14,8 @@ func NewWriter(nc net.Conn, maxBufs int) (*Writer, bool) { return nil, false }
 // TryWrite is never called where NewWriter reports false.
 func (w *Writer) TryWrite(bufs [][]byte) (int, bool) { return 0, false }
 
+// Flush is never called where NewWriter reports false.
+func (w *Writer) Flush() error { return nil }
+
 // Supported reports whether NewWriter works on this system.
 func Supported() bool { return false }

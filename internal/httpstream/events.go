@@ -2,7 +2,6 @@ package httpstream
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -68,9 +67,7 @@ type Play struct {
 // player is a Play under way.
 type player struct {
 	*Play
-	nc      net.Conn   // the taken-over connection: a *tls.Conn over TLS
-	raw     net.Conn   // the socket's: where sealed (or plain) bytes go
-	seal    *tlsSealer // nil for plain HTTP
+	nc      net.Conn // the taken-over connection: a *tls.Conn over TLS
 	w       *fanout.Writer
 	runner  *fanout.Runner
 	chunked bool
@@ -156,17 +153,11 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 	if err != nil {
 		return false
 	}
-	var sealer *tlsSealer
-	raw := nc // what a writev writes to: the socket, under TLS if any
-	if tc, ok := nc.(*tls.Conn); ok {
-		sc, _ := tc.NetConn().(*fanout.SealConn) // sealable checked it
-		sealer, raw = &tlsSealer{tc: tc, sc: sc}, sc
-	}
 	maxBufs := p.MaxBufs + 3
 	if p.WebSocket && p.PerMessage {
 		maxBufs = 2*p.MaxBufs + 2
 	}
-	fw, ok := fanout.NewWriter(raw, maxBufs)
+	fw, ok := fanout.NewWriter(nc, maxBufs) // over TLS, through the SealConn under it
 	if !ok {
 		// Only a connection that is not a socket gets here, and it is
 		// taken over already: it cannot be answered the plain way.
@@ -174,7 +165,7 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 		p.Done(fmt.Errorf("the connection is not a socket Berth can write (%T)", nc), 0)
 		return true
 	}
-	pl := &player{Play: p, nc: nc, raw: raw, seal: sealer, w: fw, chunked: r.ProtoAtLeast(1, 1) && !p.WebSocket}
+	pl := &player{Play: p, nc: nc, w: fw, chunked: r.ProtoAtLeast(1, 1) && !p.WebSocket}
 	pl.takeBufs()
 	var head bytes.Buffer
 	hdr := w.Header()
@@ -264,9 +255,6 @@ func (p *player) serve() bool {
 // reports false when the turn is given away: the socket did not take it
 // all (a goroutine of the player's own finishes it), or sealing it failed.
 func (p *player) send(bufs [][]byte) bool {
-	if p.seal != nil {
-		return p.sendSealed(bufs)
-	}
 	w, ok := p.w.TryWrite(bufs)
 	p.wrote(w)
 	if !ok {
@@ -344,12 +332,12 @@ func (p *player) crashed(v any) {
 // false), waiting for the socket up to the write timeout, then serves the
 // player here until its source parks.
 func (p *player) finishWrite(rest [][]byte, batch bool) {
-	p.raw.SetWriteDeadline(time.Now().Add(p.Timeout))
+	p.nc.SetWriteDeadline(time.Now().Add(p.Timeout))
 	p.nb = rest
-	w, err := p.nb.WriteTo(p.raw)
+	w, err := p.nb.WriteTo(p.nc)
 	p.nb = nil
-	if p.seal != nil {
-		w = int64(p.seal.done()) // what the player counts is the bytes before the seal
+	if err == nil {
+		err = p.w.Flush() // over TLS: what the socket did not take of a sealed batch
 	}
 	p.wrote(int(w))
 	if err != nil {
@@ -358,7 +346,7 @@ func (p *player) finishWrite(rest [][]byte, batch bool) {
 		return
 	}
 	// Non-blocking writes set no deadline; one left set would fail them.
-	p.raw.SetWriteDeadline(time.Time{})
+	p.nc.SetWriteDeadline(time.Time{})
 	if batch {
 		p.clearBatch()
 	}

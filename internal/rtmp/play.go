@@ -294,6 +294,9 @@ func (p *playSession) writeLocked() error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
 	p.wbufs = p.bufs
 	n, err := p.wbufs.WriteTo(c.nc)
+	if err == nil {
+		err = p.w.Flush() // over TLS: what the socket did not take of a sealed batch
+	}
 	p.sent += uint64(n)
 	c.bytesOut.Add(uint64(n))
 	if err != nil {

@@ -545,8 +545,14 @@ func describeTracks(ts []*hub.Track) string {
 // connID is the session registry's id of nc, "" when nc is not registered:
 // the API lists a stream's origin and players by it (hub.Origin.Conn).
 func connID(nc net.Conn) string {
-	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = t.NetConn() // RTSPS: the registered connection is under the TLS one
+	// RTSPS: the registered connection is under the TLS one (and under the
+	// fanout.SealConn between them).
+	for range 3 {
+		t, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = t.NetConn()
 	}
 	if c, ok := nc.(interface{ ID() string }); ok {
 		return c.ID()

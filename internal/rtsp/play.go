@@ -223,6 +223,9 @@ func (p *player) writeLocked(bufs [][]byte, now time.Time) error {
 	}
 	p.nb = bufs
 	w, err := p.nb.WriteTo(c.nc)
+	if err == nil {
+		err = p.ev.w.Flush() // over TLS: what the socket did not take of a sealed batch
+	}
 	p.report = p.report[:0]
 	c.bytesOut.Add(uint64(w))
 	return err

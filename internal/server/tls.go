@@ -100,15 +100,15 @@ func (s *Server) serveTLS(b *ports.Bound) {
 func (s *Server) serveTLSListener(name string, l net.Listener) {
 	switch name {
 	case "https":
-		// A SealConn under the TLS layer lets HTTPS players be
-		// event-driven (httpstream: the TLS layer seals into memory).
+		// A SealConn under each TLS layer lets its players be event-driven
+		// (fanout.Writer: the TLS layer seals a batch into memory).
 		tl := s.overTLS(fanout.SealListener(l), "http/1.1")
 		s.serve(name, func() error { return s.http.Serve(tl) })
 	case "rtsps":
-		tl := s.overTLS(l)
+		tl := s.overTLS(fanout.SealListener(l))
 		s.serve(name, func() error { return s.rtsp.Serve(tl) })
 	case "rtmps":
-		tl := s.overTLS(l)
+		tl := s.overTLS(fanout.SealListener(l))
 		s.serve(name, func() error { return s.rtmp.Serve(tl) })
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthmedia/berth/internal/config"
 	"github.com/berthmedia/berth/internal/flv"
 	"github.com/berthmedia/berth/internal/testmedia"
 	"github.com/berthmedia/berth/internal/testutil"
@@ -18,13 +17,20 @@ import (
 // handler's ServeHTTP: a player served the plain way keeps one there for
 // its whole play; an event-driven one returns from it at once.
 func handlerGoroutines() int {
+	return goroutinesIn("flv.(*Handler).ServeHTTP", "mpegts.(*Handler).ServeHTTP", "fmp4.(*Handler).ServeHTTP")
+}
+
+// goroutinesIn counts the goroutines whose stack holds any of fns.
+func goroutinesIn(fns ...string) int {
 	buf := make([]byte, 8<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "flv.(*Handler).ServeHTTP") || strings.Contains(g, "mpegts.(*Handler).ServeHTTP") ||
-			strings.Contains(g, "fmp4.(*Handler).ServeHTTP") {
-			n++
+		for _, fn := range fns {
+			if strings.Contains(g, fn) {
+				n++
+				break
+			}
 		}
 	}
 	return n
@@ -35,11 +41,12 @@ func handlerGoroutines() int {
 // server's each on Linux: the TLS layer seals each batch into memory (the
 // SealConn under it) and the batch goes out with one non-blocking writev.
 // Each player's bytes decrypt and parse: FLV tag after tag, TS packets in
-// sync, fMP4 boxes.
+// sync, fMP4 boxes. RTSPS and RTMPS players have no writer goroutine
+// either.
 func TestHTTPSPlayersAreEventDriven(t *testing.T) {
 	testmedia.RequireFFmpeg(t)
 	tc := testutil.NewTestCert(t, false)
-	srv, logs := startTLS(t, tc, func(c *config.Config) { c.TLS.RTSPPort, c.TLS.RTMPPort = 0, 0 })
+	srv, logs := startTLS(t, tc, nil)
 	run(t, "-re", "-stream_loop", "-1", "-i", testmedia.File(t, testmedia.H264AAC), "-c", "copy", "-f", "flv",
 		"rtmp://"+srv.Addr("rtmp")+"/live/e")
 	waitPublished(t, srv, "live/e")
@@ -109,7 +116,22 @@ func TestHTTPSPlayersAreEventDriven(t *testing.T) {
 			}
 		}
 	}
+
+	// RTSPS and RTMPS players (ffmpeg) are written the same way: no
+	// player goroutine of their own. Their requests are still read by a
+	// goroutine each, through the TLS layer.
+	for _, u := range []string{"rtsps://" + srv.Addr("rtsps") + "/live/e", "rtmps://" + srv.Addr("rtmps") + "/live/e"} {
+		run(t, "-i", u, "-t", "20", "-c", "copy", "-f", "null", "-")
+	}
+	logs.WaitLine(t, "play started", "proto=rtsp", "path=live/e")
+	logs.WaitLine(t, "rtmp play started", "path=live/e")
+	if runtime.GOOS == "linux" {
+		time.Sleep(500 * time.Millisecond) // frames flow to both
+		if n := goroutinesIn("rtsp.(*player).loop", "rtmp.(*playSession).run"); n != 0 {
+			t.Errorf("%d RTSPS/RTMPS player goroutines, want none: the TLS layer seals for the event-driven writer", n)
+		}
+	}
 	if line := logs.Line("level=ERROR"); line != "" {
-		t.Errorf("an HTTPS player logged an error: %s", line)
+		t.Errorf("a TLS player logged an error: %s", line)
 	}
 }
