@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthmedia/berth/internal/auth"
 	"github.com/berthmedia/berth/internal/hub"
+	"github.com/berthmedia/berth/internal/sessions"
 )
 
 // Preflight sets the CORS headers of a player's response (pages play
@@ -90,20 +91,8 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // ConnID is the registry id of the request's connection, "" when the
 // server did not set ConnContext or the connection is not registered.
 func ConnID(ctx context.Context) string {
-	nc := ctx.Value(connKey{})
-	// HTTPS: the registered connection is under the TLS one (and under
-	// the fanout.SealConn between them).
-	for range 3 {
-		t, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = t.NetConn()
-	}
-	if c, ok := nc.(interface{ ID() string }); ok {
-		return c.ID()
-	}
-	return ""
+	nc, _ := ctx.Value(connKey{}).(net.Conn)
+	return sessions.IDOf(nc)
 }
 
 // Upgrader upgrades a player's request to a WebSocket. Browser players on

@@ -22,6 +22,7 @@ import (
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/logging"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/sessions"
 )
 
 // Chunk stream ids Berth sends on. They are the same for every connection,
@@ -143,25 +144,7 @@ func (c *conn) takeBuffer() {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id, Params: c.params, Conn: connID(c.nc)}
-}
-
-// connID is the session registry's id of nc, "" when nc is not registered:
-// the API lists a stream's origin and players by it (hub.Origin.Conn).
-func connID(nc net.Conn) string {
-	// RTMPS: the registered connection is under the TLS one (and under the
-	// fanout.SealConn between them).
-	for range 3 {
-		t, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = t.NetConn()
-	}
-	if c, ok := nc.(interface{ ID() string }); ok {
-		return c.ID()
-	}
-	return ""
+	return hub.Origin{Proto: "rtmp", Remote: c.remote, ID: c.id, Params: c.params, Conn: sessions.IDOf(c.nc)}
 }
 
 func localPort(a net.Addr) int {

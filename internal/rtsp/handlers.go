@@ -20,6 +20,7 @@ import (
 	"github.com/berthmedia/berth/internal/fanout"
 	"github.com/berthmedia/berth/internal/hub"
 	"github.com/berthmedia/berth/internal/ports"
+	"github.com/berthmedia/berth/internal/sessions"
 )
 
 const publicMethods = "OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, PAUSE, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
@@ -98,7 +99,7 @@ func streamPath(req *base.Request) string {
 }
 
 func (c *conn) origin() hub.Origin {
-	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Params: c.params, Conn: connID(c.nc)}
+	return hub.Origin{Proto: "rtsp", Remote: c.remote, ID: c.sess.snapshot().id, Params: c.params, Conn: sessions.IDOf(c.nc)}
 }
 
 func (c *conn) describe(req *base.Request) response {
@@ -540,22 +541,4 @@ func describeTracks(ts []*hub.Track) string {
 		parts = append(parts, fmt.Sprintf("%s/%d", t.Format.Codec(), t.Format.ClockRate()))
 	}
 	return strings.Join(parts, ",")
-}
-
-// connID is the session registry's id of nc, "" when nc is not registered:
-// the API lists a stream's origin and players by it (hub.Origin.Conn).
-func connID(nc net.Conn) string {
-	// RTSPS: the registered connection is under the TLS one (and under the
-	// fanout.SealConn between them).
-	for range 3 {
-		t, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = t.NetConn()
-	}
-	if c, ok := nc.(interface{ ID() string }); ok {
-		return c.ID()
-	}
-	return ""
 }

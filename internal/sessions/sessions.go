@@ -271,6 +271,24 @@ func (r *Registry) find(id string) *Conn {
 	return r.conns[n]
 }
 
+// IDOf is the registry id of nc, "" when nc is not a registered
+// connection: the API lists a stream's origin and players by it
+// (hub.Origin.Conn). It looks through the layers over the registered
+// connection: TLS (RTSPS, RTMPS, HTTPS) and the fanout.SealConn under it.
+func IDOf(nc net.Conn) string {
+	for range 4 {
+		if c, ok := nc.(*Conn); ok {
+			return c.id
+		}
+		t, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = t.NetConn()
+	}
+	return ""
+}
+
 // Kick closes connection id, as if its peer had gone: the protocol
 // session's next read fails and it ends the way it ends on a disconnect
 // (a publisher's stream ends, a player's reader is released). It reports

@@ -222,3 +222,33 @@ func TestRegisterListsAConnectionFromNoListener(t *testing.T) {
 		})
 	}
 }
+
+// layer is a connection over another, as tls.Conn and fanout.SealConn are.
+type layer struct{ net.Conn }
+
+func (l layer) NetConn() net.Conn { return l.Conn }
+
+// TestIDOfLooksThroughLayers: a registered connection is found under the
+// layers a TLS listener puts over it; anything else has no id.
+func TestIDOfLooksThroughLayers(t *testing.T) {
+	var r Registry
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := r.Register(a, "rtsp")
+	for name, tc := range map[string]struct {
+		nc   net.Conn
+		want string
+	}{
+		"registered":         {c, c.ID()},
+		"under TLS":          {layer{c}, c.ID()},
+		"under TLS and seal": {layer{layer{c}}, c.ID()},
+		"not registered":     {b, ""},
+		"layer over nothing": {layer{b}, ""},
+		"nil":                {nil, ""},
+	} {
+		if got := IDOf(tc.nc); got != tc.want {
+			t.Errorf("%s: IDOf = %q, want %q", name, got, tc.want)
+		}
+	}
+}
