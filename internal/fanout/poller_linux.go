@@ -170,7 +170,7 @@ func (w *Watch) Check() {
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
-	var swept time.Time
+	swept := time.Now() // nothing is armed yet: the first sweep is one period away
 	var armed []*Watch
 	for {
 		if now := time.Now(); now.Sub(swept) >= sweepEvery {

@@ -146,21 +146,8 @@ func TestPollerHearsAKickAtOnce(t *testing.T) {
 	defer func(d time.Duration) { sweepEvery = d }(sweepEvery)
 	sweepEvery = time.Hour
 	var reg sessions.Registry
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := reg.Listener(l, "rtsp")
-	defer rl.Close()
-	cli, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	srv, err := rl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srvs, clis := tcpPairs(t, 1)
+	srv, cli := reg.Register(srvs[0], "rtsp"), clis[0]
 	var p Poller
 	defer p.Close()
 	woke := make(chan struct{}, 1)
@@ -169,8 +156,7 @@ func TestPollerHearsAKickAtOnce(t *testing.T) {
 		t.Fatal("no watch")
 	}
 	w.Arm()
-	time.Sleep(50 * time.Millisecond) // the poller's first sweep has run
-	if !reg.Kick(srv.(*sessions.Conn).ID()) {
+	if !reg.Kick(srv.ID()) {
 		t.Fatal("Kick found no connection")
 	}
 	select {
