@@ -125,8 +125,14 @@ func TestHTTPSPlayersAreEventDriven(t *testing.T) {
 	}
 	logs.WaitLine(t, "play started", "proto=rtsp", "path=live/e")
 	logs.WaitLine(t, "rtmp play started", "path=live/e")
+	testutil.WaitFor(t, 10*time.Second, "frames read by the RTSPS and the RTMPS player", func() bool {
+		got := map[string]bool{}
+		for _, r := range srv.Hub.Get("live/e").ReaderList() {
+			got[r.Who().Proto] = got[r.Who().Proto] || r.Bytes() > 0
+		}
+		return got["rtsp"] && got["rtmp"]
+	})
 	if runtime.GOOS == "linux" {
-		time.Sleep(500 * time.Millisecond) // frames flow to both
 		if n := goroutinesIn("rtsp.(*player).loop", "rtmp.(*playSession).run"); n != 0 {
 			t.Errorf("%d RTSPS/RTMPS player goroutines, want none: the TLS layer seals for the event-driven writer", n)
 		}
