@@ -101,7 +101,10 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 
 	var mu sync.Mutex
 	var delays, frames []time.Duration
-	var slow, slowFrames []stallSpan // [sent, read] of samples over slowDelay
+	// [sent, read] of the samples over slowDelay that a viewer sees: whole
+	// frames where the reader tells them (RTSP), else every sample.
+	var slow []stallSpan
+	perFrame := proto == "rtsp"
 	var first time.Time
 	var stalls *Stalls
 	if cfg.Stalls {
@@ -117,14 +120,11 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 		}
 		if now.Sub(first) >= cfg.Warmup {
 			delays = append(delays, d)
-			if d > slowDelay {
-				slow = append(slow, stallSpan{now.Add(-d), now})
-			}
 			if frameEnd {
 				frames = append(frames, d)
-				if d > slowDelay {
-					slowFrames = append(slowFrames, stallSpan{now.Add(-d), now})
-				}
+			}
+			if d > slowDelay && (frameEnd || !perFrame) {
+				slow = append(slow, stallSpan{now.Add(-d), now})
 			}
 		}
 	}
@@ -169,7 +169,6 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*LatencyResult, error) {
 	if len(frames) > 0 {
 		f := percentiles(frames)
 		res.FrameDelay = &f
-		slow = slowFrames // the figure a viewer sees: whole frames
 	}
 	mu.Unlock()
 	if stalls != nil {
