@@ -84,13 +84,6 @@ func (c *SealConn) dropPending() {
 	c.pending, c.pendBuf = nil, nil
 }
 
-// hasPending reports whether sealed bytes wait for the socket.
-func (c *SealConn) hasPending() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.pending) > 0
-}
-
 // NetConn is the connection underneath, as tls.Conn's NetConn is: the
 // code that finds a connection's registration looks through both.
 func (c *SealConn) NetConn() net.Conn { return c.Conn }

@@ -99,7 +99,7 @@ func (w *Writer) Flush() error {
 // trySealed is TryWrite over TLS.
 func (w *Writer) trySealed(bufs [][]byte) (int, bool) {
 	sc := w.sc
-	if sc.hasPending() && !w.tryPending() {
+	if !w.tryPending() {
 		return 0, false // the caller's write through the TLS layer sends what waits first
 	}
 	sealed, buf, plain, err := sc.seal(w.tc, bufs)
@@ -117,16 +117,26 @@ func (w *Writer) trySealed(bufs [][]byte) (int, bool) {
 	return plain, false
 }
 
-// tryPending writes what waits without waiting; true when all went.
+// tryPending writes what waits without waiting; true when nothing waits
+// any more (or nothing did: the usual case, one lock).
 func (w *Writer) tryPending() bool {
 	sc := w.sc
+	sc.mu.Lock()
+	p := sc.pending
+	sc.mu.Unlock()
+	if len(p) == 0 {
+		return true
+	}
 	if !sc.fmu.TryLock() {
 		return false // a Flush is writing it
 	}
 	defer sc.fmu.Unlock()
 	sc.mu.Lock()
-	p := sc.pending
+	p = sc.pending // a Flush may have sent it meanwhile
 	sc.mu.Unlock()
+	if len(p) == 0 {
+		return true
+	}
 	w.one[0] = p
 	n, ok := w.tryWritev(w.one[:])
 	w.one[0] = nil
