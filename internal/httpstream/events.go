@@ -136,7 +136,7 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 	// the fanout.SealConn the server put under it), or, without one, the
 	// player is served the plain way. A WebSocket over TLS is gorilla's:
 	// its page's pings would have to be read through the TLS layer.
-	if r.ProtoMajor != 1 || !fanout.Supported() || (r.TLS != nil && p.WebSocket) {
+	if r.ProtoMajor != 1 || !fanout.Supported() || (r.TLS != nil && (p.WebSocket || !sealable(r))) {
 		return false
 	}
 	var accept string
@@ -145,9 +145,6 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 		if accept, ok = wsAccept(r); !ok || p.Poller == nil {
 			return false // gorilla's Upgrader answers what is wrong with it
 		}
-	}
-	if r.TLS != nil && !sealable(r) {
-		return false
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -218,6 +215,15 @@ func StartEvents(w http.ResponseWriter, r *http.Request, p *Play) bool {
 	p.Src.SetReady(pl.runner.Wake)
 	pl.runner.Start()
 	return true
+}
+
+// sealable reports whether r came over TLS on a fanout.SealConn, which
+// only the server's own TLS listeners make (and ConnContext keeps). A
+// handler used alone (its package's tests, httptest's TLS server) serves
+// TLS players the plain way.
+func sealable(r *http.Request) bool {
+	nc, ok := r.Context().Value(connKey{}).(net.Conn)
+	return ok && fanout.Sealed(nc)
 }
 
 // serve is the player's turn: it writes what the source has until it parks
